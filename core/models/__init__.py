@@ -1,0 +1,17 @@
+"""Model registry. Importing this package registers every architecture."""
+
+from core.models._api import get_model, list_models, model_args, model_task, rebuild_model, register_model
+from core.models.base import ClassificationModel, SegmentationModel, count_parameters
+from core.models import unet  # noqa: F401  (registers)
+
+__all__ = [
+    "ClassificationModel",
+    "SegmentationModel",
+    "count_parameters",
+    "get_model",
+    "list_models",
+    "model_args",
+    "model_task",
+    "rebuild_model",
+    "register_model",
+]

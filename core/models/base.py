@@ -1,0 +1,119 @@
+"""Shared contract of every model in the registry.
+
+Segmentation models subclass :class:`SegmentationModel` and implement ``forward_padded``
+(and ``features_padded``) for inputs whose sides are multiples of ``size_divisor``; the base
+class pads any H x W, runs them, and crops back, so callers may pass any size.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def pad_to_multiple(x: Tensor, divisor: int) -> Tensor:
+    """Zero-pad the bottom and right of ``x`` (B, C, H, W) so H and W are multiples of ``divisor``."""
+    h, w = x.shape[-2:]
+    ph, pw = (-h) % divisor, (-w) % divisor
+    if ph == 0 and pw == 0:
+        return x
+    return F.pad(x, (0, pw, 0, ph))
+
+
+def crop_to_input(y: Tensor, padded_hw: tuple[int, int], hw: tuple[int, int], *, resize: bool) -> Tensor:
+    """Undo ``pad_to_multiple`` on a map ``y`` (B, C, h, w) computed from a padded input.
+
+    With ``resize`` the map is first upsampled (bilinear) to the padded size, then cropped to
+    ``hw``: the result is (B, C, H, W). Without it the map keeps its own resolution and only the
+    part that covers the real input is kept: (B, C, ceil(h * H / Hp), ceil(w * W / Wp)).
+    """
+    (hp, wp), (h, w) = padded_hw, hw
+    if resize:
+        if y.shape[-2:] != (hp, wp):
+            y = F.interpolate(y, size=(hp, wp), mode="bilinear", align_corners=False)
+        return y[..., :h, :w]
+    fh, fw = y.shape[-2:]
+    return y[..., : -(-fh * h // hp), : -(-fw * w // wp)]
+
+
+class SegmentationModel(nn.Module):
+    """Base class: ``forward(x) -> {"out": (B, K, H, W)[, "aux": ...]}``, ``features(x) -> (B, C, h, w)``.
+
+    Subclasses set ``num_classes``, ``in_channels``, ``feature_dim`` and ``size_divisor``, and
+    list in ``pretrained_prefixes`` the submodules that hold ImageNet weights, so the training
+    engine's initialiser leaves them alone.
+    """
+
+    task = "segmentation"
+    size_divisor: int = 32
+    pretrained_prefixes: tuple[str, ...] = ()
+
+    def __init__(self, *, num_classes: int, in_channels: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.feature_dim = 0  # set by the subclass
+
+    def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
+        """Logits for ``x`` (B, C, Hp, Wp) with sides divisible by ``size_divisor``, at any resolution."""
+        raise NotImplementedError
+
+    def features_padded(self, x: Tensor) -> Tensor:
+        """The per-pixel embedding just before the classifier, (B, feature_dim, h, w)."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> dict[str, Tensor]:
+        hw = (x.shape[-2], x.shape[-1])
+        xp = pad_to_multiple(x, self.size_divisor)  # (B, C, Hp, Wp)
+        out = self.forward_padded(xp)
+        return {k: crop_to_input(v, xp.shape[-2:], hw, resize=True) for k, v in out.items()}
+
+    def features(self, x: Tensor) -> Tensor:
+        """(B, feature_dim, h, w) covering exactly the input's H x W (padding cropped away).
+
+        Pixel (y, x) of the input lies in feature cell (y * h // H, x * w // W).
+        """
+        hw = (x.shape[-2], x.shape[-1])
+        xp = pad_to_multiple(x, self.size_divisor)
+        return crop_to_input(self.features_padded(xp), xp.shape[-2:], hw, resize=False)
+
+
+class ClassificationModel(nn.Module):
+    """Base class: ``forward(x) -> logits (B, K)``, ``features(x) -> (B, D)`` (the pre-logit embedding)."""
+
+    task = "classification"
+    pretrained_prefixes: tuple[str, ...] = ()
+
+    def __init__(self, *, num_classes: int, in_channels: int) -> None:
+        super().__init__()
+        self.num_classes = num_classes
+        self.in_channels = in_channels
+        self.feature_dim = 0  # set by the subclass
+
+    def features(self, x: Tensor) -> Tensor:
+        raise NotImplementedError
+
+    def head(self, f: Tensor) -> Tensor:
+        """Logits (B, K) from the embedding (B, D)."""
+        raise NotImplementedError
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:
+    return sum(p.numel() for p in model.parameters() if p.requires_grad or not trainable_only)
+
+
+@torch.no_grad()
+def bilinear_kernel(channels: int, kernel_size: int) -> Tensor:
+    """Weights (C, C, k, k) that make a ConvTranspose2d a bilinear upsampler (Long et al.)."""
+    factor = (kernel_size + 1) // 2
+    center = factor - 1 if kernel_size % 2 == 1 else factor - 0.5
+    og = torch.arange(kernel_size, dtype=torch.float32)
+    filt1d = 1 - (og - center).abs() / factor
+    filt = filt1d[:, None] * filt1d[None, :]  # (k, k)
+    weight = torch.zeros(channels, channels, kernel_size, kernel_size)
+    weight[range(channels), range(channels)] = filt
+    return weight
