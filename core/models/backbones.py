@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 from torchvision.models import (
+    MobileNet_V3_Large_Weights,
+    MobileNetV3,
     ResNet18_Weights,
     ResNet34_Weights,
     ResNet50_Weights,
@@ -18,6 +20,7 @@ from torchvision.models import (
     VGG16_Weights,
     WeightsEnum,
 )
+from torchvision.models.mobilenetv3 import mobilenet_v3_large
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from torchvision.models.vgg import cfgs as vgg_cfgs, make_layers
 
@@ -37,6 +40,27 @@ RESNETS: dict[str, tuple[type[BasicBlock | Bottleneck], list[int], WeightsEnum]]
     "resnet101": (Bottleneck, [3, 4, 23, 3], ResNet101_Weights.IMAGENET1K_V1),
 }
 RESNET_STAGES = ("layer1", "layer2", "layer3", "layer4")
+
+
+class DilatedBasicBlock(BasicBlock):
+    """torchvision's BasicBlock, which refuses dilation, with its first 3x3 dilated (as mmsegmentation does).
+
+    Same parameters as BasicBlock, so ImageNet ResNet-18/34 weights still load.
+    """
+
+    def __init__(
+        self,
+        inplanes: int,
+        planes: int,
+        stride: int = 1,
+        downsample: nn.Module | None = None,
+        groups: int = 1,
+        base_width: int = 64,
+        dilation: int = 1,
+        norm_layer: type[nn.Module] | None = None,
+    ) -> None:
+        super().__init__(inplanes, planes, stride, downsample, groups, base_width, 1, norm_layer)
+        self.conv1.dilation = self.conv1.padding = (dilation, dilation)
 
 
 class ResNetBackbone(ResNet):
@@ -60,6 +84,8 @@ class ResNetBackbone(ResNet):
         # ResNet.__init__ hard-codes 3 input channels and 64 base width, so this sets the same
         # attributes itself and reuses ResNet._make_layer, keeping torchvision's module layout.
         nn.Module.__init__(self)
+        if block is BasicBlock and any(replace_stride_with_dilation):
+            block = DilatedBasicBlock
         widths = [scale_channels(c, width_mult) for c in (64, 128, 256, 512)]
         self._norm_layer = nn.BatchNorm2d
         self.groups, self.base_width, self.dilation = 1, 64, 1
@@ -165,3 +191,27 @@ def vgg16_features(*, width_mult: float = 1.0, in_channels: int = 3) -> nn.Seque
             nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
             nn.init.zeros_(m.bias)
     return features
+
+
+# ------------------------------------------------------------------------------------- MobileNet
+
+
+def mobilenet_v3_large_backbone(
+    *, width_mult: float = 1.0, in_channels: int = 3, dilated: bool = True, pretrained: bool = False
+) -> MobileNetV3:
+    """torchvision's MobileNetV3-Large (``width_mult`` goes to its ``_mobilenet_v3_conf``).
+
+    ``dilated`` replaces the last stride with dilation (output stride 16), as its segmentation
+    models do. The whole classifier network is returned; segmentation heads take ``.features``.
+    """
+    check_pretrained_args("mobilenet_v3_large", pretrained=pretrained, width_mult=width_mult, in_channels=in_channels)
+    model = mobilenet_v3_large(weights=None, width_mult=width_mult, dilated=dilated)
+    if pretrained:
+        model.load_state_dict(load_imagenet_weights(MobileNet_V3_Large_Weights.IMAGENET1K_V1))
+    if in_channels != 3:
+        first = model.features[0][0]
+        model.features[0][0] = nn.Conv2d(
+            in_channels, first.out_channels, first.kernel_size, stride=first.stride, padding=first.padding, bias=False
+        )
+        nn.init.kaiming_normal_(model.features[0][0].weight, mode="fan_out")
+    return model

@@ -1,0 +1,129 @@
+"""Every registered segmentation model, at a tiny width: shapes, finiteness, gradients, features."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from core.models import count_parameters, get_model, list_models
+from core.registry import UnknownNameError
+
+NUM_CLASSES = 5
+# name -> tiny configurations (the first is the model itself, the rest exercise options).
+# A newly registered model without an entry here fails the suite instead of going untested.
+SMALL: dict[str, list[dict]] = {
+    "deeplabv3": [
+        {"width_mult": 0.125},
+        {"backbone": "mobilenet_v3_large", "width_mult": 0.25, "aux_head": False},
+    ],
+    "fcn16s": [{"width_mult": 1 / 16}],
+    "fcn32s": [{"width_mult": 1 / 16}],
+    "fcn8s": [{"width_mult": 1 / 16}],
+    "fcn_baseline": [{"base_width": 4}],
+    "lraspp": [{"width_mult": 0.25}],
+    "pspnet": [{"backbone": "resnet18", "width_mult": 0.125}, {"width_mult": 0.0625, "use_ppm": False, "aux_head": False}],
+    "resnet_fcn": [
+        {"backbone": "resnet18", "width_mult": 0.125},
+        {"backbone": "resnet50", "width_mult": 0.0625, "freeze_encoder": True},
+    ],
+    "simple_segnet": [{"width_mult": 0.125}],
+    "unet": [{"base_width": 4, "depth": 3}],
+    "unet_simple": [{"base_width": 4}],
+}
+CASES = [(name, cfg) for name in list_models(task="segmentation") for cfg in SMALL.get(name, [None])]
+INPUTS = [(2, 3, 61, 83), (1, 3, 64, 64)]
+
+
+@pytest.mark.parametrize(("name", "cfg"), CASES, ids=[f"{n}-{i}" for i, (n, _) in enumerate(CASES)])
+def test_segmentation_model(name: str, cfg: dict | None) -> None:
+    assert cfg is not None, f"add a tiny configuration for {name!r} to SMALL in {__file__}"
+    torch.manual_seed(0)
+    model = get_model(name, num_classes=NUM_CLASSES, **cfg)
+    assert model.num_classes == NUM_CLASSES and model.in_channels == 3 and model.feature_dim > 0
+
+    model.eval()  # forward checks in eval: train-mode BatchNorm after a 1x1 pooled bin needs B > 1
+    for shape in INPUTS:
+        b, _, h, w = shape
+        x = torch.randn(shape)
+        with torch.no_grad():
+            out = model(x)
+            feats = model.features(x)
+        assert out["out"].shape == (b, NUM_CLASSES, h, w)
+        assert torch.isfinite(out["out"]).all()
+        assert feats.shape[:2] == (b, model.feature_dim) and feats.shape[2] <= h and feats.shape[3] <= w
+        assert torch.isfinite(feats).all()
+
+    model.train()  # one training step on the batch-2 input
+    x = torch.randn(INPUTS[0])
+    out = model(x)
+    for key, y in out.items():
+        assert key in ("out", "aux") and y.shape == (2, NUM_CLASSES, *x.shape[-2:]), key
+    sum(y.sum() for y in out.values()).backward()
+    trainable = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    assert trainable
+    for n, p in trainable:
+        assert p.grad is not None, f"{n} got no gradient"
+        assert torch.isfinite(p.grad).all(), f"{n} has a non-finite gradient"
+    if cfg.get("freeze_encoder"):
+        assert all(not p.requires_grad for p in model.backbone.parameters())
+
+
+def test_unknown_name_lists_valid_names() -> None:
+    with pytest.raises(UnknownNameError, match="valid names: .*fcn8s.*pspnet"):
+        get_model("fcn7s", num_classes=3)
+
+
+def test_unknown_argument_lists_valid_arguments() -> None:
+    with pytest.raises(TypeError, match="widht_mult.*valid arguments: .*width_mult"):
+        get_model("pspnet", num_classes=3, widht_mult=0.5)
+
+
+def test_bad_backbone_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="resnet18, resnet34 or resnet50"):
+        get_model("resnet_fcn", num_classes=3, backbone="vgg16")
+
+
+@pytest.mark.parametrize(
+    ("name", "num_classes", "cfg", "reference"),
+    [
+        ("fcn8s", 21, {}, 134e6),  # Long et al.
+        ("unet", 2, {}, 31.0e6),  # U-Net with BatchNorm
+        ("deeplabv3", 21, {}, 42.0e6),  # torchvision deeplabv3_resnet50 with aux head
+        ("deeplabv3", 21, {"aux_head": False}, 39.6e6),
+        ("lraspp", 21, {}, 3.2e6),  # torchvision lraspp_mobilenet_v3_large
+    ],
+)
+def test_published_parameter_counts(name: str, num_classes: int, cfg: dict, reference: float) -> None:
+    with torch.device("meta"):  # shapes only: no memory, no initialisation cost
+        model = get_model(name, num_classes=num_classes, **cfg)
+    assert math.isclose(count_parameters(model), reference, rel_tol=0.02)
+
+
+def test_lraspp_logits_are_linear_in_features() -> None:
+    """The concatenated features give exactly torchvision's LR-ASPP head output."""
+    model = get_model("lraspp", num_classes=NUM_CLASSES, width_mult=0.25).eval()
+    x = torch.randn(1, 3, 64, 96)
+    with torch.no_grad():
+        expected = model.classifier(model.backbone(x))  # torchvision's LRASPPHead.forward
+        assert torch.allclose(model.forward_padded(x)["out"], expected, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("name", "cfg", "torchvision_builder"),
+    [
+        ("deeplabv3", {"backbone": "resnet50"}, "deeplabv3_resnet50"),
+        ("deeplabv3", {"backbone": "mobilenet_v3_large"}, "deeplabv3_mobilenet_v3_large"),
+        ("lraspp", {}, "lraspp_mobilenet_v3_large"),
+    ],
+)
+def test_torchvision_state_dict_layout(name: str, cfg: dict, torchvision_builder: str) -> None:
+    """At width 1 the wrappers hold torchvision's module tree, so its COCO checkpoints load as they are."""
+    from torchvision.models import segmentation
+
+    kwargs = {"aux_loss": True} if name == "deeplabv3" else {}
+    with torch.device("meta"):
+        ours = get_model(name, num_classes=21, **cfg)
+        theirs = getattr(segmentation, torchvision_builder)(weights=None, weights_backbone=None, num_classes=21, **kwargs)
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
