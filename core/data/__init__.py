@@ -1,0 +1,19 @@
+"""Datasets: one registry, ``get_dataset(name, split, root=None, **options)`` and ``list_datasets()``."""
+
+from core.data.base import DatasetNotFoundError, VisionDataset
+from core.data.registry import dataset_options, dataset_task, get_dataset, list_datasets, register_dataset
+from core.data.transforms import AugmentConfig, eval_transforms, train_transforms
+from core.data import camvid, folder, synthstreets, voc  # noqa: F401  (registers)
+
+__all__ = [
+    "AugmentConfig",
+    "DatasetNotFoundError",
+    "VisionDataset",
+    "dataset_options",
+    "dataset_task",
+    "eval_transforms",
+    "get_dataset",
+    "list_datasets",
+    "register_dataset",
+    "train_transforms",
+]

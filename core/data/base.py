@@ -1,0 +1,107 @@
+"""What every dataset exposes, and the base class that applies the joint transforms."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+from torchvision import tv_tensors
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+Palette = list[tuple[int, int, int]]
+
+
+class DatasetNotFoundError(FileNotFoundError):
+    """A dataset's files are missing; the message names the expected layout and how to get it."""
+
+
+def default_palette(num_classes: int) -> Palette:
+    """Distinct colours for datasets that define none (the PASCAL VOC bit-interleaving scheme)."""
+    palette = []
+    for i in range(num_classes):
+        r = g = b = 0
+        c = i
+        for j in range(8):
+            r |= ((c >> 0) & 1) << (7 - j)
+            g |= ((c >> 1) & 1) << (7 - j)
+            b |= ((c >> 2) & 1) << (7 - j)
+            c >>= 3
+        palette.append((r, g, b))
+    return palette
+
+
+class VisionDataset(Dataset):
+    """Base of every dataset. Subclasses implement ``__len__``, ``load`` and ``item_id``.
+
+    Attributes every dataset has: ``task``, ``classes``, ``palette``, ``ignore_index``,
+    ``mean`` and ``std`` (the normalisation its images need).
+
+    ``dataset[i]`` returns ``transform(image, target)`` where ``image`` is a
+    ``tv_tensors.Image`` (3, H, W) uint8 and ``target`` a ``tv_tensors.Mask`` (H, W) int64 for
+    segmentation or an ``int`` for classification. Without a transform the raw pair is returned.
+    """
+
+    task: str = "segmentation"
+    classes: list[str]
+    palette: Palette
+    ignore_index: int = 255
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+
+    def __init__(self, transform: Callable | None = None) -> None:
+        self.transform = transform
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray | int]:
+        """Raw sample: image (H, W, 3) uint8 and mask (H, W) integer array, or a class index."""
+        raise NotImplementedError
+
+    def item_id(self, index: int) -> str:
+        """A stable human-readable name of item ``index`` (usually the file stem)."""
+        return f"{index:05d}"
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def __getitem__(self, index: int):
+        if index < 0:
+            index += len(self)
+        if not 0 <= index < len(self):
+            raise IndexError(f"index {index} out of range for a dataset of {len(self)} items")
+        image, target = self.load(index)
+        image = np.ascontiguousarray(image)
+        if not image.flags.writeable:  # PIL-backed arrays are read-only; torch wants its own memory
+            image = image.copy()
+        image = tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1))  # (3, H, W)
+        if self.task == "segmentation":
+            target = tv_tensors.Mask(torch.from_numpy(np.asarray(target, dtype=np.int64)))  # (H, W)
+        if self.transform is None:
+            return image, target
+        return self.transform(image, target)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    def info(self) -> dict:
+        """The description a run directory records, enough to rebuild preprocessing and legends."""
+        return {
+            "task": self.task,
+            "classes": list(self.classes),
+            "palette": [list(c) for c in self.palette],
+            "ignore_index": int(self.ignore_index),
+            "mean": list(self.mean),
+            "std": list(self.std),
+        }
+
+
+def check_rgb(image: np.ndarray, where: str) -> np.ndarray:
+    """(H, W, 3) uint8 from greyscale, RGBA or RGB arrays; anything else is a clear error."""
+    if image.ndim == 2:
+        image = np.repeat(image[:, :, None], 3, axis=2)
+    if image.ndim != 3 or image.shape[2] not in (3, 4):
+        raise ValueError(f"{where}: expected an RGB image, got an array of shape {image.shape}")
+    return np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)

