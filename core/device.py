@@ -1,0 +1,88 @@
+"""Device choice, CPU threads and torch.distributed set-up (torchrun)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistInfo:
+    rank: int = 0
+    local_rank: int = 0
+    world_size: int = 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+
+def pick_device(requested: str = "auto", local_rank: int = 0) -> torch.device:
+    """CUDA (this process's GPU under torchrun), then Apple MPS, then the CPU."""
+    if requested != "auto":
+        device = torch.device(requested)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise RuntimeError("--device cuda was requested but CUDA is not available")
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda", local_rank % torch.cuda.device_count())
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return torch.device("mps")
+    return torch.device("cpu")
+
+
+def init_distributed(device: torch.device | None = None) -> DistInfo:
+    """Join the process group when started by torchrun (gloo on CPU, nccl on CUDA)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return DistInfo()
+    info = DistInfo(int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0")), world)
+    if not dist.is_initialized():
+        backend = "nccl" if torch.cuda.is_available() and (device is None or device.type == "cuda") else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(info.local_rank)
+        dist.init_process_group(backend=backend)
+    return info
+
+
+def set_threads(threads: int | None, world_size: int = 1) -> int:
+    """Intra-op threads: the given number, else the cores divided among the ranks; 1 inter-op thread."""
+    n = threads or max(1, (os.cpu_count() or 1) // world_size)
+    torch.set_num_threads(n)
+    try:
+        torch.set_num_interop_threads(1)  # one op at a time is what small CNN graphs use; extra pools only contend
+    except RuntimeError:
+        pass  # already set (it can only be set once per process)
+    return n
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def broadcast_object(obj, src: int = 0):
+    """The main rank's value on every rank."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    holder = [obj]
+    dist.broadcast_object_list(holder, src=src)
+    return holder[0]
+
+
+def cleanup_distributed() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()

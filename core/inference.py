@@ -1,0 +1,130 @@
+"""Serving: a ``Predictor`` built from a run directory and an epoch.
+
+It applies the run's own preprocessing (the same ``eval_transforms`` the training engine
+validated with), batches its inputs, runs under ``torch.inference_mode()`` and returns results
+at each input's own size. The app and the benchmarks use it; nothing else re-implements
+preprocessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence, Union
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image, ImageOps
+from torch import Tensor
+from torchvision import tv_tensors
+
+from core.data.transforms import eval_transforms
+from core.device import pick_device
+from core.runs import Run, load_run
+from core.tasks import main_logits
+
+ImageLike = Union[Image.Image, np.ndarray]
+
+
+@dataclass
+class SegmentationPrediction:
+    labels: np.ndarray  # (H, W) int64 class map at the input's size
+    probs: np.ndarray  # (K, H, W) float32 softmax probabilities
+
+    def entropy(self) -> np.ndarray:
+        """(H, W) per-pixel entropy in nats: the model's uncertainty."""
+        p = np.clip(self.probs, 1e-12, 1.0)
+        return -(p * np.log(p)).sum(0)
+
+
+@dataclass
+class ClassificationPrediction:
+    logits: np.ndarray  # (K,)
+    probs: np.ndarray  # (K,) softmax
+    features: np.ndarray  # (D,) pre-logit embedding
+
+    def topk(self, k: int = 5) -> list[tuple[int, float]]:
+        order = np.argsort(-self.probs)[:k]
+        return [(int(i), float(self.probs[i])) for i in order]
+
+
+def to_rgb_array(image: ImageLike) -> np.ndarray:
+    """(H, W, 3) uint8 from a PIL image (EXIF orientation applied) or an array; bad input is a ValueError."""
+    if isinstance(image, Image.Image):
+        image = ImageOps.exif_transpose(image)
+        return np.asarray(image.convert("RGB"))
+    if not isinstance(image, np.ndarray):
+        raise ValueError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+    a = image
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
+        raise ValueError(f"expected an (H, W, 3) image array, got shape {image.shape}")
+    a = a[:, :, :3]
+    if a.dtype != np.uint8:
+        if np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1:
+            a = (a * 255).round()
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    return np.ascontiguousarray(a)
+
+
+class Predictor:
+    """``Predictor(run_dir, epoch="best").predict([image, ...])``."""
+
+    def __init__(
+        self, run: Run | str | Path, epoch: int | str = "best", *, device: torch.device | str | None = None, batch_size: int = 8
+    ) -> None:
+        self.run = run if isinstance(run, Run) else load_run(run)
+        self.epoch = self.run.resolve_epoch(epoch)
+        self.device = pick_device() if device is None else torch.device(device)
+        self.model = self.run.build_model(self.epoch, self.device)
+        self.batch_size = batch_size
+        data = self.run.data
+        self.transform = eval_transforms(size=self.run.input_size, mean=tuple(data["mean"]), std=tuple(data["std"]))
+
+    @property
+    def task(self) -> str:
+        return self.run.task
+
+    def preprocess(self, images: Sequence[ImageLike]) -> tuple[Tensor, list[tuple[int, int]]]:
+        """(B, 3, h, w) normalised batch and each input's (H, W)."""
+        arrays = [to_rgb_array(im) for im in images]
+        tensors = [self.transform(tv_tensors.Image(torch.from_numpy(a).permute(2, 0, 1))) for a in arrays]
+        if self.run.input_size is None and len({t.shape for t in tensors}) > 1:
+            raise ValueError("this run keeps images at native size, so a batch must hold images of one size")
+        return torch.stack(tensors), [a.shape[:2] for a in arrays]
+
+    @torch.inference_mode()
+    def _batches(self, images: Sequence[ImageLike]):
+        for start in range(0, len(images), self.batch_size):
+            chunk = images[start : start + self.batch_size]
+            x, sizes = self.preprocess(chunk)
+            yield x.to(self.device), sizes
+
+    @torch.inference_mode()
+    def predict(self, images: Sequence[ImageLike]) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
+        """One prediction per input image, at that image's size."""
+        out: list = []
+        for x, sizes in self._batches(list(images)):
+            if self.task == "segmentation":
+                logits = main_logits(self.model(x)).float()  # (B, K, h, w)
+                for lg, hw in zip(logits, sizes):
+                    lg = F.interpolate(lg[None], size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
+                    probs = lg.softmax(0)
+                    out.append(SegmentationPrediction(probs.argmax(0).cpu().numpy(), probs.cpu().numpy()))
+            else:
+                feats = self.model.features(x).float()  # (B, D)
+                logits = self.model.head(feats).float()  # (B, K)
+                probs = logits.softmax(1)
+                for lg, p, f in zip(logits.cpu().numpy(), probs.cpu().numpy(), feats.cpu().numpy()):
+                    out.append(ClassificationPrediction(lg, p, f))
+        return out
+
+    @torch.inference_mode()
+    def features(self, images: Sequence[ImageLike]) -> list[np.ndarray]:
+        """Embeddings: (D,) per image for classification, (C, h, w) per image for segmentation."""
+        out = []
+        for x, _ in self._batches(list(images)):
+            out.extend(f.float().cpu().numpy() for f in self.model.features(x))
+        return out

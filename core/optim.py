@@ -1,0 +1,114 @@
+"""Optimisers, learning-rate schedules, class weighting and weight initialisation."""
+
+from __future__ import annotations
+
+import math
+from typing import Iterable
+
+import numpy as np
+import torch
+from torch import nn
+
+OPTIMIZERS = ("adam", "adamw", "sgd")
+SCHEDULES = ("cosine", "onecycle", "step", "none")
+CLASS_WEIGHTINGS = ("none", "inverse", "median")
+INITS = ("default", "xavier", "kaiming")
+
+
+def build_optimizer(
+    params: Iterable[nn.Parameter], name: str, *, lr: float, weight_decay: float, momentum: float = 0.9
+) -> torch.optim.Optimizer:
+    params = [p for p in params if p.requires_grad]
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=momentum > 0)
+    raise ValueError(f"unknown optimizer {name!r}; valid: {', '.join(OPTIMIZERS)}")
+
+
+def schedule_factor(name: str, progress: float, *, warmup: float = 0.0, step_every: float = 0.3, gamma: float = 0.1) -> float:
+    """Learning-rate multiplier at ``progress`` in [0, 1] of training.
+
+    Progress is measured in steps, or in wall-clock time when training under a time budget, so a
+    schedule always completes exactly when training ends.
+    """
+    progress = min(max(progress, 0.0), 1.0)
+    if warmup > 0 and progress < warmup:
+        return max(progress / warmup, 1e-3)
+    if name == "none":
+        return 1.0
+    if name == "cosine":
+        t = (progress - warmup) / max(1e-8, 1 - warmup)
+        return 0.5 * (1 + math.cos(math.pi * t))
+    if name == "onecycle":
+        # warm up over the first 30% (or the given warmup), then cosine to ~0, as torch's OneCycleLR
+        w = warmup or 0.3
+        if progress < w:
+            return 0.04 + 0.96 * 0.5 * (1 - math.cos(math.pi * progress / w))
+        return 0.5 * (1 + math.cos(math.pi * (progress - w) / max(1e-8, 1 - w)))
+    if name == "step":
+        return gamma ** int(progress / step_every)
+    raise ValueError(f"unknown schedule {name!r}; valid: {', '.join(SCHEDULES)}")
+
+
+def class_pixel_counts(masks: Iterable[np.ndarray], num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per class: (pixels of the class, pixels of the images that contain the class)."""
+    counts = np.zeros(num_classes, dtype=np.float64)
+    image_pixels = np.zeros(num_classes, dtype=np.float64)
+    for mask in masks:
+        m = np.asarray(mask).ravel()
+        c = np.bincount(m[(m >= 0) & (m < num_classes)], minlength=num_classes)[:num_classes]
+        counts += c
+        image_pixels += (c > 0) * m.size
+    return counts, image_pixels
+
+
+def class_weights(counts: np.ndarray, image_pixels: np.ndarray, scheme: str) -> np.ndarray | None:
+    """Cross-entropy class weights. Classes never seen in training get weight 0.
+
+    ``inverse``: 1 / pixel frequency, normalised to sum to 1 (the seed reports' weighting).
+    ``median``: median frequency balancing (Eigen & Fergus): median(f) / f_c with f_c the class's
+    pixels over the pixels of the images where it appears.
+    """
+    if scheme == "none":
+        return None
+    seen = counts > 0
+    w = np.zeros_like(counts)
+    if scheme == "inverse":
+        w[seen] = 1.0 / (counts[seen] / counts.sum())
+        return w / w.sum()
+    if scheme == "median":
+        freq = counts[seen] / image_pixels[seen]
+        w[seen] = np.median(freq) / freq
+        return w
+    raise ValueError(f"unknown class weighting {scheme!r}; valid: {', '.join(CLASS_WEIGHTINGS)}")
+
+
+def init_weights(model: nn.Module, scheme: str) -> int:
+    """Re-initialise convolutions and linear layers that are not pretrained; returns how many.
+
+    Submodules listed in ``model.pretrained_prefixes``, and modules flagged ``keep_init`` (e.g.
+    bilinear-initialised upsampling), keep their weights.
+    """
+    if scheme == "default":
+        return 0
+    if scheme not in INITS:
+        raise ValueError(f"unknown init {scheme!r}; valid: {', '.join(INITS)}")
+    skip = tuple(getattr(model, "pretrained_prefixes", ()))
+    done = 0
+    for name, m in model.named_modules():
+        if skip and any(name == p or name.startswith(p + ".") for p in skip):
+            continue
+        if getattr(m, "keep_init", False):
+            continue
+        if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+            if scheme == "xavier":
+                nn.init.xavier_uniform_(m.weight)
+            else:
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+            done += 1
+    return done

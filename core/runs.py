@@ -1,0 +1,326 @@
+"""Self-describing run directories.
+
+Layout::
+
+    run.json                 task, model name and every constructor argument, dataset description
+                             (classes, palette, ignore index, normalisation, input size), all
+                             hyper-parameters, seed, library versions, status
+    history.jsonl            one JSON line per finished epoch: losses, metrics, per-class IoU,
+                             val confusion matrix, learning rate, epoch time
+    weights/epoch_0003.safetensors   snapshots of the configured epochs (and always the best epoch)
+    weights/last.safetensors         weights after the last finished epoch
+    state/last.pt            resume state: model, optimizer, scheduler and counters, one atomic file
+                             (plain tensors and numbers, loaded with ``weights_only=True``)
+
+"best" is the epoch with the best monitored metric in the history; its snapshot is always kept.
+Every file is written atomically (see ``core.io``).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from core.io import atomic_write, atomic_write_bytes, atomic_write_json, json_safe
+
+RUN_FORMAT = 1
+RUN_FILE = "run.json"
+HISTORY_FILE = "history.jsonl"
+EPOCH_RE = re.compile(r"^epoch_(\d{4,})\.safetensors$")
+MONITOR = {"segmentation": "miou", "classification": "top1"}
+
+
+class RunError(Exception):
+    """A run directory that cannot be used; the message says what is wrong and what to do."""
+
+
+def snapshot_path(run_dir: Path, epoch: int) -> Path:
+    return run_dir / "weights" / f"epoch_{epoch:04d}.safetensors"
+
+
+def save_weights(path: Path, model_state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
+    # safetensors refuses shared or non-contiguous storage; clone makes every tensor its own.
+    tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model_state.items()}
+    meta = {k: json.dumps(json_safe(v)) for k, v in metadata.items()}
+    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+
+def write_history(run_dir: Path, records: list[dict[str, Any]]) -> None:
+    """Rewrite history.jsonl whole (atomically): it is small, and a crash never leaves half a line."""
+    text = "".join(json.dumps(json_safe(r), allow_nan=False) + "\n" for r in records)
+    atomic_write_bytes(run_dir / HISTORY_FILE, text.encode())
+
+
+def read_history(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / HISTORY_FILE
+    if not path.exists():
+        return []
+    records = []
+    for n, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            raise RunError(f"{path}, line {n}: not valid JSON ({e}); the file was edited or damaged") from e
+    return records
+
+
+def _metric(record: dict[str, Any], key: str) -> float:
+    v = record.get(key)
+    return -math.inf if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def best_record(records: list[dict[str, Any]], monitor: str) -> dict[str, Any] | None:
+    """The record with the highest ``monitor`` value (the earliest on ties)."""
+    best = None
+    for r in records:
+        if best is None or _metric(r, monitor) > _metric(best, monitor):
+            best = r
+    return best
+
+
+@dataclass
+class Run:
+    """A run directory, read. ``build_model(epoch)`` rebuilds its model from the directory alone."""
+
+    path: Path
+    config: dict[str, Any]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+    # --- description -------------------------------------------------------------------
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+    @property
+    def task(self) -> str:
+        return self.config["task"]
+
+    @property
+    def arch(self) -> str:
+        return self.config["model"]["name"]
+
+    @property
+    def model_args(self) -> dict[str, Any]:
+        return dict(self.config["model"]["args"])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.config["data"]
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.data["classes"])
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.data["classes"])
+
+    @property
+    def palette(self) -> list[tuple[int, int, int]]:
+        return [tuple(c) for c in self.data["palette"]]
+
+    @property
+    def ignore_index(self) -> int:
+        return int(self.data["ignore_index"])
+
+    @property
+    def input_size(self) -> tuple[int, int] | None:
+        size = self.data.get("input_size")
+        return (int(size[0]), int(size[1])) if size else None
+
+    @property
+    def monitor(self) -> str:
+        return MONITOR[self.task]
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dict(self.config.get("status", {}))
+
+    # --- epochs ----------------------------------------------------------------------------
+    @property
+    def epochs(self) -> list[int]:
+        """Epochs with a weight snapshot on disk, ascending."""
+        folder = self.path / "weights"
+        if not folder.is_dir():
+            return []
+        return sorted(int(m.group(1)) for p in folder.iterdir() if (m := EPOCH_RE.match(p.name)))
+
+    @property
+    def best_epoch(self) -> int | None:
+        """Best epoch by the monitored metric among those with a snapshot."""
+        saved = set(self.epochs)
+        best = best_record([r for r in self.history if r["epoch"] in saved], self.monitor)
+        return best["epoch"] if best else None
+
+    @property
+    def last_epoch(self) -> int | None:
+        path = self.path / "weights" / "last.safetensors"
+        if path.exists():
+            try:
+                return int(_read_metadata(path).get("epoch", 0)) or None
+            except (SafetensorError, OSError, ValueError):
+                pass  # a damaged last file: fall back to the snapshots
+        return self.epochs[-1] if self.epochs else None
+
+    def record(self, epoch: int) -> dict[str, Any] | None:
+        return next((r for r in self.history if r["epoch"] == epoch), None)
+
+    def resolve_epoch(self, epoch: int | str) -> int:
+        """An epoch number from ``"best"``, ``"last"`` or an int; an unsaved epoch is an error."""
+        if epoch == "best":
+            resolved = self.best_epoch
+        elif epoch == "last":
+            resolved = self.last_epoch
+        else:
+            resolved = int(epoch)
+        if resolved is None:
+            raise RunError(f"run {self.name} has no saved weights yet")
+        if resolved not in self.epochs and resolved != self.last_epoch:
+            raise RunError(f"run {self.name} has no weights for epoch {resolved}; saved epochs: {self.epochs}")
+        return resolved
+
+    def weights_path(self, epoch: int | str) -> Path:
+        e = self.resolve_epoch(epoch)
+        snap = snapshot_path(self.path, e)
+        return snap if snap.exists() else self.path / "weights" / "last.safetensors"
+
+    def build_model(self, epoch: int | str = "best", device: torch.device | str = "cpu") -> nn.Module:
+        """The model at ``epoch`` in eval mode, rebuilt from run.json and its safetensors snapshot."""
+        from core.models import rebuild_model
+
+        path = self.weights_path(epoch)
+        try:
+            model = rebuild_model(self.arch, self.model_args)
+        except (KeyError, TypeError, ValueError) as e:
+            raise RunError(f"run {self.name}: cannot rebuild model {self.arch!r}: {e}") from e
+        try:
+            state = load_file(path)
+        except (SafetensorError, OSError) as e:
+            raise RunError(f"{path} is damaged or unreadable ({e}); delete it or pick another epoch") from e
+        try:
+            model.load_state_dict(state, strict=True)
+        except RuntimeError as e:
+            raise RunError(
+                f"{path} does not fit model {self.arch} {self.model_args}: the run was written by an incompatible "
+                f"version. {str(e).splitlines()[0]}"
+            ) from e
+        return model.to(device).eval()
+
+
+def _read_metadata(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    with safe_open(path, "pt") as f:
+        meta = f.metadata() or {}
+    return {k: json.loads(v) for k, v in meta.items()}
+
+
+def load_run(path: str | Path) -> Run:
+    """Read a run directory; anything broken is a ``RunError`` saying what and why."""
+    path = Path(path)
+    cfg_path = path / RUN_FILE
+    if not cfg_path.is_file():
+        raise RunError(f"{path} is not a run directory: {RUN_FILE} is missing")
+    try:
+        config = json.loads(cfg_path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise RunError(f"{cfg_path} is not valid JSON ({e})") from e
+    if not isinstance(config, dict):
+        raise RunError(f"{cfg_path} must hold a JSON object")
+    if config.get("format") != RUN_FORMAT:
+        raise RunError(f"{cfg_path}: run format {config.get('format')!r} is not supported (this version reads {RUN_FORMAT})")
+    for key, sub in (("task", None), ("model", "name"), ("model", "args"), ("data", "classes"), ("data", "palette")):
+        node = config.get(key)
+        if node is None or (sub is not None and (not isinstance(node, dict) or sub not in node)):
+            raise RunError(f"{cfg_path} lacks {key + ('.' + sub if sub else '')}")
+    if config["task"] not in MONITOR:
+        raise RunError(f"{cfg_path}: unknown task {config['task']!r}")
+    return Run(path=path, config=config, history=read_history(path))
+
+
+def discover_runs(root: str | Path, *, max_depth: int = 3) -> tuple[list[Run], list[tuple[Path, str]]]:
+    """Every run directory under ``root`` (sorted by path), and the broken ones with their reason.
+
+    A broken directory is reported and skipped, never fatal; a run with no saved weights yet is
+    reported as such.
+    """
+    root = Path(root)
+    runs: list[Run] = []
+    problems: list[tuple[Path, str]] = []
+    if not root.is_dir():
+        return runs, [(root, "not a directory")]
+    candidates = sorted({p.parent for depth in range(max_depth + 1) for p in root.glob("/".join(["*"] * depth + [RUN_FILE]))})
+    for folder in candidates:
+        try:
+            run = load_run(folder)
+        except RunError as e:
+            problems.append((folder, str(e)))
+            continue
+        except Exception as e:  # noqa: BLE001  (a broken directory must never be fatal)
+            problems.append((folder, f"unreadable: {type(e).__name__}: {e}"))
+            continue
+        if not run.epochs and run.last_epoch is None:
+            problems.append((folder, "no saved weights yet (training has not finished an epoch)"))
+            continue
+        runs.append(run)
+    return runs, problems
+
+
+# --- writing (rank 0 of the training engine) ---------------------------------------------------
+def create_run(path: Path, config: dict[str, Any]) -> None:
+    """Start a run directory; refuses to overwrite an existing run."""
+    if (path / RUN_FILE).exists():
+        raise RunError(f"{path} already holds a run; pass --resume to continue it or choose another --out")
+    path.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path / RUN_FILE, {"format": RUN_FORMAT, **config, "status": {"state": "running"}})
+
+
+def update_status(path: Path, **status: Any) -> None:
+    config = json.loads((path / RUN_FILE).read_text())
+    config["status"] = {**config.get("status", {}), **status}
+    atomic_write_json(path / RUN_FILE, config)
+
+
+def state_path(path: Path) -> Path:
+    return path / "state" / "last.pt"
+
+
+def save_state(path: Path, state: dict[str, Any]) -> None:
+    """The resume state (model, optimizer, scheduler, counters) as one atomic file."""
+    atomic_write(state_path(path), lambda tmp: torch.save(state, tmp))
+
+
+def load_state(path: Path) -> dict[str, Any]:
+    file = state_path(path)
+    if not file.exists():
+        raise RunError(f"{path} has no resume state ({file.relative_to(path)}); it never finished an epoch")
+    try:
+        return torch.load(file, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001  (any unpickling failure means the same thing to the user)
+        raise RunError(f"{file} is damaged or was not written by this engine ({e}); cannot resume") from e
+
+
+def prune_after(path: Path, epoch: int) -> None:
+    """Roll a run back to ``epoch``: drop history lines and snapshots written after it.
+
+    Called on resume. A crash after an epoch's history line or snapshot was written, but
+    before its resume state, would otherwise leave that epoch twice once it is redone.
+    """
+    records = read_history(path)
+    kept = [r for r in records if r["epoch"] <= epoch]
+    if len(kept) != len(records):
+        write_history(path, kept)
+    for e in Run(path=path, config={}).epochs:
+        if e > epoch:
+            snapshot_path(path, e).unlink()

@@ -1,0 +1,83 @@
+"""What differs between segmentation and classification in training: loss and metrics."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from core.device import all_reduce_sum
+from core.metrics import ConfusionMatrix, classification_scores, topk_correct
+
+
+def main_logits(output: Tensor | dict[str, Tensor]) -> Tensor:
+    """Segmentation models return ``{"out": ..., "aux": ...}``, classifiers plain logits."""
+    return output["out"] if isinstance(output, dict) else output
+
+
+class Task:
+    name: str
+    monitor: str
+
+    def __init__(self, num_classes: int, ignore_index: int, weight: Tensor | None = None, aux_weight: float = 0.0) -> None:
+        self.num_classes = num_classes
+        self.ignore_index = ignore_index
+        self.weight = weight
+        self.aux_weight = aux_weight
+
+    def loss(self, output: Tensor | dict[str, Tensor], target: Tensor) -> Tensor:
+        weight = None if self.weight is None else self.weight.to(main_logits(output).device)
+        loss = F.cross_entropy(main_logits(output).float(), target, weight=weight, ignore_index=self.ignore_index)
+        if isinstance(output, dict) and "aux" in output and self.aux_weight > 0:
+            loss = loss + self.aux_weight * F.cross_entropy(output["aux"].float(), target, weight=weight, ignore_index=self.ignore_index)
+        return loss
+
+    def new_meter(self, device: torch.device) -> "Meter":
+        return Meter(self, device)
+
+
+class SegmentationTask(Task):
+    name, monitor = "segmentation", "miou"
+
+
+class ClassificationTask(Task):
+    name, monitor = "classification", "top1"
+
+
+TASKS = {"segmentation": SegmentationTask, "classification": ClassificationTask}
+
+
+class Meter:
+    """Evaluation accumulator: summed loss, confusion matrix and (classification) top-k hits."""
+
+    def __init__(self, task: Task, device: torch.device) -> None:
+        self.task = task
+        self.cm = ConfusionMatrix(task.num_classes, task.ignore_index, device=device)
+        self.sums = torch.zeros(4, dtype=torch.float64, device=device)  # loss*n, n, top1 hits, top5 hits
+
+    @torch.no_grad()
+    def update(self, logits: Tensor, target: Tensor, loss: Tensor) -> None:
+        """``logits`` (B, K, H, W) or (B, K); ``loss`` is the batch's mean loss."""
+        n = target.shape[0]
+        pred = logits.argmax(1)
+        self.cm.update(pred, target)
+        self.sums[0] += float(loss) * n
+        self.sums[1] += n
+        if self.task.name == "classification":
+            hits = topk_correct(logits, target, (1, 5))
+            self.sums[2] += hits[1]
+            self.sums[3] += hits[5]
+
+    def compute(self) -> dict[str, Any]:
+        """Metrics over every rank's share (the matrix and sums are all-reduced first)."""
+        self.cm.all_reduce()
+        all_reduce_sum(self.sums)
+        loss = float(self.sums[0] / self.sums[1]) if self.sums[1] > 0 else float("nan")
+        mat = self.cm.mat.cpu()
+        if self.task.name == "segmentation":
+            metrics = self.cm.compute()
+        else:
+            metrics = classification_scores(mat, {1: int(self.sums[2]), 5: int(self.sums[3])})
+        return {"val_loss": loss, **metrics, "confusion": mat.tolist()}

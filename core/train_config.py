@@ -1,0 +1,189 @@
+"""Training configuration: one dataclass, and the command line that fills it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any
+
+from core.optim import CLASS_WEIGHTINGS, INITS, OPTIMIZERS, SCHEDULES
+
+
+@dataclass
+class TrainConfig:
+    # what to train
+    task: str | None = None  # "segmentation" or "classification"; None = the architecture's task
+    arch: str = "unet"  # a name from core.models.list_models()
+    model_args: dict[str, Any] = field(default_factory=dict)  # constructor arguments, e.g. {"base_width": 16}
+    dataset: str = "synthstreets"  # a name from core.data.list_datasets()
+    data_root: str | None = None  # where the dataset lives (None = its default / environment variable)
+    data_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"num_images": 200} for synthstreets
+    train_split: str = "train"
+    val_split: str = "val"
+    train_limit: int | None = None  # use only the first N training items (quick experiments)
+    val_limit: int | None = None
+    size: tuple[int, int] | None = (180, 240)  # (H, W) base resolution of every image; None = native
+    # augmentation (see core.data.transforms.AugmentConfig)
+    hflip: float = 0.5
+    scale: tuple[float, float] | None = (0.75, 1.25)
+    crop: tuple[int, int] | None = None
+    rotation: float = 0.0
+    color_jitter: float = 0.0
+    eval_native: bool = False  # evaluate against the label maps at their native size (logits upsampled)
+    cache: bool = False  # decode and resize the dataset once, keep it in memory as uint8
+    # optimisation
+    epochs: int = 10
+    batch_size: int = 8
+    optimizer: str = "adamw"
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    momentum: float = 0.9  # SGD only
+    schedule: str = "cosine"
+    warmup: float = 0.0  # fraction of training spent warming up linearly
+    step_every: float = 0.3  # "step" schedule: multiply by gamma every this fraction of training
+    gamma: float = 0.1
+    class_weighting: str = "none"  # "inverse" (1/frequency, sum 1), "median" (median-frequency) or "none"
+    aux_weight: float = 0.4  # weight of the auxiliary loss for models that return "aux"
+    init: str = "default"  # "xavier" or "kaiming" re-initialise layers that are not pretrained
+    patience: int | None = None  # early stopping: epochs without improvement of val mIoU / top-1
+    budget_min: float | None = None  # wall-clock budget; the schedule then runs on time, not steps
+    seed: int = 0
+    # output
+    out: str | None = None  # run directory; default runs/<arch>-<dataset>-<time>
+    snapshot_epochs: str | None = None  # e.g. "1,2,5,10,last"; default: every epoch
+    snapshot_every: int | None = None  # alternatively every K epochs (and the last)
+    # machine
+    device: str = "auto"  # auto = CUDA, then MPS, then CPU
+    amp: str = "auto"  # auto = float16 autocast on CUDA; "bf16" = bfloat16 autocast (also on CPU); "off"
+    workers: int | None = None  # DataLoader worker processes; None = a count suited to the machine
+    threads: int | None = None  # intra-op CPU threads per process; None = cores / processes
+    progress: bool = True  # tqdm progress bars
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"unknown training option(s) {unknown}")
+        d = dict(d)
+        for key in ("size", "scale", "crop"):
+            if d.get(key) is not None:
+                d[key] = tuple(d[key])
+        return cls(**d)
+
+
+def default_workers() -> int:
+    """Loader processes: about half the cores (the other half computes), at least 1, at most 4."""
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
+
+
+def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
+    """``["base_width=16", "backbone=\"resnet18\""]`` -> dict; values are JSON, else plain strings."""
+    out: dict[str, Any] = {}
+    for item in items or []:
+        if "=" not in item:
+            raise SystemExit(f"{flag} expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
+
+
+def build_parser() -> argparse.ArgumentParser:
+    d = TrainConfig()
+    p = argparse.ArgumentParser(
+        prog="python -m core.train",
+        description="Train a segmentation or classification model and write a run directory.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    g = p.add_argument_group("model and data")
+    g.add_argument("--task", choices=["segmentation", "classification"], default=None, help="default: the architecture's task")
+    g.add_argument("--arch", default=d.arch, help="architecture (see --list)")
+    g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="constructor argument, repeatable")
+    g.add_argument("--dataset", default=d.dataset)
+    g.add_argument("--data-root", default=None)
+    g.add_argument("--data-opt", action="append", metavar="KEY=VALUE", help="dataset option, repeatable")
+    g.add_argument("--train-split", default=d.train_split)
+    g.add_argument("--val-split", default=d.val_split)
+    g.add_argument("--train-limit", type=int, default=None, help="use only the first N training items")
+    g.add_argument("--val-limit", type=int, default=None)
+    g.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=d.size, help="base input size")
+    g.add_argument("--native-size", action="store_true", help="keep images at their own size (no base resize)")
+    g.add_argument("--eval-native", action="store_true", help="score against full-size label maps")
+    g.add_argument("--cache", action="store_true", help="decode and resize once, keep the dataset in memory")
+    g.add_argument("--list", action="store_true", help="list architectures and datasets, then exit")
+    a = p.add_argument_group("augmentation")
+    a.add_argument("--hflip", type=float, default=d.hflip, help="flip probability")
+    a.add_argument("--scale", type=float, nargs=2, metavar=("LO", "HI"), default=d.scale, help="random rescale range")
+    a.add_argument("--no-scale", action="store_true", help="switch the random rescale off")
+    a.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), default=None, help="random crop after rescaling")
+    a.add_argument("--rotation", type=float, default=d.rotation, help="max degrees")
+    a.add_argument("--color-jitter", type=float, default=d.color_jitter)
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--epochs", type=int, default=d.epochs)
+    o.add_argument("--batch-size", type=int, default=d.batch_size)
+    o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    o.add_argument("--lr", type=float, default=d.lr)
+    o.add_argument("--weight-decay", type=float, default=d.weight_decay)
+    o.add_argument("--momentum", type=float, default=d.momentum)
+    o.add_argument("--schedule", choices=SCHEDULES, default=d.schedule)
+    o.add_argument("--warmup", type=float, default=d.warmup, help="fraction of training")
+    o.add_argument("--step-every", type=float, default=d.step_every)
+    o.add_argument("--gamma", type=float, default=d.gamma)
+    o.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default=d.class_weighting)
+    o.add_argument("--aux-weight", type=float, default=d.aux_weight)
+    o.add_argument("--init", choices=INITS, default=d.init)
+    o.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
+    o.add_argument("--budget-min", type=float, default=None, help="wall-clock budget in minutes")
+    o.add_argument("--seed", type=int, default=d.seed)
+    r = p.add_argument_group("output")
+    r.add_argument("--out", default=None, help="run directory")
+    r.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run from its last epoch")
+    r.add_argument("--snapshot-epochs", default=None, help='e.g. "1,2,5,10,last"')
+    r.add_argument("--snapshot-every", type=int, default=None)
+    m = p.add_argument_group("machine")
+    m.add_argument("--device", default=d.device)
+    m.add_argument("--amp", choices=["auto", "bf16", "off"], default=d.amp)
+    m.add_argument("--workers", type=int, default=None)
+    m.add_argument("--threads", type=int, default=None)
+    m.add_argument("--no-progress", action="store_true", help="no progress bars")
+    return p
+
+
+def config_from_args(ns: argparse.Namespace) -> TrainConfig:
+    return TrainConfig(
+        task=ns.task, arch=ns.arch, model_args=_key_values(ns.model_arg, "--model-arg"), dataset=ns.dataset,
+        data_root=ns.data_root, data_options=_key_values(ns.data_opt, "--data-opt"), train_split=ns.train_split,
+        val_split=ns.val_split, train_limit=ns.train_limit, val_limit=ns.val_limit,
+        size=None if ns.native_size else tuple(ns.size), hflip=ns.hflip, scale=None if ns.no_scale else tuple(ns.scale),
+        crop=tuple(ns.crop) if ns.crop else None, rotation=ns.rotation, color_jitter=ns.color_jitter,
+        eval_native=ns.eval_native, cache=ns.cache, epochs=ns.epochs, batch_size=ns.batch_size, optimizer=ns.optimizer,
+        lr=ns.lr, weight_decay=ns.weight_decay, momentum=ns.momentum, schedule=ns.schedule, warmup=ns.warmup,
+        step_every=ns.step_every, gamma=ns.gamma, class_weighting=ns.class_weighting, aux_weight=ns.aux_weight,
+        init=ns.init, patience=ns.patience, budget_min=ns.budget_min, seed=ns.seed, out=ns.out,
+        snapshot_epochs=ns.snapshot_epochs, snapshot_every=ns.snapshot_every, device=ns.device, amp=ns.amp,
+        workers=ns.workers, threads=ns.threads, progress=not ns.no_progress,
+    )  # fmt: skip
+
+
+def snapshot_rule(cfg: TrainConfig):
+    """A predicate ``(epoch, final) -> bool`` from --snapshot-epochs / --snapshot-every."""
+    if cfg.snapshot_epochs:
+        parts = [s.strip() for s in cfg.snapshot_epochs.split(",") if s.strip()]
+        bad = [s for s in parts if s != "last" and not s.isdigit()]
+        if bad:
+            raise ValueError(f"--snapshot-epochs takes epoch numbers and 'last', got {bad}")
+        wanted = {int(s) for s in parts if s != "last"}
+        last = "last" in parts
+        return lambda e, final: e in wanted or (last and final)
+    if cfg.snapshot_every:
+        k = cfg.snapshot_every
+        return lambda e, final: e % k == 0 or final
+    return lambda e, final: True
