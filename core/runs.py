@@ -195,6 +195,16 @@ class Run:
         snap = snapshot_path(self.path, e)
         return snap if snap.exists() else self.path / "weights" / "last.safetensors"
 
+    def open_dataset(self, split: str | None = None, data_root: str | None = None, **overrides: Any):
+        """The run's dataset for ``split`` (default: its validation split), raw items, no transform.
+
+        ``data_root`` overrides the root recorded at training time (another machine's path).
+        """
+        from core.data import get_dataset
+
+        options = {**self.data.get("options", {}), **overrides}
+        return get_dataset(self.data["name"], split or self.data["val_split"], data_root or self.data.get("root"), **options)
+
     def build_model(self, epoch: int | str = "best", device: torch.device | str = "cpu") -> nn.Module:
         """The model at ``epoch`` in eval mode, rebuilt from run.json and its safetensors snapshot."""
         from core.models import rebuild_model
