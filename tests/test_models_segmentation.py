@@ -23,7 +23,10 @@ SMALL: dict[str, list[dict]] = {
     "fcn8s": [{"width_mult": 1 / 16}],
     "fcn_baseline": [{"base_width": 4}],
     "lraspp": [{"width_mult": 0.25}],
-    "pspnet": [{"backbone": "resnet18", "width_mult": 0.125}, {"width_mult": 0.0625, "use_ppm": False, "aux_head": False}],
+    "pspnet": [
+        {"backbone": "resnet18", "width_mult": 0.125},
+        {"width_mult": 0.0625, "use_ppm": False, "aux_head": False},
+    ],
     "resnet_fcn": [
         {"backbone": "resnet18", "width_mult": 0.125},
         {"backbone": "resnet50", "width_mult": 0.0625, "freeze_encoder": True},
@@ -125,5 +128,6 @@ def test_torchvision_state_dict_layout(name: str, cfg: dict, torchvision_builder
     kwargs = {"aux_loss": True} if name == "deeplabv3" else {}
     with torch.device("meta"):
         ours = get_model(name, num_classes=21, **cfg)
-        theirs = getattr(segmentation, torchvision_builder)(weights=None, weights_backbone=None, num_classes=21, **kwargs)
+        builder = getattr(segmentation, torchvision_builder)
+        theirs = builder(weights=None, weights_backbone=None, num_classes=21, **kwargs)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}

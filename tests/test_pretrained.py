@@ -108,7 +108,8 @@ def test_vgg16_fully_connected_weights_become_fc6_fc7_convolutions() -> None:
     """Checked at a tiny width with a fake VGG16 state dict (the real one is 528 MB)."""
     width = 1 / 16
     fc, c5 = scale_channels(4096, width), scale_channels(512, width)
-    state_dict = {f"features.{k}": torch.randn_like(v) for k, v in vgg16_features(width_mult=width).state_dict().items()}
+    features = vgg16_features(width_mult=width).state_dict()
+    state_dict = {f"features.{k}": torch.randn_like(v) for k, v in features.items()}
     state_dict |= {
         "classifier.0.weight": torch.randn(fc, c5 * 7 * 7),
         "classifier.0.bias": torch.randn(fc),
