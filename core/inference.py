@@ -53,7 +53,7 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
     """(H, W, 3) uint8 from a PIL image (EXIF orientation applied) or an array; bad input is a ValueError."""
     if isinstance(image, Image.Image):
         image = ImageOps.exif_transpose(image)
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))  # a writable copy, as torch wants
     if not isinstance(image, np.ndarray):
         raise ValueError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
     a = image

@@ -1,0 +1,98 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from core.inference import Predictor, to_rgb_array
+from core.io import atomic_write, atomic_write_json
+from core.runs import RunError, discover_runs, load_run
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path):
+    target = tmp_path / "f.json"
+    atomic_write_json(target, {"v": 1})
+
+    def fail(tmp):
+        with open(tmp, "w") as f:
+            f.write('{"v": 2, "half')
+        raise OSError("disk full")
+
+    with pytest.raises(OSError):
+        atomic_write(target, fail)
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert [p.name for p in tmp_path.iterdir()] == ["f.json"], "no temporary file left behind"
+
+
+def test_json_is_strict_with_nan_as_null(tmp_path):
+    atomic_write_json(tmp_path / "x.json", {"a": float("nan"), "b": np.float32(0.5), "c": (1, 2)})
+    assert json.loads((tmp_path / "x.json").read_text()) == {"a": None, "b": 0.5, "c": [1, 2]}
+
+
+def test_discover_reports_broken_runs_and_keeps_going(tiny_seg_run, tmp_path):
+    good = tiny_seg_run[0]
+    shutil.copytree(good, tmp_path / "good")
+    (tmp_path / "bad_json").mkdir()
+    (tmp_path / "bad_json" / "run.json").write_text("{oops")
+    (tmp_path / "old_format").mkdir()
+    (tmp_path / "old_format" / "run.json").write_text(json.dumps({"format": 99}))
+    (tmp_path / "no_weights").mkdir()
+    cfg = json.loads((good / "run.json").read_text())
+    (tmp_path / "no_weights" / "run.json").write_text(json.dumps(cfg))
+    (tmp_path / "not_a_run").mkdir()  # ignored silently
+    runs, problems = discover_runs(tmp_path)
+    assert [r.name for r in runs] == ["good"]
+    reasons = {p.name: why for p, why in problems}
+    assert set(reasons) == {"bad_json", "old_format", "no_weights"}
+    assert "not valid JSON" in reasons["bad_json"] and "format 99" in reasons["old_format"]
+    assert "no saved weights" in reasons["no_weights"]
+    assert discover_runs(tmp_path / "missing")[1][0][1] == "not a directory"
+
+
+def test_damaged_or_incompatible_weights_are_clear_errors(tiny_seg_run, tmp_path):
+    run_dir = tmp_path / "r"
+    shutil.copytree(tiny_seg_run[0], run_dir)
+    (run_dir / "weights" / "epoch_0001.safetensors").write_bytes(b"\x00garbage")
+    run = load_run(run_dir)
+    with pytest.raises(RunError, match="damaged or unreadable"):
+        run.build_model(1)
+    with pytest.raises(RunError, match=r"no weights for epoch 7; saved epochs: \[1, 2\]"):
+        run.build_model(7)
+    cfg = json.loads((run_dir / "run.json").read_text())
+    cfg["model"]["args"]["base_width"] = 8  # weights no longer fit
+    (run_dir / "run.json").write_text(json.dumps(cfg))
+    with pytest.raises(RunError, match="incompatible"):
+        load_run(run_dir).build_model(2)
+    cfg["model"]["args"]["no_such_arg"] = 1
+    (run_dir / "run.json").write_text(json.dumps(cfg))
+    with pytest.raises(RunError, match="no_such_arg"):
+        load_run(run_dir).build_model(2)
+
+
+def test_predictor_accepts_any_size_and_format(tiny_seg_run):
+    predictor = Predictor(tiny_seg_run[0], epoch="last", device="cpu")
+    rng = np.random.default_rng(0)
+    rgb = Image.fromarray(rng.integers(0, 256, (37, 91, 3), dtype=np.uint8))
+    grey = rng.integers(0, 256, (20, 30), dtype=np.uint8)
+    rgba_float = rng.random((50, 40, 4)).astype(np.float32)
+    preds = predictor.predict([rgb, grey, rgba_float])
+    assert [p.labels.shape for p in preds] == [(37, 91), (20, 30), (50, 40)]
+    assert all(p.probs.shape[0] == 11 and np.isfinite(p.entropy()).all() for p in preds)
+    with pytest.raises(ValueError, match="expected an \\(H, W, 3\\) image"):
+        predictor.predict([np.zeros((4, 4, 7), np.uint8)])
+    with pytest.raises(ValueError, match="PIL image or a numpy array"):
+        predictor.predict(["/etc/passwd"])
+
+
+def test_exif_orientation_is_applied():
+    im = Image.fromarray(np.zeros((10, 20, 3), np.uint8))
+    exif = im.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees on display
+    im.info["exif"] = exif.tobytes()
+    import io
+
+    buf = io.BytesIO()
+    im.save(buf, format="JPEG", exif=exif.tobytes())
+    loaded = Image.open(io.BytesIO(buf.getvalue()))
+    assert to_rgb_array(loaded).shape == (20, 10, 3)
