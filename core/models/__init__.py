@@ -11,6 +11,10 @@ from core.models import pspnet  # noqa: F401  (registers)
 from core.models import resnet_fcn  # noqa: F401  (registers)
 from core.models import simple_segnet  # noqa: F401  (registers)
 from core.models import unet_simple  # noqa: F401  (registers)
+from core.models import cls_densenet  # noqa: F401  (registers)
+from core.models import cls_resnet  # noqa: F401  (registers)
+from core.models import cls_vgg  # noqa: F401  (registers)
+from core.models import small_cnn  # noqa: F401  (registers)
 
 __all__ = [
     "ClassificationModel",
