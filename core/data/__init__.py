@@ -4,6 +4,7 @@ from core.data.base import DatasetNotFoundError, VisionDataset
 from core.data.registry import dataset_options, dataset_task, get_dataset, list_datasets, register_dataset
 from core.data.transforms import AugmentConfig, eval_transforms, train_transforms
 from core.data import camvid, folder, synthstreets, voc  # noqa: F401  (registers)
+from core.data import cifar, crops, image_folders  # noqa: F401  (registers)
 
 __all__ = [
     "AugmentConfig",

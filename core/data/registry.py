@@ -33,10 +33,20 @@ def dataset_task(name: str) -> str:
     return DATASETS.meta(_split_name(name)[0])["task"]
 
 
+def _passes_options_on(builder: Callable) -> bool:
+    """A derived dataset's builder (``crops``) takes ``**options`` for its source and checks them there."""
+    return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in inspect.signature(builder).parameters.values())
+
+
 def dataset_options(name: str) -> list[str]:
-    """The keyword options dataset ``name`` accepts."""
-    params = inspect.signature(DATASETS.get(_split_name(name)[0])).parameters
-    return sorted(k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY)
+    """The keyword options dataset ``name`` accepts (for ``crops:camvid`` also camvid's own)."""
+    base, implied = _split_name(name)
+    builder = DATASETS.get(base)
+    params = inspect.signature(builder).parameters
+    options = {k for k, p in params.items() if p.kind is inspect.Parameter.KEYWORD_ONLY} - set(implied)
+    if _passes_options_on(builder) and implied.get("source") in DATASETS:
+        options |= set(dataset_options(implied["source"]))
+    return sorted(options)
 
 
 def get_dataset(name: str, split: str, root: str | None = None, **options: Any) -> VisionDataset:
@@ -50,7 +60,7 @@ def get_dataset(name: str, split: str, root: str | None = None, **options: Any) 
     options = {k: v for k, v in options.items() if v is not None}
     valid = dataset_options(base)
     unknown = sorted(set(options) - set(valid))
-    if unknown:
+    if unknown and not _passes_options_on(builder):  # a derived dataset checks them against its source
         raise TypeError(f"dataset {base!r} got unknown option(s) {', '.join(unknown)}; valid options: {', '.join(valid)}")
     return builder(split, root, **implied, **options)
 
