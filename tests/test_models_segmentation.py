@@ -131,3 +131,16 @@ def test_torchvision_state_dict_layout(name: str, cfg: dict, torchvision_builder
         builder = getattr(segmentation, torchvision_builder)
         theirs = builder(weights=None, weights_backbone=None, num_classes=21, **kwargs)
     assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}
+
+
+def test_engine_reinitialisation_keeps_the_fcn_paper_init() -> None:
+    """Bilinear upsampling and zero scoring layers are flagged ``keep_init`` for ``core.optim.init_weights``."""
+    from core.models.base import bilinear_kernel
+    from core.optim import init_weights
+
+    model = get_model("fcn8s", num_classes=3, width_mult=1 / 16)
+    init_weights(model, "kaiming")
+    assert torch.equal(model.upscore.weight, bilinear_kernel(3, 16))
+    assert torch.equal(model.upscore2.weight, bilinear_kernel(3, 4))
+    assert not model.score_fr.weight.any() and not model.score_pool3.weight.any()
+    assert model.fc6[0].weight.any()

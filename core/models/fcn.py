@@ -24,6 +24,7 @@ def _upsample(channels: int, stride: int) -> nn.ConvTranspose2d:
     """Transposed convolution that multiplies H and W by exactly ``stride``, bilinear at start."""
     up = nn.ConvTranspose2d(channels, channels, 2 * stride, stride=stride, padding=stride // 2, bias=False)
     up.weight.data.copy_(bilinear_kernel(channels, 2 * stride))
+    up.keep_init = True  # the training engine's re-initialisation leaves it bilinear
     return up
 
 
@@ -50,8 +51,10 @@ class FCN(SegmentationModel):
             self.score_pool3 = nn.Conv2d(c3, k, 1)
         self.upscore = _upsample(k, 32 // 2**skips)
         for name in ("score_fr", "score_pool4", "score_pool3")[: skips + 1]:  # zero-initialised, as in the paper
-            nn.init.zeros_(getattr(self, name).weight)
-            nn.init.zeros_(getattr(self, name).bias)
+            score = getattr(self, name)
+            nn.init.zeros_(score.weight)
+            nn.init.zeros_(score.bias)
+            score.keep_init = True
         self.feature_dim = fc
 
     def _trunk(self, x: Tensor) -> dict[str, Tensor]:
