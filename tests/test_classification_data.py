@@ -103,7 +103,7 @@ def _segmentation_folder(root: Path) -> None:
 
 def test_crops_one_item_per_connected_region(tmp_path: Path) -> None:
     _segmentation_folder(tmp_path)
-    ds = get_dataset("crops:folder", "train", str(tmp_path), min_area=64, progress=False)
+    ds = get_dataset("crops:folder", "train", str(tmp_path), min_area=64)
     assert ds.task == "classification" and ds.classes == ["a", "b", "c"] and len(ds.palette) == 3
     # image 0: a, a, b (the 25 px b region is too small), c (diagonal squares joined); image 1: one b region
     assert len(ds) == 5
@@ -125,17 +125,17 @@ def test_crops_one_item_per_connected_region(tmp_path: Path) -> None:
 
 def test_crops_options_min_area_cap_and_source_options(tmp_path: Path) -> None:
     _segmentation_folder(tmp_path)
-    small = get_dataset("crops:folder", "train", str(tmp_path), min_area=20, progress=False)
+    small = get_dataset("crops:folder", "train", str(tmp_path), min_area=20)
     assert len(small) == 6  # now the 25 px region counts
-    none = get_dataset("crops:folder", "train", str(tmp_path), min_area=200, progress=False)
+    none = get_dataset("crops:folder", "train", str(tmp_path), min_area=200)
     assert none.labels.tolist() == [1]  # only the whole-image region
-    capped = get_dataset("crops:folder", "train", str(tmp_path), min_area=20, max_per_class=1, progress=False)
+    capped = get_dataset("crops:folder", "train", str(tmp_path), min_area=20, max_per_class=1)
     assert np.bincount(capped.labels).tolist() == [1, 1, 1]
-    wide = get_dataset("crops:folder", "train", str(tmp_path), context=3.0, progress=False)
+    wide = get_dataset("crops:folder", "train", str(tmp_path), context=3.0)
     assert wide.load(int(np.flatnonzero(wide.labels == 0)[0]))[0].shape[:2] == (30, 30)
 
     assert {"min_area", "context", "max_per_class", "num_images", "size"} <= set(dataset_options("crops:synthstreets"))
-    synth = get_dataset("crops:synthstreets", "val", num_images=3, size=(60, 80), progress=False)
+    synth = get_dataset("crops:synthstreets", "val", num_images=3, size=(60, 80))
     assert len(synth) > 0 and synth.classes[3] == "Road"
     assert all(max(synth.load(i)[0].shape[:2]) <= 80 for i in range(len(synth)))
     with pytest.raises(TypeError, match="valid options"):

@@ -105,10 +105,13 @@ class Crops(VisionDataset):
         return image[top:bottom, left:right], int(self.index[index, 1])
 
 
-def build_index(source: VisionDataset, min_area: int, *, desc: str, progress: bool = True) -> np.ndarray:
-    """(N, 8) int64 rows (see ``COLUMNS``), in source order: one pass over every source mask."""
+def build_index(source: VisionDataset, min_area: int, *, desc: str, progress: bool | None = None) -> np.ndarray:
+    """(N, 8) int64 rows (see ``COLUMNS``), in source order: one pass over every source mask.
+
+    ``progress=None`` shows a bar only on a terminal.
+    """
     rows = []
-    for i in tqdm(range(len(source)), desc=desc, unit="img", leave=False, disable=not progress):
+    for i in tqdm(range(len(source)), desc=desc, unit="img", leave=False, disable=None if progress is None else not progress):
         mask = np.asarray(source.load(i)[1])
         rows += [(i, *r) for r in region_index(mask, len(source.classes), min_area)]
     return np.array(rows, dtype=np.int64).reshape(-1, len(COLUMNS))
@@ -133,7 +136,6 @@ def crops(
     min_area: int = 64,
     context: float = 1.5,
     max_per_class: int | None = None,
-    progress: bool = True,
     transform=None,
     **source_options: Any,
 ) -> Crops:
@@ -145,7 +147,7 @@ def crops(
     base = get_dataset(source, split, root, **source_options)
     key = (source, split, str(root), json.dumps(source_options, sort_keys=True, default=str), int(min_area))
     if key not in _INDEX_CACHE:
-        _INDEX_CACHE[key] = build_index(base, min_area, desc=f"crops:{source} {split}: finding regions", progress=progress)
+        _INDEX_CACHE[key] = build_index(base, min_area, desc=f"crops:{source} {split}: finding regions")
     index = _INDEX_CACHE[key]
     if max_per_class is not None:
         index = cap_per_class(index, int(max_per_class))
