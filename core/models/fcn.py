@@ -42,6 +42,9 @@ class FCN(SegmentationModel):
         self.backbone = vgg16_features(width_mult=width_mult, in_channels=in_channels)
         self.fc6 = nn.Sequential(nn.Conv2d(c5, fc, 7, padding=3), nn.ReLU(inplace=True), nn.Dropout(0.5))
         self.fc7 = nn.Sequential(nn.Conv2d(fc, fc, 1), nn.ReLU(inplace=True), nn.Dropout(0.5))
+        for conv in (self.fc6[0], self.fc7[0]):  # VGG's convolution init (the ImageNet weights replace it)
+            nn.init.kaiming_normal_(conv.weight, mode="fan_out", nonlinearity="relu")
+            nn.init.zeros_(conv.bias)
         self.score_fr = nn.Conv2d(fc, k, 1)
         if skips >= 1:
             self.upscore2 = _upsample(k, 2)
