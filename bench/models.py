@@ -35,6 +35,7 @@ CPU_SIZES: dict[str, dict] = {
     "lraspp": {"width_mult": 0.5},
     "pspnet": {"backbone": "resnet18", "width_mult": 0.5},
     "resnet_fcn": {"backbone": "resnet18", "width_mult": 0.5},
+    "resunet": {},
     "simple_segnet": {"width_mult": 0.5},
     "unet": {"base_width": 16},
     "unet_simple": {"base_width": 16},

@@ -27,6 +27,7 @@ SMALL: dict[str, list[dict]] = {
         {"backbone": "resnet18", "width_mult": 0.125},
         {"width_mult": 0.0625, "use_ppm": False, "aux_head": False},
     ],
+    "resunet": [{"widths": [4, 8, 8, 16, 16], "blocks": [1, 1, 1, 1]}, {"widths": [4, 4, 8, 8, 8], "context": False}],
     "resnet_fcn": [
         {"backbone": "resnet18", "width_mult": 0.125},
         {"backbone": "resnet50", "width_mult": 0.0625, "freeze_encoder": True},
