@@ -118,10 +118,10 @@ def test_folder_reads_kitti_road_masks(tmp_path):
     spec = {
         "classes": [{"name": "not_road", "color": [255, 0, 0]}, {"name": "road", "color": [255, 0, 255]}],
         "images": "image_2", "masks": "gt_image_2",
-        "mask_key": ["^(um|umm|uu)_road_(\\d+)$", "\\1_\\2"],
+        "mask_key": ["^(um|umm|uu)_road_(\\d+)$", "\\1_\\2"], "splits": {"train": "training", "val": "training"},
     }  # fmt: skip
     (tmp_path / "classes.json").write_text(json.dumps(spec))
-    base = tmp_path / "train"
+    base = tmp_path / "training"  # KITTI's own folder name
     mask = np.zeros((4, 6, 3), np.uint8)
     mask[:, :] = [255, 0, 0]
     mask[2:, :] = [255, 0, 255]
@@ -129,8 +129,13 @@ def test_folder_reads_kitti_road_masks(tmp_path):
     save(base / "image_2" / "um_000000.png", np.zeros((4, 6, 3), np.uint8))
     save(base / "gt_image_2" / "um_road_000000.png", mask)
     save(base / "gt_image_2" / "um_lane_000000.png", mask)  # lane masks are not paired
-    ds = get_dataset("folder", "train", root=str(tmp_path))
-    assert len(ds) == 1 and ds.classes == ["not_road", "road"]
+    for i in range(1, 5):
+        save(base / "image_2" / f"umm_00000{i}.png", np.zeros((4, 6, 3), np.uint8))
+        save(base / "gt_image_2" / f"umm_road_00000{i}.png", mask)
+    train, val = get_dataset("folder", "train", root=str(tmp_path)), get_dataset("folder", "val", root=str(tmp_path))
+    assert (len(train), len(val)) == (4, 1) and not {train.item_id(i) for i in range(4)} & {val.item_id(0)}
+    ds = val
+    assert ds.item_id(0) == "um_000000" and ds.classes == ["not_road", "road"]
     m = ds[0][1].numpy()
     assert m[0, 0] == 255 and (m[2:] == 1).all() and (m[1] == 0).all()
 

@@ -1,6 +1,7 @@
 """Generic folder datasets: images plus masks described by a ``classes.json``.
 
-Layout (``<root>/<split>/`` if that folder exists, else ``<root>/`` split deterministically)::
+Layout (``<root>/<split>/`` if that folder exists, else ``<root>/``; train and val sharing a folder
+are divided deterministically)::
 
     classes.json
     images/   any .png/.jpg/.jpeg/.tif
@@ -14,7 +15,8 @@ Layout (``<root>/<split>/`` if that folder exists, else ``<root>/`` split determ
      "image_key": ["^(\\\\d+)_sat$", "\\\\1"],       # optional regex (pattern, replacement) from a file stem to
      "mask_key": ["^(\\\\d+)_mask$", "\\\\1"],       # the key that pairs image and mask; stems that don't match are skipped
      "color_tolerance": 60,             # optional: RGB masks snap to the nearest colour within this distance
-     "val_fraction": 0.2}               # optional, for a root without split folders
+     "splits": {"train": "training", "val": "training"},  # optional split -> folder names
+     "val_fraction": 0.2}               # optional, for train and val sharing one folder
 
 See the README for the satellite land-cover (DeepGlobe) and KITTI road configurations.
 """
@@ -61,7 +63,11 @@ class FolderSegmentation(VisionDataset):
             for i, e in enumerate(entries):
                 self.lut[int(e["index"])] = i
 
-        base = root / split if (root / split).is_dir() else root
+        # "splits" maps split names to folders (KITTI: {"train": "training", "val": "training"});
+        # a folder shared by train and val is divided deterministically by val_fraction.
+        folders = {k: spec.get("splits", {}).get(k, k) for k in ("train", "val", split)}
+        base = root / folders[split] if (root / folders[split]).is_dir() else root
+        shared = base == root or (split in ("train", "val") and folders["train"] == folders["val"])
         image_dir, mask_dir = base / spec.get("images", "images"), base / spec.get("masks", "masks")
         for d in (image_dir, mask_dir):
             if not d.is_dir():
@@ -71,7 +77,7 @@ class FolderSegmentation(VisionDataset):
         self.pairs = [(p, masks[k]) for p in _files(image_dir) if (k := image_key(p.stem)) is not None and k in masks]
         if not self.pairs:
             raise DatasetNotFoundError(f"folder dataset: no image in {image_dir} pairs with a mask in {mask_dir}. {LAYOUT_HINT}")
-        if base is root:  # no split folders: every k-th pair is validation
+        if shared:  # one folder for train and val: every k-th pair is validation
             every = max(2, round(1 / float(spec.get("val_fraction", 0.2))))
             keep = (lambda i: i % every == 0) if split == "val" else (lambda i: i % every != 0)
             if split not in ("train", "val"):
