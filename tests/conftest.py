@@ -52,3 +52,12 @@ def tiny_seg_run(tmp_path_factory):
     )  # fmt: skip
     train(cfg, on_epoch_end=record)
     return out, x, outputs
+
+
+@pytest.fixture(scope="session")
+def explorer_runs(tiny_seg_run, tmp_path_factory):
+    """A runs folder for the explorer app (see tests/explorer_runs.py): two segmentation runs, a classifier
+    (when one is registered), a run whose dataset is unavailable and a broken folder."""
+    from tests.explorer_runs import make_explorer_runs
+
+    return make_explorer_runs(tmp_path_factory.mktemp("explorer") / "runs", tiny_seg_run[0])
