@@ -28,12 +28,24 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_inde
     """
     if pred.shape != target.shape:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
-    pred, target = pred.reshape(-1), target.reshape(-1)
-    keep = (target >= 0) & (target < num_classes)
-    if ignore_index is not None and 0 <= ignore_index < num_classes:
-        keep &= target != ignore_index
-    idx = target[keep].long() * num_classes + pred[keep].long()  # (N,)
-    return torch.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
+    k = num_classes
+    drop_ignored = ignore_index is not None and 0 <= ignore_index < k
+    if pred.device.type == "cpu":
+        # numpy's integer kernels are about 3x faster than torch's here (bench/metrics.py)
+        t = target.reshape(-1).numpy().astype(np.int64, copy=False)
+        p = pred.reshape(-1).numpy().astype(np.int64, copy=False)
+        keep = t.view(np.uint64) < k  # negatives wrap to huge values: one test for both bounds
+        if drop_ignored:
+            keep &= t != ignore_index
+        idx = np.where(keep, t * k + p, k * k)  # dropped pixels go to an extra bin, cut off below
+        counts = np.bincount(idx, minlength=k * k + 1)[: k * k]
+        return torch.from_numpy(counts.astype(np.int64)).reshape(k, k)
+    t, p = target.reshape(-1).long(), pred.reshape(-1).long()
+    keep = (t >= 0) & (t < k)
+    if drop_ignored:
+        keep &= t != ignore_index
+    idx = torch.where(keep, t * k + p, k * k)
+    return torch.bincount(idx, minlength=k * k + 1)[: k * k].reshape(k, k)
 
 
 def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
