@@ -139,7 +139,7 @@ def summary_line(epoch: int, epochs: int, rec: dict[str, Any], task: str) -> str
     """``epoch 3/50 loss 0.81 val_loss 0.77 pixel_acc 0.80 mIoU 0.41 fwIoU 0.68 12.3s``"""
     shown = {"segmentation": [("pixel_acc", "pixel_acc"), ("miou", "mIoU"), ("fwiou", "fwIoU")],
              "classification": [("top1", "top1"), ("top5", "top5")]}[task]  # fmt: skip
-    parts = [("train_loss", "loss"), ("val_loss", "val_loss"), *shown]
+    parts = [("train_loss", "loss"), ("val_loss", "val_loss"), *shown] if "val_loss" in rec else [("train_loss", "loss")]
     text = " ".join(f"{label} {rec[key]:.2f}" if rec.get(key) is not None else f"{label} nan" for key, label in parts)
     return f"epoch {epoch}/{epochs} {text} {rec['epoch_time']:.1f}s"
 
@@ -244,6 +244,7 @@ def _train(cfg: TrainConfig, dist: DistInfo, device: torch.device, resuming: boo
     if start_epoch > cfg.epochs:
         status = runs.load_run(out).status.get("state", "finished")
 
+    eval_seconds = 0.0  # duration of the last evaluation, to foresee whether another epoch fits the budget
     for epoch in range(start_epoch, cfg.epochs + 1):
         epoch_clock = Timer()
         train_sampler.set_epoch(epoch)
@@ -251,20 +252,28 @@ def _train(cfg: TrainConfig, dist: DistInfo, device: torch.device, resuming: boo
             net, train_loader, task, optimizer, scheduler, scaler, device, amp=cfg.amp,
             progress=cfg.progress and dist.is_main, desc=f"epoch {epoch}/{cfg.epochs}",
         )  # fmt: skip
-        metrics = evaluate(model, val_loader, task, device, amp=cfg.amp, progress=cfg.progress and dist.is_main)
-        epoch_time = epoch_clock()
-        value = metrics[task.monitor]
-        improved = value is not None and not math.isnan(value) and value > best_value
-        if improved:
-            best_value, bad_epochs = value, 0
-        else:
-            bad_epochs += 1
+        train_seconds = epoch_clock()
+        # Under a time budget, stop when another epoch would not fit; that epoch is then the last.
         elapsed = elapsed_before + clock()
-        stop = None
-        if cfg.patience is not None and bad_epochs >= cfg.patience:
+        out_of_time = budget_s is not None and epoch < cfg.epochs and elapsed + train_seconds + eval_seconds > budget_s
+        evaluated = epoch % cfg.val_every == 0 or epoch == cfg.epochs or out_of_time
+        metrics: dict[str, Any] = {}
+        improved = False
+        if evaluated:
+            eval_clock = Timer()
+            metrics = evaluate(model, val_loader, task, device, amp=cfg.amp, progress=cfg.progress and dist.is_main)
+            eval_seconds = eval_clock()
+            value = metrics[task.monitor]
+            improved = value is not None and not math.isnan(value) and value > best_value
+            if improved:
+                best_value, bad_epochs = value, 0
+            else:
+                bad_epochs += 1
+        epoch_time = epoch_clock()
+        elapsed = elapsed_before + clock()
+        stop = "budget" if out_of_time else None
+        if evaluated and cfg.patience is not None and bad_epochs >= cfg.patience:
             stop = "early_stopped"
-        elif budget_s is not None and epoch < cfg.epochs and elapsed + epoch_time > budget_s:
-            stop = "budget"
         final = epoch == cfg.epochs or stop is not None
         record = {
             "epoch": epoch,
@@ -273,7 +282,7 @@ def _train(cfg: TrainConfig, dist: DistInfo, device: torch.device, resuming: boo
             "lr": optimizer.param_groups[0]["lr"],
             "epoch_time": epoch_time,
             "train_time": elapsed,
-            "images_per_s": stats["train_images"] / max(epoch_time, 1e-9),
+            "images_per_s": stats["train_images"] / max(train_seconds, 1e-9),
         }
         if dist.is_main:
             _commit_epoch(out, model, record, history, keep(epoch, final) or improved, task.monitor,

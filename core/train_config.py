@@ -47,7 +47,8 @@ class TrainConfig:
     class_weighting: str = "none"  # "inverse" (1/frequency, sum 1), "median" (median-frequency) or "none"
     aux_weight: float = 0.4  # weight of the auxiliary loss for models that return "aux"
     init: str = "default"  # "xavier" or "kaiming" re-initialise layers that are not pretrained
-    patience: int | None = None  # early stopping: epochs without improvement of val mIoU / top-1
+    patience: int | None = None  # early stopping: evaluations without improvement of val mIoU / top-1
+    val_every: int = 1  # evaluate every K epochs (and always the last one)
     budget_min: float | None = None  # wall-clock budget; the schedule then runs on time, not steps
     seed: int = 0
     # output
@@ -140,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default=d.class_weighting)
     o.add_argument("--aux-weight", type=float, default=d.aux_weight)
     o.add_argument("--init", choices=INITS, default=d.init)
-    o.add_argument("--patience", type=int, default=None, help="early stopping patience in epochs")
+    o.add_argument("--patience", type=int, default=None, help="early stopping: evaluations without improvement")
+    o.add_argument("--val-every", type=int, default=d.val_every, help="evaluate every K epochs and the last")
     o.add_argument("--budget-min", type=float, default=None, help="wall-clock budget in minutes")
     o.add_argument("--seed", type=int, default=d.seed)
     r = p.add_argument_group("output")
@@ -167,7 +169,7 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
         eval_native=ns.eval_native, cache=ns.cache, epochs=ns.epochs, batch_size=ns.batch_size, optimizer=ns.optimizer,
         lr=ns.lr, weight_decay=ns.weight_decay, momentum=ns.momentum, schedule=ns.schedule, warmup=ns.warmup,
         step_every=ns.step_every, gamma=ns.gamma, class_weighting=ns.class_weighting, aux_weight=ns.aux_weight,
-        init=ns.init, patience=ns.patience, budget_min=ns.budget_min, seed=ns.seed, out=ns.out,
+        init=ns.init, patience=ns.patience, val_every=ns.val_every, budget_min=ns.budget_min, seed=ns.seed, out=ns.out,
         snapshot_epochs=ns.snapshot_epochs, snapshot_every=ns.snapshot_every, device=ns.device, amp=ns.amp,
         workers=ns.workers, threads=ns.threads, progress=not ns.no_progress,
     )  # fmt: skip

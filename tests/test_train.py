@@ -179,3 +179,18 @@ def test_torchrun_two_processes_agree(tmp_path):
     assert np.array(run.history[-1]["confusion"]).sum() == labelled
     runs, problems = discover_runs(tmp_path)
     assert [r.path for r in runs] == [out] and not problems
+
+
+def test_val_every_and_time_budget(tmp_path):
+    out = tmp_path / "run"
+    assert train_main(TINY + ["--data-opt", "num_images=8", "--epochs", "5", "--val-every", "2", "--out", str(out)]) == 0
+    history = load_run(out).history
+    assert [("miou" in r) for r in history] == [False, True, False, True, True]  # every 2nd, and the last
+    # a budget far too small for 50 epochs: training stops early, the stopping epoch is evaluated and kept
+    out = tmp_path / "budget"
+    assert train_main(TINY + ["--data-opt", "num_images=8", "--epochs", "50", "--budget-min", "0.05", "--val-every", "10",
+                              "--out", str(out)]) == 0  # fmt: skip
+    run = load_run(out)
+    assert run.status["state"] == "budget" and len(run.history) < 50
+    assert "miou" in run.history[-1] and run.last_epoch == run.history[-1]["epoch"]
+    assert run.history[-1]["lr"] < 0.2 * 1e-3, "the schedule runs on the clock, so it has annealed by the end"
