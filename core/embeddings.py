@@ -1,0 +1,457 @@
+"""2-D maps of a run's feature space: t-SNE, PCA (and UMAP when ``umap-learn`` is installed).
+
+``compute_embedding(run, epoch="best", split="val", method="tsne")`` extracts the model's
+pre-logit features at a saved epoch (one vector per image for classification; for segmentation
+up to ``per_class`` pixels of each class, with each point's image and (y, x) in the original
+image), reduces them to 2-D, and caches the result in the run directory::
+
+    <run>/embeddings/<key>.npz     coords, labels, preds, image_index, yx, features, meta (JSON)
+
+keyed by epoch (and its weights file), split, method and every parameter, written atomically
+and read with ``np.load(allow_pickle=False)``. A second request is a file read;
+``cached_embedding`` only ever reads. ``place_image`` puts a new image into an existing map:
+by the exact projection for PCA, by its k nearest neighbours in feature space otherwise
+(a weighted mean of their 2-D positions), which needs nothing but the cached features.
+
+t-SNE is openTSNE's FFT-accelerated implementation, after a PCA to ``pca_dims`` and with
+approximate (Annoy) neighbours; ``bench/embeddings.py`` measures it against stock openTSNE and
+scikit-learn for speed and neighbourhood quality, which is how its defaults were chosen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from core.inference import ImageLike, Predictor, to_rgb_array
+from core.io import atomic_write
+from core.runs import Run
+from core.tasks import main_logits
+
+FORMAT = 1
+CACHE_DIR = "embeddings"
+Progress = Callable[[float, str], None]
+
+# Parameters of each reducer, with defaults. n_jobs only changes speed, so it is not in the cache key.
+METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
+    "tsne": {"perplexity": 30.0, "pca_dims": 50, "n_iter": 500, "early_exaggeration_iter": 125,
+             "neighbors": "annoy", "gradient": "auto", "n_jobs": 2},
+    "pca": {},
+    "umap": {"n_neighbors": 15, "min_dist": 0.1, "n_jobs": 2},
+}  # fmt: skip
+NOT_IN_KEY = ("n_jobs",)
+SEGMENTATION_IMAGES = 60  # images scanned for pixel samples when max_items is not given
+
+
+def available_methods() -> list[str]:
+    """``["tsne", "pca"]``, plus ``"umap"`` if umap-learn is importable."""
+    methods = ["tsne", "pca"]
+    try:
+        import umap  # noqa: F401
+    except ImportError:
+        pass
+    else:
+        methods.append("umap")
+    return methods
+
+
+@dataclass
+class Embedding:
+    coords: np.ndarray  # (N, 2) float32
+    labels: np.ndarray  # (N,) int, true class
+    preds: np.ndarray  # (N,) int, predicted class
+    image_index: np.ndarray  # (N,) int, index into run.open_dataset(split, data_root)
+    yx: np.ndarray | None  # (N, 2) int pixel coordinates in the original image (segmentation), else None
+    method: str
+    split: str
+    epoch: int
+    params: dict
+    features: np.ndarray | None = field(default=None, repr=False)  # (N, D) float32, for placing new points
+    projection: np.ndarray | None = field(default=None, repr=False)  # PCA only: (3, D) = mean, 2 components
+    key: str = ""
+
+    def __len__(self) -> int:
+        return len(self.coords)
+
+
+# ------------------------------------------------------------------------------------- cache
+
+
+def _options(method: str, per_class: int, max_items: int | None, seed: int, params: dict[str, Any]) -> dict[str, Any]:
+    if method not in METHOD_DEFAULTS:
+        raise ValueError(f"unknown embedding method {method!r}; valid: {', '.join(METHOD_DEFAULTS)}")
+    if method not in available_methods():
+        raise ValueError(f"method {method!r} needs an optional package (pip install umap-learn)")
+    unknown = sorted(set(params) - set(METHOD_DEFAULTS[method]))
+    if unknown:
+        raise TypeError(f"{method} got unknown parameter(s) {unknown}; valid: {sorted(METHOD_DEFAULTS[method])}")
+    return {**METHOD_DEFAULTS[method], **params, "per_class": int(per_class), "max_items": max_items, "seed": int(seed)}
+
+
+def _cache_path(run: Run, epoch: int, split: str, method: str, options: dict[str, Any]) -> Path:
+    weights = run.weights_path(epoch)
+    stat = weights.stat()
+    keyed = {k: v for k, v in options.items() if k not in NOT_IN_KEY}
+    ident = {"format": FORMAT, "epoch": epoch, "weights": [weights.name, stat.st_size, stat.st_mtime_ns],
+             "split": split, "method": method, "options": keyed}  # fmt: skip
+    digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
+    return run.path / CACHE_DIR / f"{epoch:04d}-{split}-{method}-{digest}.npz"
+
+
+def _save(path: Path, emb: Embedding) -> None:
+    meta = {"format": FORMAT, "method": emb.method, "split": emb.split, "epoch": emb.epoch, "params": emb.params}
+    arrays = {
+        "coords": emb.coords.astype(np.float32),
+        "labels": emb.labels.astype(np.int64),
+        "preds": emb.preds.astype(np.int64),
+        "image_index": emb.image_index.astype(np.int64),
+        "yx": (emb.yx if emb.yx is not None else np.zeros((0, 2))).astype(np.int64),
+        "features": emb.features.astype(np.float32),
+        "projection": (emb.projection if emb.projection is not None else np.zeros((0, 0))).astype(np.float32),
+        "meta": np.array(json.dumps(meta)),  # a unicode scalar, readable without pickle
+    }
+
+    def write(tmp: str) -> None:
+        with open(tmp, "wb") as f:  # a file object: np.savez would append ".npz" to a path
+            np.savez(f, **arrays)
+
+    atomic_write(path, write)
+
+
+def _load(path: Path) -> Embedding:
+    with np.load(path, allow_pickle=False) as z:
+        meta = json.loads(str(z["meta"]))
+        yx, projection = z["yx"], z["projection"]
+        return Embedding(
+            coords=z["coords"], labels=z["labels"], preds=z["preds"], image_index=z["image_index"],
+            yx=yx if len(yx) else None, method=meta["method"], split=meta["split"], epoch=int(meta["epoch"]),
+            params=meta["params"], features=z["features"], projection=projection if projection.size else None,
+            key=path.stem,
+        )  # fmt: skip
+
+
+def cached_embedding(
+    run: Run,
+    *,
+    epoch: int | str = "best",
+    split: str | None = None,
+    method: str = "tsne",
+    data_root: str | None = None,
+    per_class: int = 300,
+    max_items: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    **params: Any,
+) -> Embedding | None:
+    """The cached map for exactly these arguments, or None. Never computes anything."""
+    e = run.resolve_epoch(epoch)
+    split = split or run.data["val_split"]
+    path = _cache_path(run, e, split, method, _options(method, per_class, max_items, seed, params))
+    if not path.is_file():
+        return None
+    try:
+        return _load(path)
+    except (OSError, ValueError, KeyError):  # a damaged cache file is recomputed, not fatal
+        return None
+
+
+# --------------------------------------------------------------------------------- features
+
+
+def _report(progress: Progress | None, fraction: float, message: str) -> None:
+    if progress is not None:
+        progress(float(min(max(fraction, 0.0), 1.0)), message)
+
+
+def _classification_points(predictor: Predictor, ds, per_class: int, max_items: int | None, rng, progress) -> dict:
+    order = rng.permutation(len(ds))
+    if max_items is not None:
+        order = order[:max_items]
+    labels = getattr(ds, "labels", None)  # datasets that know their labels spare decoding skipped images
+    if labels is not None:
+        taken: dict[int, int] = {}
+        chosen = []
+        for i in order:
+            y = int(labels[i])
+            if taken.get(y, 0) < per_class:
+                taken[y] = taken.get(y, 0) + 1
+                chosen.append(int(i))
+        chosen.sort()  # neighbouring items often share a source image (crops): load them together
+        items = ((i, *ds.load(i)) for i in chosen)
+    else:
+
+        def scan():
+            taken: dict[int, int] = {}
+            for i in order:
+                image, y = ds.load(int(i))
+                if taken.get(int(y), 0) < per_class:
+                    taken[int(y)] = taken.get(int(y), 0) + 1
+                    yield int(i), image, y
+
+        items = scan()
+    index, ys, feats, preds = [], [], [], []
+    batch: list[tuple[int, np.ndarray, int]] = []
+    for item in (*items, None):
+        if item is not None:
+            batch.append(item)
+        if batch and (item is None or len(batch) == 64):
+            for (i, _, y), p in zip(batch, predictor.predict([im for _, im, _ in batch])):
+                index.append(i)
+                ys.append(int(y))
+                feats.append(p.features)
+                preds.append(int(p.probs.argmax()))
+            batch.clear()
+            _report(progress, 0.5 * len(index) / max(1, len(order)), f"features of {len(index)} images")
+    return {
+        "features": np.stack(feats).astype(np.float32) if feats else np.zeros((0, 0), np.float32),
+        "labels": np.array(ys, dtype=np.int64),
+        "preds": np.array(preds, dtype=np.int64),
+        "image_index": np.array(index, dtype=np.int64),
+        "yx": None,
+    }
+
+
+@torch.inference_mode()
+def _segmentation_maps(predictor: Predictor, image: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
+    """Predicted labels (H, W) at the image's size, and the feature map (C, h, w) covering it."""
+    x, sizes = predictor.preprocess([image])
+    x = x.to(predictor.device)
+    logits = main_logits(predictor.model(x)).float()  # (1, K, h', w')
+    logits = F.interpolate(logits, size=sizes[0], mode="bilinear", align_corners=False)
+    feats = predictor.model.features(x)[0].float().cpu()  # (C, h, w)
+    return logits.argmax(1)[0].cpu().numpy(), feats
+
+
+def _segmentation_points(predictor: Predictor, ds, per_class: int, max_items: int | None, rng, progress, ignore: int) -> dict:
+    order = rng.permutation(len(ds))[: (max_items or SEGMENTATION_IMAGES)]
+    k = len(ds.classes)
+    quota = max(1, math.ceil(2 * per_class / max(1, len(order))))  # per image and class; trimmed to per_class below
+    parts: dict[str, list] = {"features": [], "labels": [], "preds": [], "image_index": [], "yx": []}
+    for n, i in enumerate(order):
+        image, mask = ds.load(int(i))
+        mask = np.asarray(mask)
+        pred, feats = _segmentation_maps(predictor, image)
+        (height, width), (fh, fw) = mask.shape, feats.shape[1:]
+        for c in np.unique(mask):
+            if not 0 <= c < k or c == ignore:
+                continue
+            ys, xs = np.nonzero(mask == c)
+            pick = rng.choice(len(ys), size=min(quota, len(ys)), replace=False)
+            ys, xs = ys[pick], xs[pick]
+            parts["features"].append(feats[:, ys * fh // height, xs * fw // width].T.numpy())  # (q, C)
+            parts["labels"].append(np.full(len(ys), c))
+            parts["preds"].append(pred[ys, xs])
+            parts["image_index"].append(np.full(len(ys), int(i)))
+            parts["yx"].append(np.stack([ys, xs], 1))
+        _report(progress, 0.5 * (n + 1) / len(order), f"features of image {n + 1}/{len(order)}")
+    if not parts["labels"]:
+        raise ValueError("no labelled pixel in the scanned images")
+    out = {key: np.concatenate(v) for key, v in parts.items()}
+    keep = np.zeros(len(out["labels"]), dtype=bool)  # at most per_class points of each class
+    for c in np.unique(out["labels"]):
+        rows = np.flatnonzero(out["labels"] == c)
+        keep[rows if len(rows) <= per_class else rng.choice(rows, per_class, replace=False)] = True
+    return {key: v[keep] for key, v in out.items()}
+
+
+# --------------------------------------------------------------------------------- reducers
+
+
+def pca_projection(x: np.ndarray, dims: int = 2) -> np.ndarray:
+    """(dims + 1, D): the mean, then the top ``dims`` principal axes (signs fixed for determinism)."""
+    mean = x.mean(0)
+    _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+    axes = vt[:dims]
+    axes *= np.sign(axes[np.arange(len(axes)), np.abs(axes).argmax(1)])[:, None]
+    if len(axes) < dims:  # fewer samples or dimensions than asked: pad with zero axes
+        axes = np.vstack([axes, np.zeros((dims - len(axes), x.shape[1]), axes.dtype)])
+    return np.vstack([mean[None], axes]).astype(np.float32)
+
+
+def project(x: np.ndarray, projection: np.ndarray) -> np.ndarray:
+    return ((x - projection[0]) @ projection[1:].T).astype(np.float32)
+
+
+def tsne(x: np.ndarray, *, perplexity: float = 30.0, pca_dims: int = 50, n_iter: int = 500, early_exaggeration_iter: int = 125,
+         neighbors: str = "annoy", gradient: str = "auto", n_jobs: int = 2, seed: int = 0,
+         progress: Progress | None = None) -> np.ndarray:  # fmt: skip
+    """openTSNE (PCA initialisation) on the first ``pca_dims`` principal components of ``x``.
+
+    ``gradient``: "fft" (interpolation), "bh" (Barnes-Hut) or "auto" (Barnes-Hut below 10,000
+    points, where it is faster, as openTSNE chooses).
+    """
+    from openTSNE import TSNE
+
+    if len(x) < 5:
+        raise ValueError(f"t-SNE needs at least 5 points, got {len(x)}")
+    if pca_dims and x.shape[1] > pca_dims:
+        x = project(x, pca_projection(x, min(pca_dims, len(x) - 1)))
+    total = early_exaggeration_iter + n_iter
+
+    class Report:  # openTSNE counts iterations from 0 again in its second (non-exaggerated) phase
+        def __init__(self) -> None:
+            self.offset, self.last = 0, 0
+
+        def __call__(self, iteration: int, error: float, embedding) -> bool:
+            if iteration < self.last:
+                self.offset = early_exaggeration_iter
+            self.last = iteration
+            _report(progress, (self.offset + iteration) / total, f"t-SNE iteration {self.offset + iteration}/{total}")
+            return False  # True would stop the optimisation
+
+    report = Report()
+    model = TSNE(
+        n_components=2, perplexity=min(perplexity, max(1.0, (len(x) - 1) / 3)), initialization="pca",
+        negative_gradient_method=gradient, neighbors=neighbors, n_jobs=n_jobs, random_state=seed,
+        early_exaggeration_iter=early_exaggeration_iter, n_iter=n_iter, verbose=False,
+        callbacks=report if progress is not None else None, callbacks_every_iters=25,
+    )  # fmt: skip
+    return np.asarray(model.fit(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float32)
+
+
+def reduce(x: np.ndarray, method: str, params: dict[str, Any], seed: int, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+    """(N, 2) coordinates and, for PCA, the projection that places new points exactly."""
+    if method == "pca":
+        projection = pca_projection(x)
+        return project(x, projection), projection
+    if method == "tsne":
+        return tsne(x, seed=seed, progress=progress, **params), None
+    if method == "umap":
+        import umap
+
+        return umap.UMAP(n_components=2, random_state=seed, **params).fit_transform(x).astype(np.float32), None
+    raise ValueError(f"unknown embedding method {method!r}")
+
+
+# ------------------------------------------------------------------------------------ public
+
+
+def compute_embedding(
+    run: Run,
+    *,
+    epoch: int | str = "best",
+    split: str | None = None,
+    method: str = "tsne",
+    data_root: str | None = None,
+    per_class: int = 300,
+    max_items: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    **params: Any,
+) -> Embedding:
+    """The 2-D map of ``run``'s features at ``epoch`` on ``split`` (cached in the run directory).
+
+    ``per_class`` caps the points of each class; ``max_items`` caps the images scanned (default:
+    all for classification, 60 for segmentation). ``params`` go to the reducer (see
+    ``METHOD_DEFAULTS``). ``progress(fraction, message)`` is called as the work advances.
+    """
+    e = run.resolve_epoch(epoch)
+    split = split or run.data["val_split"]
+    options = _options(method, per_class, max_items, seed, params)
+    path = _cache_path(run, e, split, method, options)
+    if path.is_file():
+        try:
+            emb = _load(path)
+            _report(progress, 1.0, "loaded from the cache")
+            return emb
+        except (OSError, ValueError, KeyError):
+            pass  # damaged: recompute and overwrite
+    _report(progress, 0.0, "loading the model")
+    ds = run.open_dataset(split, data_root)
+    predictor = Predictor(run, e, batch_size=64)
+    rng = np.random.default_rng(seed)
+    if run.task == "classification":
+        points = _classification_points(predictor, ds, per_class, max_items, rng, progress)
+    else:
+        points = _segmentation_points(predictor, ds, per_class, max_items, rng, progress, run.ignore_index)
+    reducer_params = {k: v for k, v in options.items() if k in METHOD_DEFAULTS[method]}
+    _report(progress, 0.5, f"{method} of {len(points['labels'])} points")
+    coords, projection = reduce(points["features"], method, reducer_params, seed, lambda f, m: _report(progress, 0.5 + 0.5 * f, m))
+    emb = Embedding(
+        coords=coords, labels=points["labels"], preds=points["preds"], image_index=points["image_index"], yx=points["yx"],
+        method=method, split=split, epoch=e, params={k: v for k, v in options.items() if k not in NOT_IN_KEY},
+        features=points["features"], projection=projection, key=path.stem,
+    )  # fmt: skip
+    _save(path, emb)
+    _report(progress, 1.0, "done")
+    return emb
+
+
+_PREDICTORS: OrderedDict[tuple, Predictor] = OrderedDict()
+
+
+def _predictor(run: Run, epoch: int) -> Predictor:
+    """A small cache, so placing several images does not rebuild the model each time."""
+    weights = run.weights_path(epoch)
+    key = (str(run.path.resolve()), epoch, weights.stat().st_mtime_ns)
+    if key not in _PREDICTORS:
+        _PREDICTORS[key] = Predictor(run, epoch)
+        while len(_PREDICTORS) > 2:
+            _PREDICTORS.popitem(last=False)
+    return _PREDICTORS[key]
+
+
+def knn_place(features: np.ndarray, coords: np.ndarray, queries: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
+    """(M, 2) positions (inverse-distance-weighted mean of the k nearest points' coords) and (M, k) neighbours."""
+    k = min(k, len(features))
+    d2 = (queries**2).sum(1)[:, None] - 2 * queries @ features.T + (features**2).sum(1)[None]  # (M, N)
+    idx = np.argpartition(d2, k - 1, axis=1)[:, :k]
+    # exact distances of the candidates (the expansion above loses the small ones to rounding)
+    dist = np.linalg.norm(queries[:, None, :] - features[idx], axis=2)  # (M, k)
+    order = dist.argsort(1)
+    idx, dist = np.take_along_axis(idx, order, 1), np.take_along_axis(dist, order, 1)  # nearest first
+    w = 1.0 / (dist + 1e-9 * (dist.mean(1, keepdims=True) + 1e-12))
+    xy = (coords[idx] * w[..., None]).sum(1) / w.sum(1, keepdims=True)
+    return xy.astype(np.float32), idx
+
+
+def place_image(run: Run, embedding: Embedding, image: ImageLike, *, data_root: str | None = None, k: int = 8,
+                max_points: int = 200, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Where ``image`` falls in ``embedding``.
+
+    Classification: ``{"xy": (2,), "neighbors": [k nearest map points, nearest first], "pred": int}``.
+    Segmentation: up to ``max_points`` of its pixels, spread over the predicted classes:
+    ``{"xy": (M, 2), "yx": (M, 2) original-image pixels, "preds": (M,), "neighbors": the k map points
+    most often among their nearest neighbours}``. PCA maps place points exactly; the others by their
+    k nearest neighbours in feature space. ``data_root`` is unused (the map holds its features).
+    """
+    if embedding.features is None or len(embedding.features) == 0:
+        raise ValueError("this embedding holds no features to place new points against")
+    predictor = _predictor(run, embedding.epoch)
+    image = to_rgb_array(image)
+    if run.task == "classification":
+        pred = predictor.predict([image])[0]
+        queries = pred.features[None].astype(np.float32)  # (1, D)
+        xy, idx = knn_place(embedding.features, embedding.coords, queries, k)
+        if embedding.projection is not None:
+            xy = project(queries, embedding.projection)
+        return {"xy": xy[0], "neighbors": [int(i) for i in idx[0]], "pred": int(pred.probs.argmax())}
+    labels, feats = _segmentation_maps(predictor, image)
+    (height, width), (fh, fw) = labels.shape, feats.shape[1:]
+    rng = np.random.default_rng(seed)
+    present = np.unique(labels)
+    per = max(1, max_points // len(present))
+    yx = []
+    for c in present:
+        ys, xs = np.nonzero(labels == c)
+        pick = rng.choice(len(ys), size=min(per, len(ys)), replace=False)
+        yx.append(np.stack([ys[pick], xs[pick]], 1))
+    yx = np.concatenate(yx)
+    queries = feats[:, yx[:, 0] * fh // height, yx[:, 1] * fw // width].T.numpy().astype(np.float32)  # (M, C)
+    xy, idx = knn_place(embedding.features, embedding.coords, queries, k)
+    if embedding.projection is not None:
+        xy = project(queries, embedding.projection)
+    counts = np.bincount(idx.ravel(), minlength=len(embedding.coords))
+    neighbors = [int(i) for i in np.argsort(-counts, kind="stable")[:k] if counts[i] > 0]
+    return {"xy": xy, "yx": yx, "preds": labels[yx[:, 0], yx[:, 1]], "neighbors": neighbors}
