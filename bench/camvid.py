@@ -1,0 +1,155 @@
+"""CamVid from scratch on a CPU, under a wall-clock budget, scored at the labels' native 360x480.
+
+Train a recipe (writes a normal run directory) and print the final val mIoU, pixel accuracy,
+per-class IoU, epochs done, seconds per epoch and images/s::
+
+    python bench/camvid.py --arch resunet --budget-min 60 [--seed 0] [--data-root ../shared/data/camvid]
+
+Evaluate a finished run on a test split (never used for any choice)::
+
+    python bench/camvid.py --split test --data-root <CamVid copy with test/> --run <run dir>
+
+Recipes (architecture, resolution, augmentation, loss weighting, schedule) live in RECIPES;
+any field can be overridden from the command line (``--size``, ``--crop``, ``--lr``, ...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from core.data.camvid import CLASSES  # noqa: E402
+
+DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "camvid"
+
+# Each recipe is a set of TrainConfig fields. Chosen on the val split only (see BENCHMARKS.md).
+RECIPES: dict[str, dict] = {
+    "resunet": dict(
+        arch="resunet", model_args={}, size=(360, 480), crop=(288, 384), scale=(0.75, 1.25), hflip=0.5,
+        color_jitter=0.0, batch_size=8, optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle",
+        class_weighting="median", val_every=5,
+    ),
+    "unet": dict(
+        arch="unet", model_args={"base_width": 16}, size=(180, 240), crop=(176, 224), scale=(0.75, 1.25), hflip=0.5,
+        batch_size=8, optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle", class_weighting="median",
+        val_every=5,
+    ),
+}  # fmt: skip
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p.add_argument("--arch", default="resunet", choices=sorted(RECIPES), help="recipe to train")
+    p.add_argument("--data-root", default=str(DEFAULT_ROOT))
+    p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget of the whole run")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run directory (default runs/camvid-<arch>-s<seed>-<time>)")
+    p.add_argument("--split", default="val", choices=["val", "test"], help="test: evaluate --run on a test split")
+    p.add_argument("--run", default=None, help="with --split test: the finished run to evaluate")
+    p.add_argument("--epoch", default="last", help="with --split test: the epoch to evaluate (last, best or a number)")
+    p.add_argument("--progress", action="store_true", help="tqdm bars")
+    g = p.add_argument_group("recipe overrides")
+    g.add_argument("--size", type=int, nargs=2, default=None)
+    g.add_argument("--crop", type=int, nargs=2, default=None)
+    g.add_argument("--scale", type=float, nargs=2, default=None)
+    g.add_argument("--batch-size", type=int, default=None)
+    g.add_argument("--lr", type=float, default=None)
+    g.add_argument("--weight-decay", type=float, default=None)
+    g.add_argument("--schedule", default=None)
+    g.add_argument("--class-weighting", default=None)
+    g.add_argument("--color-jitter", type=float, default=None)
+    g.add_argument("--rotation", type=float, default=None)
+    g.add_argument("--val-every", type=int, default=None)
+    g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=None)
+    return p.parse_args(argv)
+
+
+def recipe_config(args: argparse.Namespace):
+    from core.train_config import TrainConfig, _key_values
+
+    recipe = dict(RECIPES[args.arch])
+    overrides = {
+        "size": args.size, "crop": args.crop, "scale": args.scale, "batch_size": args.batch_size, "lr": args.lr,
+        "weight_decay": args.weight_decay, "schedule": args.schedule, "class_weighting": args.class_weighting,
+        "color_jitter": args.color_jitter, "rotation": args.rotation, "val_every": args.val_every,
+    }  # fmt: skip
+    recipe.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None})
+    if args.model_arg:
+        recipe["model_args"] = {**recipe["model_args"], **_key_values(args.model_arg, "--model-arg")}
+    out = args.out or str(ROOT / "runs" / f"camvid-{args.arch}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    return TrainConfig(
+        **recipe, dataset="camvid", data_root=args.data_root, epochs=10_000, budget_min=args.budget_min,
+        eval_native=True, cache=True, seed=args.seed, out=out, threads=args.threads,
+        workers=args.workers if args.workers is not None else 0, progress=args.progress,
+    )  # fmt: skip
+
+
+def report(metrics: dict, title: str) -> None:
+    print(f"\n{title}")
+    print(f"  mIoU {metrics['miou']:.4f}   pixel acc {metrics['pixel_acc']:.4f}   mean acc {metrics['mean_acc']:.4f}")
+    print("  per-class IoU:")
+    for name, iou in zip(CLASSES, metrics["iou"]):
+        print(f"    {name:<11} {'nan' if iou is None else f'{iou:.3f}'}")
+
+
+def train_and_report(args: argparse.Namespace) -> None:
+    from core.runs import load_run
+    from core.train import train
+
+    cfg = recipe_config(args)
+    print(f"recipe {args.arch}: {json.dumps({k: v for k, v in cfg.to_dict().items() if k not in ('progress',)}, default=str)}")
+    wall = time.perf_counter()
+    out = train(cfg)
+    wall = time.perf_counter() - wall
+    run = load_run(out)
+    last = run.history[-1]
+    epochs = len(run.history)
+    train_seconds = [r["train_images"] / r["images_per_s"] for r in run.history]
+    report(last, f"final val (epoch {last['epoch']}, scored at 360x480 against the original label maps)")
+    print(f"\n  epochs done {epochs}; {sum(r['epoch_time'] for r in run.history) / epochs:.1f} s per epoch "
+          f"({sum(train_seconds) / epochs:.1f} s training); {sum(r['train_images'] for r in run.history) / sum(train_seconds):.2f} "
+          f"images/s; wall clock {wall / 60:.1f} min (budget {args.budget_min} min); seed {args.seed}")  # fmt: skip
+    print(f"  run directory: {out}")
+
+
+def evaluate_split(args: argparse.Namespace) -> None:
+    from core.data import get_dataset
+    from core.data.transforms import eval_transforms
+    from core.engine import collate_allow_ragged, evaluate
+    from core.runs import load_run
+    from core.tasks import SegmentationTask
+
+    if not args.run:
+        raise SystemExit("--split test needs --run <run directory>")
+    run = load_run(args.run)
+    epoch = run.resolve_epoch(args.epoch if args.epoch in ("best", "last") else int(args.epoch))
+    ds = get_dataset("camvid", args.split, args.data_root)
+    ds.transform = eval_transforms(size=run.input_size, mean=tuple(run.data["mean"]), std=tuple(run.data["std"]), image_only=True)
+    loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=collate_allow_ragged)
+    metrics = evaluate(run.build_model(epoch), loader, SegmentationTask(run.num_classes, run.ignore_index), torch.device("cpu"))
+    report(metrics, f"{args.split} split ({len(ds)} images), run {run.name} at epoch {epoch}, scored at native size")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads)
+    os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
+    if args.split == "test" or args.run:
+        evaluate_split(args)
+    else:
+        train_and_report(args)
+
+
+if __name__ == "__main__":
+    main()
