@@ -1,0 +1,83 @@
+"""app/figures.py: each Plotly builder on small inputs (trace names, values, hover data)."""
+
+import math
+
+import numpy as np
+import plotly.graph_objects as go
+import pytest
+
+from app import figures as F
+
+CLASSES = ["Road", "Sky", "Car"]
+PALETTE = [(128, 64, 128), (128, 128, 128), (64, 0, 128)]
+
+
+def test_topk_bars_groups_models_over_the_union_of_their_classes():
+    fig = F.topk_bars([("a", [("Car", 0.7), ("Road", 0.2)]), ("b", [("Sky", 0.6), ("Car", 0.3)])], true_label="Car")
+    assert [t.name for t in fig.data] == ["a", "b"]
+    assert list(fig.data[0].x) == ["Car", "Sky", "Road"]  # ordered by highest probability
+    assert list(fig.data[0].y) == [0.7, None, 0.2] and list(fig.data[1].y) == [0.3, 0.6, None]
+    assert "true class: Car" in fig.layout.title.text
+
+
+def test_class_score_bars_keep_missing_values_empty():
+    fig = F.class_score_bars(CLASSES, [("run1 @3", [0.5, None, float("nan")]), ("run2 @1", [0.1, 0.2, 0.3])])
+    assert len(fig.data) == 2 and list(fig.data[0].x) == CLASSES
+    assert list(fig.data[0].y) == [0.5, None, None]
+    assert fig.layout.barmode == "group"
+
+
+def test_class_epoch_heatmap_axes():
+    values = np.array([[0.1, 0.2], [np.nan, 0.4], [0.5, 0.6]])
+    fig = F.class_epoch_heatmap(CLASSES, [1, 2], values)
+    hm = fig.data[0]
+    assert list(hm.y) == CLASSES and list(hm.x) == ["1", "2"]
+    assert hm.z[1][0] is None and hm.z[2][1] == pytest.approx(0.6)
+
+
+def test_training_curves_mark_best_epoch_and_early_stop():
+    run = dict(name="r", epochs=[1, 2, 3], train_loss=[3, 2, 1], val_loss=[3.5, 2.5, 2.6], metric=[0.1, 0.4, 0.3],
+               metric_name="mIoU", best_epoch=2, stopped_epoch=3)  # fmt: skip
+    fig = F.training_curves([run])
+    names = [t.name for t in fig.data]
+    assert names == ["r train", "r val", "r mIoU", "r best epoch"]
+    star = fig.data[3]
+    assert list(star.x) == [2] and list(star.y) == [0.4] and star.marker.symbol == "star"
+    vlines = [s for s in fig.layout.shapes if s.x0 == 3 and s.x1 == 3]
+    assert len(vlines) == 2  # on both panels
+    assert any("early stop" in a.text for a in fig.layout.annotations)
+    plain = F.training_curves([{**run, "stopped_epoch": None}])
+    assert not plain.layout.shapes
+
+
+def test_confusion_heatmap_is_row_normalised_with_counts_on_hover():
+    cm = np.array([[8, 2, 0], [1, 3, 0], [0, 0, 0]])
+    fig = F.confusion_heatmap(cm, CLASSES)
+    hm = fig.data[0]
+    assert list(hm.x) == CLASSES and list(hm.y) == CLASSES
+    assert hm.z[0] == pytest.approx([0.8, 0.2, 0.0]) and hm.z[1] == pytest.approx([0.25, 0.75, 0.0])
+    assert hm.z[2] == [None, None, None]  # a class without pixels has no recall
+    np.testing.assert_array_equal(np.asarray(hm.customdata), cm)
+    assert "pixels" in hm.hovertemplate
+
+
+def test_embedding_scatter_one_webgl_trace_per_class_and_symbols_for_errors():
+    coords = np.arange(12, dtype=float).reshape(6, 2)
+    labels = np.array([0, 0, 1, 1, 1, 2])
+    preds = np.array([0, 1, 1, 1, 0, 2])
+    fig = F.embedding_scatter(coords, labels, preds, CLASSES, PALETTE, selected=4,
+                              extra={"xy": (1.0, 2.0), "neighbors": [0, 5]})  # fmt: skip
+    per_class = [t for t in fig.data if t.legendgroup in CLASSES]
+    assert [t.legendgroup for t in per_class] == CLASSES and all(isinstance(t, go.Scattergl) for t in per_class)
+    road = per_class[0]
+    assert list(road.marker.symbol) == ["circle", "x"]
+    assert [row[0] for row in road.customdata] == [0, 1] and [row[1] for row in road.customdata] == ["Road", "Sky"]
+    assert road.marker.color == "rgb(128,64,128)"
+    names = [t.name for t in fig.data]
+    assert "point 4" in names and "nearest training images" in names and "your image" in names
+
+
+def test_empty_figure_shows_its_message():
+    fig = F.empty_figure("Nothing here")
+    assert fig.layout.annotations[0].text == "Nothing here" and not fig.data
+    assert F.rgb((1, 2, 3)) == "rgb(1,2,3)" and not math.isnan(len(F.RUN_COLORS))
