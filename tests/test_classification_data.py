@@ -134,7 +134,7 @@ def test_crops_options_min_area_cap_and_source_options(tmp_path: Path) -> None:
     wide = get_dataset("crops:folder", "train", str(tmp_path), context=3.0)
     assert wide.load(int(np.flatnonzero(wide.labels == 0)[0]))[0].shape[:2] == (30, 30)
 
-    assert {"min_area", "context", "max_per_class", "num_images", "size"} <= set(dataset_options("crops:synthstreets"))
+    assert {"min_area", "context", "max_aspect", "max_per_class", "num_images", "size"} <= set(dataset_options("crops:synthstreets"))
     synth = get_dataset("crops:synthstreets", "val", num_images=3, size=(60, 80))
     assert len(synth) > 0 and synth.classes[3] == "Road"
     assert all(max(synth.load(i)[0].shape[:2]) <= 80 for i in range(len(synth)))
@@ -145,9 +145,11 @@ def test_crops_options_min_area_cap_and_source_options(tmp_path: Path) -> None:
 
 
 def test_crop_box_is_square_centred_and_inside() -> None:
-    assert crop_box(10, 20, 10, 14, 100, 100, 1.5) == (7, 22, 4, 19)  # side 15 around the box centre
+    assert crop_box(10, 20, 10, 14, 100, 100, 1.5, 1.0) == (7, 22, 4, 19)  # a square of side 15 around the centre
+    assert crop_box(10, 20, 10, 14, 100, 100, 1.5, 2.0) == (7, 22, 8, 16)  # 15 x 8: the width grows to half the height
+    assert crop_box(10, 20, 10, 40, 100, 100, 1.0, 4.0) == (10, 20, 10, 40)  # within the aspect limit: unchanged
     assert crop_box(0, 4, 0, 4, 100, 100, 2.0) == (0, 8, 0, 8)  # pushed inside at the corner
-    assert crop_box(0, 50, 0, 10, 30, 100, 1.0) == (0, 30, 0, 50)  # taller than the image: clipped
+    assert crop_box(0, 50, 0, 10, 30, 100, 1.0, 1.0) == (0, 30, 0, 50)  # taller than the image: clipped
 
 
 # -------------------------------------------------------------------------------------- CIFAR

@@ -2,10 +2,11 @@
 
 Each item is a crop centred on one connected region (8-connected, ``scipy.ndimage.label``) of
 one class in a source mask, labelled with that class. Void pixels never form a region; regions
-smaller than ``min_area`` source pixels are skipped. The crop is a square of side
-``context * max(region height, region width)`` around the region's box centre, shifted to stay
-inside the image (so it is only narrower than that at an image smaller than the square); the
-transforms resize it later. ``max_per_class`` keeps a fixed random subset of the commoner classes.
+smaller than ``min_area`` source pixels are skipped. The crop is the region's box grown by
+``context`` about its centre, its shorter side widened until the sides differ by at most
+``max_aspect`` (square-ish: a thin pole keeps most of its pixels in the crop; ``max_aspect=1``
+gives squares), moved inside the image and clipped to it; the transforms resize it later.
+``max_per_class`` keeps a fixed random subset of the commoner classes.
 
 ``get_dataset("crops:camvid", "train", root)`` -> ``crops("train", root, source="camvid")``; any
 other option (``num_images``, ``size``, ``download``, ...) goes to the source dataset.
@@ -48,18 +49,22 @@ def region_index(mask: np.ndarray, num_classes: int, min_area: int) -> list[tupl
     return rows
 
 
-def crop_box(y0: int, y1: int, x0: int, x1: int, height: int, width: int, context: float) -> tuple[int, int, int, int]:
-    """A square of side ``context * max(box sides)`` centred on the box, moved inside the image."""
-    side = max(1, int(round(context * max(y1 - y0, x1 - x0))))
+def crop_box(
+    y0: int, y1: int, x0: int, x1: int, height: int, width: int, context: float, max_aspect: float = 2.0
+) -> tuple[int, int, int, int]:
+    """The box scaled by ``context`` about its centre, its short side widened so the sides differ by
+    at most ``max_aspect`` (1 = a square), then moved inside the image (and clipped to it)."""
+    h, w = context * (y1 - y0), context * (x1 - x0)
+    long = max(h, w)
+    h, w = max(h, long / max_aspect), max(w, long / max_aspect)
 
-    def span(lo: int, hi: int, limit: int) -> tuple[int, int]:
-        s = min(side, limit)
-        start = (lo + hi - s) // 2
-        start = min(max(start, 0), limit - s)
+    def span(lo: int, hi: int, side: float, limit: int) -> tuple[int, int]:
+        s = min(max(1, int(side + 0.5)), limit)
+        start = min(max((lo + hi - s) // 2, 0), limit - s)
         return start, start + s
 
-    top, bottom = span(y0, y1, height)
-    left, right = span(x0, x1, width)
+    top, bottom = span(y0, y1, h, height)
+    left, right = span(x0, x1, w, width)
     return top, bottom, left, right
 
 
@@ -67,9 +72,9 @@ class Crops(VisionDataset):
     task = "classification"
     ignore_index = CLASSIFICATION_IGNORE
 
-    def __init__(self, source: VisionDataset, index: np.ndarray, context: float, transform=None) -> None:
+    def __init__(self, source: VisionDataset, index: np.ndarray, context: float, max_aspect: float, transform=None) -> None:
         super().__init__(transform)
-        self.source, self.index, self.context = source, index, context
+        self.source, self.index, self.context, self.max_aspect = source, index, context, max_aspect
         self.classes = list(source.classes)
         self.palette = [tuple(c) for c in source.palette[: len(self.classes)]]
         self.mean, self.std = source.mean, source.std
@@ -90,7 +95,7 @@ class Crops(VisionDataset):
     def box(self, index: int, height: int, width: int) -> tuple[int, int, int, int]:
         """(top, bottom, left, right) of crop ``index`` in its source image of ``height`` x ``width``."""
         y0, y1, x0, x1 = (int(v) for v in self.index[index, 3:7])
-        return crop_box(y0, y1, x0, x1, height, width, self.context)
+        return crop_box(y0, y1, x0, x1, height, width, self.context, self.max_aspect)
 
     def _source_image(self, item: int) -> np.ndarray:
         if item not in self._recent:
@@ -135,6 +140,7 @@ def crops(
     source: str,
     min_area: int = 64,
     context: float = 1.5,
+    max_aspect: float = 2.0,
     max_per_class: int | None = None,
     transform=None,
     **source_options: Any,
@@ -142,8 +148,8 @@ def crops(
     """Region crops of segmentation dataset ``source`` (``crops:camvid``); other options go to the source."""
     if dataset_task(source) != "segmentation":
         raise ValueError(f"crops:{source}: the source must be a segmentation dataset, {source!r} is not")
-    if min_area < 1 or context < 1.0:
-        raise ValueError(f"crops: min_area must be >= 1 and context >= 1, got {min_area}, {context}")
+    if min_area < 1 or context < 1.0 or max_aspect < 1.0:
+        raise ValueError(f"crops: min_area must be >= 1, context and max_aspect >= 1; got {min_area}, {context}, {max_aspect}")
     base = get_dataset(source, split, root, **source_options)
     key = (source, split, str(root), json.dumps(source_options, sort_keys=True, default=str), int(min_area))
     if key not in _INDEX_CACHE:
@@ -151,4 +157,4 @@ def crops(
     index = _INDEX_CACHE[key]
     if max_per_class is not None:
         index = cap_per_class(index, int(max_per_class))
-    return Crops(base, index, float(context), transform)
+    return Crops(base, index, float(context), float(max_aspect), transform)
