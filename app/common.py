@@ -122,6 +122,27 @@ def presence_md(p: ClassPresence, classes: Sequence[str]) -> str:
     return f"**Truth:** {truth}  \n**Predicted:** {', '.join(parts) or 'nothing'}"
 
 
+def images_available(ctx: AppContext, name: str) -> bool:
+    """Whether run ``name``'s dataset can be opened here (to pick sensible defaults)."""
+    try:
+        ctx.ws.dataset(name).open()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def default_run(ctx: AppContext, task: str = "segmentation") -> str | None:
+    """The run shown first: of ``task`` if any; for segmentation, one whose images are available.
+
+    (Classification datasets derived from segmentation ones, like ``crops:camvid``, index their source
+    when opened, too slow to do at start-up just to choose a default.)
+    """
+    names = ctx.ws.names_for(task) or ctx.ws.names
+    if task == "segmentation":
+        return next((n for n in names if images_available(ctx, n)), names[0] if names else None)
+    return names[0] if names else None
+
+
 def run_choices(ctx: AppContext, task: str | None = None, classes: Sequence[str] | None = None) -> list[str]:
     return ctx.ws.names_for(task, classes)
 

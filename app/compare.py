@@ -29,6 +29,19 @@ def dataset_ref(ctx: AppContext, source: str, split: str) -> A.DatasetRef:
     return ref.with_split(split)
 
 
+def default_source(ctx: AppContext) -> str | None:
+    """The dataset shown first: a segmentation dataset whose images are available, if there is one."""
+    sources = ctx.ws.sources()
+    seg = [s for s in sources if ctx.ws.run(ctx.ws.runs_for_source(s)[0]).task == "segmentation"]
+    for label in seg:
+        try:
+            sources[label].open()
+            return label
+        except Exception:  # noqa: BLE001  (unavailable here; shown with a message if chosen)
+            continue
+    return (seg or list(sources) or [None])[0]
+
+
 def check_runs(ctx: AppContext, runs: Sequence[str] | None, ds) -> list[str]:
     """The selected run names (at most MAX_SLOTS), each discovered and predicting this dataset's classes."""
     runs = list(runs or [])[:MAX_SLOTS]
@@ -69,7 +82,7 @@ def render_prediction(ds, image: np.ndarray, target: Any, run, epoch: int, pred:
 
 
 def slot_header(run, name: str) -> str:
-    return f"**{name}** · {run.arch} · {run.config['model'].get('num_params') or 0:,} parameters"
+    return f"**{name}**  \n{run.arch} · {run.config['model'].get('num_params') or 0:,} parameters"
 
 
 def slot_title(run, epoch: int) -> str:
@@ -81,8 +94,7 @@ def slot_title(run, epoch: int) -> str:
 def build(ctx: AppContext) -> dict[str, Any]:
     ws = ctx.ws
     sources = ws.sources()
-    seg_sources = [s for s in sources if ws.run(ws.runs_for_source(s)[0]).task == "segmentation"]
-    source0 = (seg_sources or list(sources) or [None])[0]
+    source0 = default_source(ctx)
     ref0 = sources[source0] if source0 else None
     compatible0 = ws.runs_for_source(source0) if source0 else []
     runs0 = compatible0[:2]
@@ -98,39 +110,40 @@ def build(ctx: AppContext) -> dict[str, Any]:
                 rand_b = gr.Button("Random", size="sm")
             hard_b = gr.Button("Hardest for the selected models", size="sm", variant="secondary")
     with gr.Row():
-        runs = gr.Dropdown(compatible0, value=runs0, multiselect=True, max_choices=MAX_SLOTS, label=f"Runs (up to {MAX_SLOTS})", scale=4, allow_custom_value=True)
+        runs = gr.Dropdown(compatible0, value=runs0, multiselect=True, max_choices=MAX_SLOTS, label=f"Runs (up to {MAX_SLOTS})", scale=4, allow_custom_value=True, elem_id="compare-runs")
         opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Mask opacity", scale=2)
         ensemble = gr.Checkbox(False, label="Add the ensemble of the selected runs", scale=1)
     order = gr.State([])  # dataset index of each gallery position
     with gr.Accordion("Browse the split", open=False):
         gallery = gr.Gallery(label="Images of the split (click one)", columns=10, height=260, allow_preview=False, object_fit="cover", interactive=False)
-    status = gr.Markdown("")
-    with gr.Row(equal_height=False):
+    status = gr.Markdown("", elem_id="compare-status")
+    with gr.Row(equal_height=False, elem_classes="explorer-grid"):
         with gr.Column(min_width=240):
-            gr.Markdown("**Image**")
-            image_out = gr.Image(label="Image", show_label=False, format="png", interactive=False, buttons=["download", "fullscreen"])
+            gr.Markdown("**Image**  \n&nbsp;", elem_classes="slot-header")
+            image_out = gr.Image(label="Image", show_label=False, format="png", interactive=False, buttons=["download", "fullscreen"], elem_id="compare-image")
         with gr.Column(min_width=240):
-            gr.Markdown("**Ground truth**")
+            gr.Markdown("**Ground truth**  \n&nbsp;", elem_classes="slot-header")
             gt_out = gr.Image(label="Ground truth", show_label=False, format="png", interactive=False, buttons=["download", "fullscreen"])
         slots = []
         for i in range(MAX_SLOTS):
             name = runs0[i] if i < len(runs0) else None
-            with gr.Column(min_width=240, visible=name is not None) as col:
-                header = gr.Markdown(slot_header(ctx.ws.run(name), name) if name else "")
-                slider = gr.Slider(step=1, label="Epoch", **slider_init(ctx, ctx.ws.run(name) if name else None))
+            with gr.Column(min_width=240, visible=name is not None, elem_id=f"slot-{i + 1}") as col:
+                header = gr.Markdown(slot_header(ctx.ws.run(name), name) if name else "", elem_classes="slot-header")
+                slider = gr.Slider(step=1, label="Epoch", elem_id=f"slot-{i + 1}-epoch", **slider_init(ctx, ctx.ws.run(name) if name else None))
                 with gr.Row():
                     best_b = gr.Button("best", size="sm", min_width=60)
                     last_b = gr.Button("last", size="sm", min_width=60)
-                img = gr.Image(label=f"Prediction {i + 1}", show_label=False, format="png", interactive=False, buttons=["download", "fullscreen"])
-                md = gr.Markdown("")
+                img = gr.Image(label=f"Prediction {i + 1}", show_label=False, format="png", interactive=False, buttons=["download", "fullscreen"],
+                               elem_id=f"slot-{i + 1}-image")
+                md = gr.Markdown("", elem_id=f"slot-{i + 1}-text")
             slots.append(dict(col=col, header=header, slider=slider, best=best_b, last=last_b, img=img, md=md))
         with gr.Column(min_width=240, visible=False) as ens_col:
-            gr.Markdown("**Ensemble** (mean probabilities of the selected runs at their epochs)")
+            gr.Markdown("**Ensemble**  \nmean probabilities of the selected runs", elem_classes="slot-header")
             ens_img = gr.Image(label="Ensemble", show_label=False, format="png", interactive=False)
             ens_md = gr.Markdown("")
     legend_out = gr.Image(label="Classes", show_label=False, format="png", interactive=False, height=90, container=False, buttons=[])
     topk_plot = gr.Plot(label="Top-5 probabilities", visible=False)
-    with gr.Accordion("Across epochs: one run's predictions on this image, early to final", open=True):
+    with gr.Accordion("Across epochs: one run's predictions on this image, early to final", open=False):
         with gr.Row():
             strip_run = gr.Dropdown(runs0, value=runs0[0] if runs0 else None, label="Run", scale=3, allow_custom_value=True)
             strip_b = gr.Button("Show across epochs", scale=1)

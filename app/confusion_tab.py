@@ -5,15 +5,34 @@ from __future__ import annotations
 from typing import Any
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
-from app.common import HIDDEN, AppContext, epoch_slider_update, guard, slider_init
+from app.common import HIDDEN, AppContext, default_run, epoch_slider_update, guard, images_available, slider_init
 from app.compare import display, load_item
 from app.figures import confusion_heatmap, empty_figure
 from core import analysis as A
 from core import visualize as V
 
 MAX_CELL_IMAGES = 12
+
+
+def worst_cell(run) -> tuple[str, str]:
+    """(true, predicted) class names of the largest off-diagonal cell at the best epoch: the first cell worth a look."""
+    classes = run.classes
+    try:
+        cm = A.confusion_at(run, A.nearest_epoch(run, "best")).astype(float)
+    except Exception:  # noqa: BLE001  (no matrix recorded: any pair will do)
+        return classes[0], classes[min(1, len(classes) - 1)]
+    np.fill_diagonal(cm, -1)
+    a, b = np.unravel_index(int(cm.argmax()), cm.shape)
+    return classes[a], classes[b]
+
+
+def partners(ctx: AppContext, name: str) -> list[str]:
+    """Runs to compare ``name`` with (same task and classes), those whose images are available first."""
+    others = [n for n in ctx.ws.peers(name) if n != name]
+    return sorted(others, key=lambda n: not images_available(ctx, n))
 
 
 def _class_index(run, name: str | None, what: str) -> int:
@@ -32,9 +51,10 @@ def _ref(ctx: AppContext, run_name: str, split: str) -> A.DatasetRef:
 def build(ctx: AppContext) -> dict[str, Any]:
     ws = ctx.ws
     names = ws.names
-    run0 = (ws.names_for("segmentation") or names or [None])[0]
+    run0 = default_run(ctx)
     r0 = ws.run(run0) if run0 else None
-    others0 = [n for n in ws.peers(run0) if n != run0] if r0 else []
+    others0 = partners(ctx, run0) if r0 else []
+    a0, b0 = worst_cell(r0) if r0 else (None, None)
     splits0 = ws.splits(ws.dataset(run0)) if run0 else []
     with gr.Row():
         run = gr.Dropdown(names, value=run0, label="Run", scale=3)
@@ -44,29 +64,29 @@ def build(ctx: AppContext) -> dict[str, Any]:
     status = gr.Markdown("")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            matrix_plot = gr.Plot(label="Confusion matrix (validation split, from history)")
+            matrix_plot = gr.Plot(label="Confusion matrix (validation split, from history)", elem_id="confusion-matrix")
         with gr.Column(scale=2):
             gr.Markdown("**Pick a cell**: click a count in the table (row = true class, column = predicted), or use the menus.")
             matrix_table = gr.Dataframe(label="Pixel counts (rows: true, columns: predicted)", interactive=False, max_height=420)
             with gr.Row():
-                cls_a = gr.Dropdown(r0.classes if r0 else [], value=(r0.classes[0] if r0 else None), label="True class (a)", allow_custom_value=True)
-                cls_b = gr.Dropdown(r0.classes if r0 else [], value=(r0.classes[1] if r0 and r0.num_classes > 1 else None), label="Predicted class (b)", allow_custom_value=True)
+                cls_a = gr.Dropdown(r0.classes if r0 else [], value=a0, label="True class (a)", allow_custom_value=True)
+                cls_b = gr.Dropdown(r0.classes if r0 else [], value=b0, label="Predicted class (b)", allow_custom_value=True)
             find_b = gr.Button("Find the images with the most a → b pixels", variant="secondary")
     with gr.Row():
         split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)
         index = gr.Number(0, precision=0, minimum=0, label="Image # (Enter)", scale=1)
         prev_b = gr.Button("◀ Previous", size="sm", scale=1)
         next_b = gr.Button("Next ▶", size="sm", scale=1)
-    with gr.Row(equal_height=False):
+    with gr.Row(equal_height=False, elem_classes="explorer-grid"):
         with gr.Column(min_width=240):
             gr.Markdown("**Image**")
             image_out = gr.Image(show_label=False, format="png", interactive=False)
         with gr.Column(min_width=240):
             gr.Markdown("**Confusion map**: right = dimmed, wrong = colour of the predicted class")
-            cmap_out = gr.Image(show_label=False, format="png", interactive=False)
+            cmap_out = gr.Image(show_label=False, format="png", interactive=False, elem_id="confusion-map")
         with gr.Column(min_width=240):
             cell_title = gr.Markdown("**Cell a → b**: its pixels in magenta")
-            cell_out = gr.Image(show_label=False, format="png", interactive=False)
+            cell_out = gr.Image(show_label=False, format="png", interactive=False, elem_id="confusion-cell")
     legend_out = gr.Image(show_label=False, format="png", interactive=False, height=90, container=False, buttons=[])
     errors_md = gr.Markdown("")
     order = gr.State([])
@@ -77,7 +97,9 @@ def build(ctx: AppContext) -> dict[str, Any]:
         run_b = gr.Dropdown(others0, value=others0[0] if others0 else None, label="Run B (same classes)", scale=3, allow_custom_value=True)
         epoch_b = gr.Slider(step=1, label="Epoch of run B", scale=3, **slider_init(ctx, ws.run(others0[0]) if others0 else None))
     with gr.Row(equal_height=False):
-        dis_out = gr.Image(label="A = run above, B = run B", format="png", interactive=False)
+        with gr.Column(min_width=240):
+            gr.Markdown("**A** = the run at the top of the tab, **B** = run B")
+            dis_out = gr.Image(show_label=False, format="png", interactive=False, elem_id="confusion-disagreement")
         dis_legend = gr.Image(label="Pixels per category", show_label=False, format="png", interactive=False, buttons=[], container=False)
 
     # --- handlers ---------------------------------------------------------------------------------------------
@@ -174,9 +196,9 @@ def build(ctx: AppContext) -> dict[str, Any]:
         """A new run: its epochs, splits, classes and the runs it can be compared with."""
         r = ws.run(run_name)
         splits = ws.splits(ws.dataset(run_name))
-        others = [n for n in ws.peers(run_name) if n != run_name]
+        others = partners(ctx, run_name)
         b_name = run_b_name if run_b_name in others else (others[0] if others else None)
-        a_default, b_default = r.classes[0], r.classes[1] if r.num_classes > 1 else r.classes[0]
+        a_default, b_default = worst_cell(r)
         return (epoch_slider_update(ctx, run_name, "best"), gr.update(choices=splits, value=splits[0]),
                 gr.update(choices=r.classes, value=a_default), gr.update(choices=r.classes, value=b_default),
                 gr.update(choices=others, value=b_name), epoch_slider_update(ctx, b_name, "best"), 0)  # fmt: skip

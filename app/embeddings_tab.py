@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.common import HIDDEN, AppContext, epoch_slider_update, guard, slider_init
+from app.common import HIDDEN, AppContext, default_run, epoch_slider_update, guard, slider_init
 from app.compare import display
 from app.figures import embedding_scatter
 from core import analysis as A
@@ -48,13 +48,13 @@ def build(ctx: AppContext) -> dict[str, Any]:
     methods = A.embedding_methods()
     names = ws.names
     cls = ws.names_for("classification")
-    run0 = (cls or names or [None])[0]
+    run0 = default_run(ctx, "classification" if cls else "segmentation")
     splits0 = _split_choices(ctx, run0)
     if not methods:
         gr.Markdown("**Embedding maps are not available**: `core.embeddings` could not be imported.")
     with gr.Row():
         split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)
-        method = gr.Dropdown(methods, value=methods[0] if methods else None, label="Method", scale=1)
+        method = gr.Dropdown(methods, value=methods[0] if methods else None, label="Method", scale=1, elem_id="emb-method")
         second = gr.Checkbox(False, label="Second map side by side", scale=1)
     status = gr.Markdown("Choose a run and press **Build map**. A t-SNE map takes a while the first time, then comes from the cache.")
     maps = {}
@@ -70,7 +70,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
                     point = gr.Number(None, precision=0, minimum=0, placeholder="e.g. 12", label="Point (hover shows its number; click a point)",
                                       elem_id=f"emb-point-{side}", scale=3)  # fmt: skip
                     show_b = gr.Button("Show", elem_id=f"emb-show-{side}", scale=1)
-                point_img = gr.Image(label="The point's image", format="png", interactive=False)
+                point_img = gr.Image(label="The point's image", format="png", interactive=False, elem_id=f"emb-image-{side}")
                 point_md = gr.Markdown("")
             maps[side] = dict(col=col, run=run, epoch=epoch, build=build_b, plot=plot, point=point, show=show_b, img=point_img, md=point_md)
 

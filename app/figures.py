@@ -125,7 +125,8 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
             fig.add_annotation(x=stop, y=0.02, yref="y2 domain", xref="x2", text=f"early stop: {name}", showarrow=False,
                                font=dict(color=color, size=11), yanchor="bottom", xanchor="left", textangle=-90)  # fmt: skip
     fig.update_layout(**LAYOUT, height=420, legend=dict(orientation="h", y=-0.2))
-    fig.update_xaxes(title_text="epoch")
+    last = max((max(r["epochs"]) for r in runs if r["epochs"]), default=1)
+    fig.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, math.ceil(last / 10)))
     fig.update_yaxes(title_text="loss", row=1, col=1)
     return fig
 
@@ -163,12 +164,13 @@ def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray,
     idx_all = np.arange(len(labels))
     names = np.array([classes[int(p)] if 0 <= p < len(classes) else "?" for p in preds], dtype=object)
     for k, cname in enumerate(classes):
-        sel = labels == k
-        if not sel.any():
+        sel = np.flatnonzero(labels == k)
+        if not len(sel):
             continue
+        sel = sel[np.argsort(preds[sel] != k, kind="stable")]  # right ones first: the legend shows the first marker
         ok = preds[sel] == k
         fig.add_trace(go.Scattergl(
-            x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=f"{cname} ({int(sel.sum())})", legendgroup=cname,
+            x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=f"{cname} ({len(sel)})", legendgroup=cname,
             marker=dict(color=rgb(palette[k]), size=np.where(ok, 6, 8), symbol=np.where(ok, "circle", "x"),
                         line=dict(width=0.5, color="rgba(0,0,0,0.4)"), opacity=0.85),
             customdata=np.stack([idx_all[sel], names[sel]], axis=1),

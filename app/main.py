@@ -29,6 +29,10 @@ CSS = """
 .gradio-container {max-width: 1600px !important}
 #explorer-header h1 {margin-bottom: 0}
 #explorer-header p {margin-top: 4px; color: var(--body-text-color-subdued)}
+/* image grids: equal columns that wrap, hidden run columns take no space */
+.explorer-grid {display: grid !important; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 12px}
+.explorer-grid > .hide, .explorer-grid > [style*="display: none"] {display: none !important}
+.slot-header p {margin: 0; line-height: 1.35}
 """
 
 

@@ -44,12 +44,12 @@ def build(ctx: AppContext) -> dict[str, Any]:
         runs = gr.Dropdown(names0, value=default[:6], multiselect=True, label="Runs", scale=4)
         which = gr.Radio(["best", "last"], value="best", label="Per-class scores at epoch", scale=1)
     status = gr.Markdown("")
-    table = gr.Dataframe(label="Summary (best epoch of each run)", interactive=False, wrap=False, max_height=360)
-    class_plot = gr.Plot(label="Per-class IoU")
-    curves_plot = gr.Plot(label="Training curves")
+    table = gr.Dataframe(label="Summary (best epoch of each run)", elem_id="metrics-table", interactive=False, wrap=False, max_height=360)
+    class_plot = gr.Plot(label="Per-class IoU", elem_id="metrics-classes")
+    curves_plot = gr.Plot(label="Training curves", elem_id="metrics-curves")
     with gr.Row():
         heat_run = gr.Dropdown(names0, value=default[0] if default else None, label="Run for the class × epoch heatmap", scale=1)
-    heat_plot = gr.Plot(label="Class × epoch")
+    heat_plot = gr.Plot(label="Class × epoch", elem_id="metrics-heatmap")
 
     @guard(4, status=3)
     def metrics(run_names, epoch_choice):

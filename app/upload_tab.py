@@ -8,7 +8,7 @@ from typing import Any
 import gradio as gr
 import numpy as np
 
-from app.common import HIDDEN, MAX_SLOTS, AppContext, guard, presence_md
+from app.common import HIDDEN, MAX_SLOTS, AppContext, guard, images_available, presence_md
 from app.compare import display
 from app.figures import embedding_scatter, empty_figure, topk_bars
 from core import analysis as A
@@ -27,27 +27,28 @@ def build(ctx: AppContext) -> dict[str, Any]:
     methods = A.embedding_methods()
     seg = ws.names_for("segmentation")
     cls = ws.names_for("classification")
+    seg = sorted(seg, key=lambda n: not images_available(ctx, n))  # runs of available datasets are the better known ones
     runs0 = (seg[:2] + cls[:1]) or ws.names[:2]
     examples = example_paths()
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):
-            upload = gr.File(label="Upload an image (JPEG, PNG, WebP…)", file_types=["image"], type="filepath", height=120)
-            example_gallery = gr.Gallery([(p, Path(p).stem) for p in examples], label="…or click an example", columns=4, height=130,
+            upload = gr.File(label="Upload an image (JPEG, PNG, WebP…)", file_types=["image"], type="filepath", height=120, elem_id="upload-file")
+            example_gallery = gr.Gallery([(p, Path(p).stem) for p in examples], label="…or click an example", columns=2, height=230,
                                          allow_preview=False, object_fit="cover", interactive=False)  # fmt: skip
         with gr.Column(scale=2, min_width=320):
             runs = gr.Dropdown(ws.names, value=runs0, multiselect=True, max_choices=MAX_SLOTS, label=f"Runs (best epoch; up to {MAX_SLOTS})")
             opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Mask opacity")
-            status = gr.Markdown("Upload an image or click an example.")
-    with gr.Row(equal_height=False):
+            status = gr.Markdown("Upload an image or click an example.", elem_id="upload-status")
+    with gr.Row(equal_height=False, elem_classes="explorer-grid"):
         with gr.Column(min_width=240):
-            gr.Markdown("**Your image** (as the models see it; at most 1024 px)")
-            preview = gr.Image(show_label=False, format="png", interactive=False)
+            gr.Markdown("**Your image**  \nas the models see it (at most 1024 px)", elem_classes="slot-header")
+            preview = gr.Image(show_label=False, format="png", interactive=False, elem_id="upload-preview")
         slots = []
         for i in range(MAX_SLOTS):
-            with gr.Column(min_width=240, visible=False) as col:
-                header = gr.Markdown("")
-                img = gr.Image(label="Prediction", format="png", interactive=False)
-                ent = gr.Image(label="Uncertainty (entropy: dark = sure, bright = unsure)", format="png", interactive=False)
+            with gr.Column(min_width=240, visible=False, elem_id=f"upload-slot-{i + 1}") as col:
+                header = gr.Markdown("", elem_classes="slot-header")
+                img = gr.Image(label="Prediction", show_label=False, format="png", interactive=False)
+                ent = gr.Image(label="Uncertainty", show_label=False, format="png", interactive=False)
                 md = gr.Markdown("")
             slots.append((col, header, img, ent, md))
     legend_out = gr.Image(show_label=False, format="png", interactive=False, height=90, container=False, buttons=[], visible=False)
@@ -83,14 +84,16 @@ def build(ctx: AppContext) -> dict[str, Any]:
                 continue
             run, e = members[k]
             pred = A.predict_image([(run, e)], image)
-            head = f"**{names[k]}** · {run.arch} · epoch {e}"
+            head = f"**{names[k]}**  \n{run.arch} · epoch {e}"
             if run.task == "segmentation":
                 legend_run = legend_run or run
                 p = A.class_presence(pred.labels, None, run.num_classes, run.ignore_index)
                 ov = display(V.overlay(image, pred.labels, run.palette, opacity=opacity_v))
-                ent = display(V.entropy_map(pred.entropy(), run.num_classes))
-                mean_h = float(pred.entropy().mean())
-                md = f"{presence_md(p, run.classes)}  \nmean entropy {mean_h:.2f} nats (max {np.log(run.num_classes):.2f})"
+                entropy = pred.entropy()
+                ent = display(V.entropy_map(entropy, run.num_classes))
+                mean_h = float(entropy.mean())
+                md = (f"{presence_md(p, run.classes)}  \nBelow: uncertainty (per-pixel entropy; dark = sure, bright = unsure), "
+                      f"mean {mean_h:.2f} nats of at most {np.log(run.num_classes):.2f}")  # fmt: skip
                 slot_out += [gr.update(visible=True), head, gr.update(value=ov, visible=True), gr.update(value=ent, visible=True), md]
             else:
                 top = pred.topk(5)

@@ -17,6 +17,7 @@ Everything here is independent of any user interface (nothing imports gradio):
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import json
 import math
@@ -168,7 +169,8 @@ class DatasetRef:
         image, target = ds.load(index)
         return to_rgb_array(np.asarray(image)), (np.asarray(target) if isinstance(target, np.ndarray) else int(target))
 
-    def __len__(self) -> int:
+    def size(self) -> int:
+        """Number of items in the split (opens the dataset)."""
         return len(self.open())
 
     def key(self) -> str:
@@ -243,11 +245,12 @@ class Workspace:
         return self.names_for(run.task, run.classes)
 
     def runs_for_source(self, source: str) -> list[str]:
-        """Runs that can predict on dataset ``source`` (a label of ``sources()``): same task and classes."""
+        """Runs that can predict on dataset ``source`` (a label of ``sources()``): same task and classes,
+        those trained on ``source`` itself first."""
         first = next((n for n in self.runs if self.dataset(n).source == source), None)
         if first is None:
             raise ValueError(f"unknown dataset {source!r}; datasets: {', '.join(self.sources()) or 'none'}")
-        return self.peers(first)
+        return sorted(self.peers(first), key=lambda n: self.dataset(n).source != source)
 
     def dataset(self, name: str, split: str | None = None) -> DatasetRef:
         return DatasetRef.of_run(self.run(name), split, self.data_root)
@@ -261,19 +264,17 @@ class Workspace:
         return out
 
     def splits(self, ref: DatasetRef) -> list[str]:
-        """Splits of a dataset that the runs recorded (validation first), plus ``test`` if it opens."""
+        """Splits of a dataset that its runs recorded (validation first, then training).
+
+        Other splits (e.g. a test split) are not probed: opening a derived dataset such as
+        ``crops:camvid`` scans its source, which is too slow to do just to fill a menu.
+        """
         names: list[str] = []
         for run in self.runs.values():
             if DatasetRef.of_run(run, data_root=self.data_root).with_split("x") == ref.with_split("x"):
                 for s in (run.data.get("val_split"), run.data.get("train_split")):
                     if s and s not in names:
                         names.append(s)
-        if "test" not in names:
-            try:
-                ref.with_split("test").open()
-                names.append("test")
-            except Exception:  # noqa: BLE001  (a dataset without a test split simply has none)
-                pass
         return names or [ref.split]
 
 
@@ -447,7 +448,7 @@ def split_stats(members: Sequence[Member], ref: DatasetRef, *, progress: Progres
         return hit
     run = members[0][0]
     k, ignore = run.num_classes, run.ignore_index
-    n = len(ref)
+    n = ref.size()
     acc, score = np.full(n, np.nan), np.full(n, np.nan)
     conf = np.zeros((n, k, k), dtype=np.int32)
     step = 16
@@ -613,12 +614,16 @@ EMBEDDINGS: LRU[Any] = LRU(max_items=16)
 
 
 def embedding_methods() -> list[str]:
-    """Methods ``core.embeddings`` offers here (empty if the module is unavailable)."""
+    """Methods ``core.embeddings`` offers here (empty if the module is unavailable).
+
+    Same answer as ``core.embeddings.available_methods()`` without importing umap-learn, whose
+    import (numba compilation) adds seconds to the app's start-up; it is imported when used.
+    """
     try:
-        from core.embeddings import available_methods
+        from core.embeddings import METHOD_DEFAULTS
     except ImportError:
         return []
-    return available_methods()
+    return [m for m in METHOD_DEFAULTS if m != "umap" or importlib.util.find_spec("umap") is not None]
 
 
 def embedding(run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None,

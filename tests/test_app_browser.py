@@ -1,0 +1,127 @@
+"""The explorer in a real browser (Debian's Chromium through Playwright): every tab opened, two runs
+selected, an epoch slider moved, an image uploaded, a map point clicked; one screenshot per tab in
+tests/output/screenshots/. Skipped when /usr/bin/chromium is absent (CI sets VE_REQUIRE_BROWSER=1 to fail instead)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from core import analysis as A
+from tests.app_server import running_app
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+SHOTS = Path(__file__).resolve().parent / "output" / "screenshots"
+EXAMPLE = Path(__file__).resolve().parents[1] / "assets" / "examples" / "street_b.jpg"
+TIMEOUT = 60_000  # ms; a busy 2-core machine
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("VE_REQUIRE_BROWSER"):
+        raise RuntimeError(f"{CHROMIUM} is missing and VE_REQUIRE_BROWSER is set")
+    pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
+playwright = pytest.importorskip("playwright.sync_api")
+
+
+@pytest.fixture(scope="module")
+def page(explorer_runs, tmp_path_factory):
+    A.clear_caches()
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    with running_app(explorer_runs, tmp_path_factory.mktemp("cache")) as (_, url):
+        with playwright.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            pg = browser.new_page(viewport={"width": 1400, "height": 1000})
+            pg.set_default_timeout(TIMEOUT)
+            pg.goto(url)
+            pg.get_by_role("tab", name="Compare models").wait_for()
+            yield pg
+            browser.close()
+
+
+def loaded_images(page, selector: str) -> int:
+    """How many <img> under ``selector`` have finished loading a non-empty picture."""
+    return page.eval_on_selector_all(f"{selector} img", "els => els.filter(e => e.complete && e.naturalWidth > 0).length")
+
+
+def wait_images(page, selector: str, n: int = 1) -> None:
+    page.wait_for_function(
+        "([sel, n]) => [...document.querySelectorAll(sel + ' img')].filter(e => e.complete && e.naturalWidth > 0).length >= n",
+        arg=[selector, n],
+    )
+
+
+def wait_plots(page, selector: str, n: int = 1) -> None:
+    page.wait_for_function("([sel, n]) => document.querySelectorAll(sel + ' .js-plotly-plot').length >= n", arg=[selector, n])
+
+
+def choose(page, label: str, option: str) -> None:
+    """Pick an option of a dropdown, then click away (a multiselect list stays open otherwise)."""
+    page.get_by_label(label, exact=True).click()
+    page.get_by_role("option", name=option, exact=True).click()
+    page.locator("h1").first.click()
+
+
+def test_compare_tab_two_runs_and_an_epoch_slider(page):
+    page.get_by_role("tab", name="Compare models").click()
+    wait_images(page, "#compare-image")
+    runs = page.locator("#compare-runs")
+    runs.get_by_title("Clear").click()
+    for name in ("seg-a", "seg-b"):
+        choose(page, "Runs (up to 6)", name)
+    page.wait_for_function("() => (document.querySelector('#slot-2 .slot-header, #slot-2')?.innerText || '').includes('seg-b')")
+    page.wait_for_function("() => (document.querySelector('#slot-2-text')?.innerText || '').includes('mIoU')")
+    wait_images(page, "#slot-1-image")
+    wait_images(page, "#slot-2-image")
+    assert "seg-a" in page.locator("#slot-1").inner_text()
+    # move slot 2's epoch (seg-b saves epochs 1 and 3) to 1 with its number box; release happens on blur
+    box = page.locator("#slot-2-epoch input[type=number]")
+    box.fill("1")
+    box.blur()
+    page.wait_for_function("() => (document.querySelector('#slot-2-text')?.innerText || '').includes('epoch 1')")
+    assert "pixel acc" in page.locator("#slot-2-text").inner_text()
+    page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
+
+
+def test_metrics_tab_plots_and_table(page):
+    page.get_by_role("tab", name="Metrics").click()
+    wait_plots(page, "#metrics-classes")
+    wait_plots(page, "#metrics-curves")
+    wait_plots(page, "#metrics-heatmap")
+    table = page.locator("#metrics-table")
+    assert "seg-a" in table.inner_text() and "mIoU" in table.inner_text()
+    assert "Road" in page.locator("#metrics-classes").inner_text()
+    page.screenshot(path=str(SHOTS / "metrics.png"), full_page=True)
+
+
+def test_confusion_tab_matrix_and_maps(page):
+    page.get_by_role("tab", name="Confusion").click()
+    wait_plots(page, "#confusion-matrix")
+    wait_images(page, "#confusion-map")
+    wait_images(page, "#confusion-cell")
+    wait_images(page, "#confusion-disagreement")
+    assert "Sky" in page.locator("#confusion-matrix").inner_text()
+    page.screenshot(path=str(SHOTS / "confusion.png"), full_page=True)
+
+
+def test_embeddings_tab_map_and_a_clicked_point(page, explorer_runs):
+    page.get_by_role("tab", name="Embeddings").click()
+    choose(page, "Method", "pca")
+    page.get_by_role("button", name="Build map A").click()
+    wait_plots(page, "#emb-plot-a")
+    page.wait_for_function("() => document.querySelector('#emb-plot-a .js-plotly-plot')?.data?.length > 0")
+    # a click on a point (emitted as Plotly would) reaches the app through the page script
+    page.evaluate("() => document.querySelector('#emb-plot-a .js-plotly-plot').emit('plotly_click', {points: [{customdata: [3, 'x']}]})")
+    wait_images(page, "#emb-image-a")
+    page.wait_for_function("() => document.body.innerText.includes('Point 3')")
+    page.screenshot(path=str(SHOTS / "embeddings.png"), full_page=True)
+
+
+def test_upload_tab_overlays_and_uncertainty(page):
+    page.get_by_role("tab", name="Upload your own image").click()
+    page.locator("#upload-file input[type=file]").set_input_files(str(EXAMPLE))
+    wait_images(page, "#upload-preview")
+    wait_images(page, "#upload-slot-1", 2)  # overlay and entropy map
+    assert "Predicted" in page.locator("#upload-slot-1").inner_text()
+    page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
