@@ -96,7 +96,7 @@ def test_hardest_images_average_per_image_miou_over_models(ws):
     ref = ws.dataset("seg-a")
     models = [member(ws, "seg-a"), member(ws, "seg-b")]
     ranking = A.hardest_images(models, ref)
-    assert sorted(i for i, _ in ranking) == list(range(len(ref)))
+    assert sorted(i for i, _ in ranking) == list(range(ref.size()))
     scores = [s for _, s in ranking]
     assert scores == sorted(scores)
     i, s = ranking[0]
@@ -110,7 +110,7 @@ def test_confusion_cell_pixels_and_images_with_most_cell_pixels(ws):
     m = member(ws, "seg-a")
     stats = A.split_stats(m, ref)
     assert A.split_stats(m, ref) is stats  # cached
-    n = len(ref)
+    n = ref.size()
     # the cell with most errors over the split
     total = stats.confusion.sum(0)
     off = total - np.diag(np.diag(total))
@@ -222,7 +222,7 @@ def test_classification_split_stats(ws):
         pytest.skip("no classification model registered")
     ref = ws.dataset("cls-a")
     stats = A.split_stats(member(ws, "cls-a"), ref)
-    n = len(ref)
+    n = ref.size()
     assert stats.accuracy.shape == (n,) and set(np.unique(stats.accuracy)) <= {0.0, 1.0}
     assert stats.confusion.sum() == n
     preds = A.predict_items(member(ws, "cls-a"), ref, list(range(n)))
