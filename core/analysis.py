@@ -17,7 +17,6 @@ Everything here is independent of any user interface (nothing imports gradio):
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import json
 import math
@@ -614,16 +613,12 @@ EMBEDDINGS: LRU[Any] = LRU(max_items=16)
 
 
 def embedding_methods() -> list[str]:
-    """Methods ``core.embeddings`` offers here (empty if the module is unavailable).
-
-    Same answer as ``core.embeddings.available_methods()`` without importing umap-learn, whose
-    import (numba compilation) adds seconds to the app's start-up; it is imported when used.
-    """
+    """Methods ``core.embeddings`` offers here (empty if the module is unavailable)."""
     try:
-        from core.embeddings import METHOD_DEFAULTS
+        from core.embeddings import available_methods
     except ImportError:
         return []
-    return [m for m in METHOD_DEFAULTS if m != "umap" or importlib.util.find_spec("umap") is not None]
+    return available_methods()
 
 
 def embedding(run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None,
