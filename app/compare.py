@@ -114,7 +114,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
         opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Mask opacity", scale=2)
         ensemble = gr.Checkbox(False, label="Add the ensemble of the selected runs", scale=1)
     order = gr.State([])  # dataset index of each gallery position
-    with gr.Accordion("Browse the split", open=False):
+    with gr.Accordion("Browse the split", open=False) as browse:
         gallery = gr.Gallery(label="Images of the split (click one)", columns=10, height=260, allow_preview=False, object_fit="cover", interactive=False)
     status = gr.Markdown("", elem_id="compare-status")
     with gr.Row(equal_height=False, elem_classes="explorer-grid"):
@@ -287,7 +287,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
         step.__name__ = f"image_{move}"
         return step
 
-    @guard(4, status=3)
+    @guard(5, status=3)
     def hardest(dataset_name, split_name, run_names, *epoch_values, progress=gr.Progress()):
         """Sort the split by per-image mIoU (or true-class probability) averaged over the selected runs."""
         ref = dataset_ref(ctx, dataset_name, split_name)
@@ -302,7 +302,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
         metric = "mIoU" if ds.task == "segmentation" else "p(true)"
         items = [(p, f"{i}: {metric} {fmt(s)}") for p, (i, s) in zip(paths, ranking)]
         msg = f"Hardest first for {', '.join(names)}: image {idx[0]} ({metric} {fmt(ranking[0][1])}) … easiest image {ranking[-1][0]}."
-        return items, idx, idx[0], msg
+        return items, idx, idx[0], msg, gr.update(open=True, label="Browse the split: hardest images first")
 
     @guard(2, status=1)
     def across_epochs(dataset_name, split_name, image_index, run_name, opacity_v):
@@ -352,7 +352,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
         b.click(make_step(move), [dataset, split, index], index, api_name=f"image_{move}").then(
             compare, compare_in, main_outs, api_name=f"compare_after_{move}", **HIDDEN
         )
-    hard_b.click(hardest, [dataset, split, runs, *epochs], [gallery, order, index, status], api_name="hardest").then(
+    hard_b.click(hardest, [dataset, split, runs, *epochs], [gallery, order, index, status, browse], api_name="hardest").then(
         compare, compare_in, main_outs, api_name="compare_after_hardest", **HIDDEN
     )
     for k, s in enumerate(slots):

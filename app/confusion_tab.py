@@ -84,6 +84,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
         with gr.Column(min_width=240):
             gr.Markdown("**Confusion map**: right = dimmed, wrong = colour of the predicted class")
             cmap_out = gr.Image(show_label=False, format="png", interactive=False, elem_id="confusion-map")
+            pixel_md = gr.Markdown("Click the map to read a pixel's true and predicted class.")
         with gr.Column(min_width=240):
             cell_title = gr.Markdown("**Cell a → b**: its pixels in magenta")
             cell_out = gr.Image(show_label=False, format="png", interactive=False, elem_id="confusion-cell")
@@ -179,6 +180,25 @@ def build(ctx: AppContext) -> dict[str, Any]:
         total = int(stats.confusion[:, a, b].sum())
         return items, [i for i, _ in top], f"{r.classes[a]} → {r.classes[b]}: {total:,} {unit} in {ref.split}; most in image {top[0][0]}"
 
+    @guard(1)
+    def pixel_info(run_name, epoch_v, split_v, image_index, evt: gr.SelectData):
+        """True and predicted class of the clicked pixel of the confusion map."""
+        r = ws.run(run_name)
+        if r.task != "segmentation":
+            return gr.skip()
+        e = A.nearest_epoch(r, epoch_v)
+        ref = _ref(ctx, run_name, split_v)
+        i, image, target = load_item(ref, image_index)
+        pred = A.predict_items([(r, e)], ref, [i])[0]
+        scale = display(image).shape[0] / image.shape[0]  # the map is shown enlarged by a whole factor
+        x, y = (int(v // scale) for v in evt.index[:2])
+        if not (0 <= y < target.shape[0] and 0 <= x < target.shape[1]):
+            return gr.skip()
+        t, p = int(target[y, x]), int(pred[y, x])
+        truth = r.classes[t] if 0 <= t < r.num_classes and t != r.ignore_index else "unlabelled"
+        verdict = "right" if t == p else "wrong"
+        return f"Pixel (y={y}, x={x}): true **{truth}**, predicted **{r.classes[p]}** ({verdict})"
+
     def pick_cell(run_name, evt: gr.SelectData):
         """Table click → (a, b): row = true class, column = predicted class (column 0 holds the names)."""
         r = ws.run(run_name)
@@ -235,6 +255,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
     for comp, ev in ((cls_a, "a"), (cls_b, "b")):
         comp.input(confusion_image, image_in, image_outs, api_name=f"confusion_image_class_{ev}", **HIDDEN)
     index.submit(confusion_image, image_in, image_outs, api_name="confusion_image")
+    cmap_out.select(pixel_info, [run, epoch, split, index], pixel_md, api_name="confusion_pixel")
     split.input(lambda: 0, None, index, api_name="confusion_reset_index", **HIDDEN).then(
         confusion_image, image_in, image_outs, api_name="confusion_image_after_split", **HIDDEN
     )

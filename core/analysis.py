@@ -56,6 +56,7 @@ class LRU(Generic[V]):
         self._data: OrderedDict[Hashable, tuple[V, float]] = OrderedDict()
         self._weight = 0.0
         self._lock = threading.RLock()
+        self._creating: dict[Hashable, threading.Lock] = {}
         self.hits = self.misses = 0
 
     def __len__(self) -> int:
@@ -84,10 +85,19 @@ class LRU(Generic[V]):
                 self._weight -= self._data.popitem(last=False)[1][1]
 
     def get_or_create(self, key: Hashable, create: Callable[[], V]) -> V:
+        """The cached value, or ``create()`` once: concurrent callers of one key wait for the first."""
         value = self.get(key)
-        if value is None:
-            value = create()
-            self.put(key, value)
+        if value is not None:
+            return value
+        with self._lock:
+            key_lock = self._creating.setdefault(key, threading.Lock())
+        with key_lock:
+            value = self.get(key)
+            if value is None:
+                value = create()
+                self.put(key, value)
+        with self._lock:
+            self._creating.pop(key, None)
         return value
 
     def clear(self) -> None:

@@ -102,6 +102,8 @@ def test_confusion_tab_matrix_and_maps(page):
     wait_images(page, "#confusion-cell")
     wait_images(page, "#confusion-disagreement")
     assert "Sky" in page.locator("#confusion-matrix").inner_text()
+    page.locator("#confusion-map img").click(position={"x": 40, "y": 40})  # a pixel's true and predicted class
+    page.wait_for_function("() => document.body.innerText.includes('Pixel (y=')")
     page.screenshot(path=str(SHOTS / "confusion.png"), full_page=True)
 
 
