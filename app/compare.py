@@ -122,7 +122,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
             gr.Markdown("**Image**  \n&nbsp;", elem_classes="slot-header")
             image_out = gr.Image(label="Image", show_label=False, format="png", interactive=False, buttons=["download", "fullscreen"], elem_id="compare-image")
         with gr.Column(min_width=240):
-            gr.Markdown("**Ground truth**  \n&nbsp;", elem_classes="slot-header")
+            gt_head = gr.Markdown("**Ground truth**  \n&nbsp;", elem_classes="slot-header")
             gt_out = gr.Image(label="Ground truth", show_label=False, format="png", interactive=False, buttons=["download", "fullscreen"])
         slots = []
         for i in range(MAX_SLOTS):
@@ -147,31 +147,32 @@ def build(ctx: AppContext) -> dict[str, Any]:
         with gr.Row():
             strip_run = gr.Dropdown(runs0, value=runs0[0] if runs0 else None, label="Run", scale=3, allow_custom_value=True)
             strip_b = gr.Button("Show across epochs", scale=1)
-        strip = gr.Gallery(label="Predictions at every saved epoch", columns=6, height=300, allow_preview=True, object_fit="contain", interactive=False)
+        strip = gr.Gallery(label="Predictions at every saved epoch (epoch: mIoU on this image)", columns=6, height=300, allow_preview=True, object_fit="contain", interactive=False)
 
     epochs = [s["slider"] for s in slots]
     slot_outs = [c for s in slots for c in (s["slider"], s["img"], s["md"])]
-    main_outs = [image_out, gt_out, legend_out, status, topk_plot, *slot_outs, ens_col, ens_img, ens_md]
+    main_outs = [image_out, gt_out, legend_out, status, topk_plot, *slot_outs, ens_col, ens_img, ens_md, gt_head]
 
     # --- handlers ---------------------------------------------------------------------------------------------
     def extras(ref, ds, index, image, target, names, epoch_values, use_ensemble, opacity) -> list[Any]:
-        """Top-5 chart (classification) and the ensemble column."""
-        task = ws.run(names[0]).task if names else "segmentation"
+        """Top-5 chart (classification; the ensemble as one more model) and the ensemble column."""
         members = [(ws.run(n), A.nearest_epoch(ws.run(n), e)) for n, e in zip(names, epoch_values)]
-        if task == "classification" and members:
+        ens_pred = A.predict_items(members, ref, [index])[0] if use_ensemble and len(members) >= 2 else None
+        if ds.task == "classification" and members:
             preds = [A.predict_items([m], ref, [index])[0] for m in members]
             entries = [(n, [(ds.classes[c], p) for c, p in pr.topk(5)]) for n, pr in zip(names, preds)]
+            if ens_pred is not None:
+                entries.append(("ensemble", [(ds.classes[c], p) for c, p in ens_pred.topk(5)]))
             topk = gr.update(value=topk_bars(entries, true_label=ds.classes[target]), visible=True)
         else:
             topk = gr.update(visible=False)
         if not use_ensemble:
             return [topk, gr.update(visible=False), gr.skip(), gr.skip()]
-        if len(members) < 2:
-            return [topk, gr.update(visible=True), None, "Select at least two runs for an ensemble."]
-        pred = A.predict_items(members, ref, [index])[0]
+        if ens_pred is None:
+            return [topk, gr.update(visible=True), gr.update(value=None, visible=False), "Select at least two runs for an ensemble."]
         ens_title = " + ".join(f"{n}@{e}" for n, (_, e) in zip(names, members))
-        img, md = render_prediction(ds, image, target, members[0][0], 0, pred, opacity, ens_title)
-        return [topk, gr.update(visible=True), img, md]
+        img, md = render_prediction(ds, image, target, members[0][0], 0, ens_pred, opacity, ens_title)
+        return [topk, gr.update(visible=True), gr.update(value=img, visible=img is not None), md]
 
     @guard(len(main_outs), status=3)
     def compare(dataset_name, split_name, image_index, run_names, *rest):
@@ -183,7 +184,8 @@ def build(ctx: AppContext) -> dict[str, Any]:
         i, image, target = load_item(ref, image_index)
         seg = ds.task == "segmentation"
         gt = display(V.overlay(image, target, ds.palette, opacity=opacity_v, ignore_index=ds.ignore_index)) if seg else None
-        out: list[Any] = [display(image), gt if seg else None, V.class_legend(ds.classes, ds.palette, width=1100)]
+        legend = V.class_legend(ds.classes, ds.palette, width=1100) if seg else None
+        out: list[Any] = [display(image), gr.update(value=gt, visible=seg), gr.update(value=legend, visible=seg)]
         truth = "" if seg else f" · true class **{ds.classes[target]}**"
         out += [f"{ref.name} · {ref.split} · image {i} of {ref.size()} (`{ds.item_id(i)}`){truth}", gr.skip()]
         epochs_used = []
@@ -199,7 +201,8 @@ def build(ctx: AppContext) -> dict[str, Any]:
             out += [gr.update(value=e), gr.update(value=img, visible=img is not None), md]
         ex = extras(ref, ds, i, image, target, names, epochs_used, use_ensemble, opacity_v)
         out[4] = ex[0]
-        return tuple(out + ex[1:])
+        head = "**Ground truth**  \n&nbsp;" if seg else f"**Ground truth**  \nclass **{ds.classes[target]}**"
+        return tuple(out + ex[1:] + [head])
 
     def make_slot_handler(k: int):
         @guard(3, status=2)
@@ -250,7 +253,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
         out.append(gr.update(choices=names, value=names[0] if names else None))
         return tuple(out)
 
-    @guard(4, status=3)
+    @guard(5, status=3)
     def select_dataset(dataset_name):
         """A new dataset: its splits, the runs with its classes, and image 0."""
         sources = ws.sources()
@@ -258,9 +261,9 @@ def build(ctx: AppContext) -> dict[str, Any]:
             raise ValueError(f"unknown dataset {dataset_name!r}")
         ref = sources[dataset_name]
         names = ws.runs_for_source(dataset_name)
-        return (gr.update(choices=ws.splits(ref), value=ref.split), gr.update(choices=names, value=names[:2]), 0, "")
+        return (gr.update(choices=ws.splits(ref), value=ref.split), gr.update(choices=names, value=names[:2]), 0, "", [])
 
-    @guard(3, status=2)
+    @guard(4, status=2)
     def split_gallery(dataset_name, split_name):
         """Thumbnails of the split (written once, then served from the cache folder)."""
         ref = dataset_ref(ctx, dataset_name, split_name)
@@ -268,7 +271,8 @@ def build(ctx: AppContext) -> dict[str, Any]:
         n = min(len(ds), MAX_GALLERY)
         paths = A.thumbnails(ref, range(n), ctx.thumbs_dir)
         more = f" (first {n} of {len(ds)})" if n < len(ds) else ""
-        return [(p, f"{i}: {ds.item_id(i)}") for i, p in enumerate(paths)], list(range(n)), f"{len(ds)} images{more}"
+        items = [(p, f"{i}: {ds.item_id(i)}") for i, p in enumerate(paths)]
+        return items, list(range(n)), f"{len(ds)} images{more}", gr.update(label="Browse the split")
 
     def pick(order_v, evt: gr.SelectData):
         """The dataset index of the clicked thumbnail."""
@@ -300,9 +304,9 @@ def build(ctx: AppContext) -> dict[str, Any]:
         idx = [i for i, _ in ranking]
         paths = A.thumbnails(ref, idx, ctx.thumbs_dir)
         metric = "mIoU" if ds.task == "segmentation" else "p(true)"
-        items = [(p, f"{i}: {metric} {fmt(s)}") for p, (i, s) in zip(paths, ranking)]
+        items = [(p, f"{i}: {fmt(s)}") for p, (i, s) in zip(paths, ranking)]
         msg = f"Hardest first for {', '.join(names)}: image {idx[0]} ({metric} {fmt(ranking[0][1])}) … easiest image {ranking[-1][0]}."
-        return items, idx, idx[0], msg, gr.update(open=True, label="Browse the split: hardest images first")
+        return items, idx, idx[0], msg, gr.update(open=True, label=f"Browse the split: hardest first (image #: {metric})")
 
     @guard(2, status=1)
     def across_epochs(dataset_name, split_name, image_index, run_name, opacity_v):
@@ -325,7 +329,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
                 s = A.image_scores(pred, target, len(ds.classes), ds.ignore_index)
                 ov = display(V.overlay(image, pred, ds.palette, opacity=opacity_v, ignore_index=ds.ignore_index))
                 path = ctx.render_path(("strip", str(run.path), e, ref, i, round(opacity_v, 3)), ov)
-                items.append((path, f"epoch {e} · mIoU {fmt(s['miou'])}"))
+                items.append((path, f"epoch {e}: {fmt(s['miou'], 2)}"))
             else:
                 c, p = pred.topk(1)[0]
                 path = ctx.render_path(("strip-img", ref, i), display(image))
@@ -334,9 +338,9 @@ def build(ctx: AppContext) -> dict[str, Any]:
 
     # --- wiring -------------------------------------------------------------------------------------------------
     compare_in = [dataset, split, index, runs, *epochs, opacity, ensemble]
-    gallery_ev = dict(fn=split_gallery, inputs=[dataset, split], outputs=[gallery, order, status])
+    gallery_ev = dict(fn=split_gallery, inputs=[dataset, split], outputs=[gallery, order, status, browse])
 
-    dataset.input(select_dataset, [dataset], [split, runs, index, status], api_name="select_dataset").then(
+    dataset.input(select_dataset, [dataset], [split, runs, index, status, strip], api_name="select_dataset").then(
         **gallery_ev, api_name="split_gallery_after_dataset", **HIDDEN
     ).then(select_runs, [dataset, runs], runs_outs, api_name="select_runs_after_dataset", **HIDDEN).then(
         compare, compare_in, main_outs, api_name="compare_after_dataset", **HIDDEN
@@ -368,7 +372,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
             ).then(compare_extras, compare_in, extras_outs, api_name=f"compare_extras_{k + 1}_{which}", **HIDDEN)
     strip_b.click(across_epochs, [dataset, split, index, strip_run, opacity], [strip, status], api_name="across_epochs")
 
-    return dict(load=[(split_gallery, [dataset, split], [gallery, order, status]), (select_runs, [dataset, runs], runs_outs),
+    return dict(load=[(split_gallery, [dataset, split], [gallery, order, status, browse]), (select_runs, [dataset, runs], runs_outs),
                       (compare, compare_in, main_outs)],
                 dataset=dataset, split=split, index=index, runs=runs)  # fmt: skip
 

@@ -176,7 +176,10 @@ class DatasetRef:
         if not 0 <= index < len(ds):
             raise IndexError(f"image {index} is out of range: split {self.split!r} has {len(ds)} images")
         image, target = ds.load(index)
-        return to_rgb_array(np.asarray(image)), (np.asarray(target) if isinstance(target, np.ndarray) else int(target))
+        image = to_rgb_array(np.asarray(image))
+        if not image.flags.writeable:  # PIL-backed arrays are read-only; torch.from_numpy warns on them
+            image = image.copy()
+        return image, (np.asarray(target) if isinstance(target, np.ndarray) else int(target))
 
     def size(self) -> int:
         """Number of items in the split (opens the dataset)."""

@@ -75,7 +75,7 @@ def test_compare_grid_matches_core_and_a_second_call_does_not_run_models(app, ws
     out = client.predict(*compare_args(ws, 3, ["seg-a", "seg-b"], [2, 3], ensemble=True), api_name="/compare")
     image_out, gt_out, legend_out, status = out[:4]
     slots = [out[5 + 3 * k : 8 + 3 * k] for k in range(SLOTS)]
-    ens_img, ens_md = out[-2], out[-1]
+    ens_img, ens_md = out[-3], out[-2]
     ref = ws.dataset("seg-a")
     image, target = ref.load(3)
     assert "image 3" in status
@@ -129,10 +129,14 @@ def test_hardest_images_and_across_epochs(app, ws):
     expected = A.hardest_images([[(ws.run("seg-a"), 2)], [(ws.run("seg-b"), 3)]], ws.dataset("seg-a"))
     assert index == expected[0][0]
     assert [int(g["caption"].split(":")[0]) for g in gallery] == [i for i, _ in expected]
-    assert gallery[0]["caption"].endswith(f"{expected[0][1]:.3f}")
+    assert gallery[0]["caption"] == f"{expected[0][0]}: {expected[0][1]:.3f}"
     strip, msg = client.predict(source, "val", 5, "seg-b", 0.5, api_name="/across_epochs")
-    assert [g["caption"].split(" ·")[0] for g in strip] == ["epoch 1", "epoch 3"]
+    assert [g["caption"].split(":")[0] for g in strip] == ["epoch 1", "epoch 3"]
     assert "seg-b" in msg
+    image, _ = ws.dataset("seg-b").load(5)
+    run = ws.run("seg-b")
+    pred = Predictor(run, 3).predict([image])[0].labels
+    np.testing.assert_array_equal(read(strip[1]["image"]), V.enlarge(V.overlay(image, pred, run.palette, opacity=0.5, ignore_index=11), 240))
 
 
 def test_metrics_tab_from_history(app, ws):
@@ -234,6 +238,7 @@ def test_classification_compare_shows_top5(app, ws):
     pred = Predictor(ws.run("cls-a"), 2).predict([ref.load(0)[0]])[0]
     assert fig["data"][0]["y"][0] == pytest.approx(pred.topk(5)[0][1], abs=1e-6)
     assert re.search(r"top-1 \*\*\w+\*\*", out[7])
+    assert f"class **{ws.run('cls-a').classes[label]}**" in out[-1]  # the ground-truth header
 
 
 def test_embedding_map_point_and_placing_an_upload(app, ws):
