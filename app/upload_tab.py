@@ -92,7 +92,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
                 entropy = pred.entropy()
                 ent = display(V.entropy_map(entropy, run.num_classes))
                 mean_h = float(entropy.mean())
-                md = (f"{presence_md(p, run.classes)}  \nBelow: uncertainty (per-pixel entropy; dark = sure, bright = unsure), "
+                md = (f"{presence_md(p, run.classes)}  \nLower image: uncertainty (per-pixel entropy; dark = sure, bright = unsure), "
                       f"mean {mean_h:.2f} nats of at most {np.log(run.num_classes):.2f}")  # fmt: skip
                 slot_out += [gr.update(visible=True), head, gr.update(value=ov, visible=True), gr.update(value=ent, visible=True), md]
             else:
