@@ -107,7 +107,7 @@ class Crops(VisionDataset):
     def load(self, index: int) -> tuple[np.ndarray, int]:
         image = self._source_image(int(self.index[index, 0]))
         top, bottom, left, right = self.box(index, *image.shape[:2])
-        return image[top:bottom, left:right], int(self.index[index, 1])
+        return image[top:bottom, left:right].copy(), int(self.index[index, 1])  # its own writable memory, not a view
 
 
 def build_index(source: VisionDataset, min_area: int, *, desc: str, progress: bool | None = None) -> np.ndarray:
