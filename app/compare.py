@@ -9,7 +9,7 @@ import gradio as gr
 import numpy as np
 
 from app.common import HIDDEN, MAX_SLOTS, AppContext, epoch_slider_update, fmt, guard, presence_md, slider_init
-from app.figures import empty_figure, topk_bars
+from app.figures import topk_bars
 from core import analysis as A
 from core import visualize as V
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from app.common import HIDDEN, MAX_SLOTS, AppContext, guard, images_available, presence_md
 from app.compare import display
-from app.figures import embedding_scatter, empty_figure, topk_bars
+from app.figures import embedding_scatter, topk_bars
 from core import analysis as A
 from core import visualize as V
 

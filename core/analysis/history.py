@@ -1,0 +1,89 @@
+"""Run history as table rows and chart series: nothing is recomputed, everything comes from history.jsonl."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from core.runs import Run, RunError
+
+
+def _num(v: Any) -> float | None:
+    return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
+
+
+def summary_row(name: str, run: Run) -> dict[str, Any]:
+    """One row of the runs table, from run.json and the best epoch's history record."""
+    best = run.best_epoch
+    rec = run.record(best) if best is not None else None
+    rec = rec or {}
+    status = run.status
+    row: dict[str, Any] = {
+        "run": name,
+        "task": run.task,
+        "architecture": run.arch,
+        "dataset": run.data["name"],
+        "parameters": run.config["model"].get("num_params"),
+        "best epoch": best,
+        "epochs": len(run.history),
+    }
+    if run.task == "segmentation":
+        row.update({k: _num(rec.get(m)) for k, m in (("pixel acc", "pixel_acc"), ("mean acc", "mean_acc"), ("mIoU", "miou"), ("fwIoU", "fwiou"))})
+    else:
+        row.update({k: _num(rec.get(m)) for k, m in (("top-1", "top1"), ("top-5", "top5"), ("mean acc", "mean_acc"))})
+    train_time = status.get("train_time")
+    if train_time is None:
+        train_time = sum(float(r.get("epoch_time") or 0.0) for r in run.history) or None
+    row.update({"val loss": _num(rec.get("val_loss")), "train time (s)": _num(train_time), "status": status.get("state", "unknown")})
+    return row
+
+
+SUMMARY_COLUMNS = ["run", "task", "architecture", "dataset", "parameters", "best epoch", "epochs", "pixel acc", "mean acc",
+                   "mIoU", "fwIoU", "top-1", "top-5", "val loss", "train time (s)", "status"]  # fmt: skip
+
+
+def summary_rows(runs: dict[str, Run]) -> list[dict[str, Any]]:
+    """Summary rows for every run, with every column (``None`` where it does not apply)."""
+    return [{c: summary_row(n, r).get(c) for c in SUMMARY_COLUMNS} for n, r in runs.items()]
+
+
+def history_series(run: Run, key: str) -> tuple[list[int], list[float | None]]:
+    """(epochs, values) of a history field, ``None`` where an epoch lacks it."""
+    return [int(r["epoch"]) for r in run.history], [_num(r.get(key)) for r in run.history]
+
+
+def class_scores(run: Run, epoch: int) -> list[float | None]:
+    """Per-class IoU (segmentation) or accuracy (classification) recorded for ``epoch``."""
+    rec = run.record(epoch)
+    if rec is None:
+        raise RunError(f"run {run.name} has no history record for epoch {epoch}")
+    values = rec.get("iou") if run.task == "segmentation" else rec.get("class_acc")
+    if values is None:
+        values = rec.get("class_acc", [None] * run.num_classes)
+    return [_num(v) for v in values]
+
+
+def class_scores_by_epoch(run: Run) -> tuple[list[int], np.ndarray]:
+    """(epochs, (K, E) array) of per-class scores over training; NaN where a class had none."""
+    epochs = [int(r["epoch"]) for r in run.history]
+    m = np.full((run.num_classes, len(epochs)), np.nan)
+    for j, e in enumerate(epochs):
+        m[:, j] = [np.nan if v is None else v for v in class_scores(run, e)]
+    return epochs, m
+
+
+def confusion_at(run: Run, epoch: int) -> np.ndarray:
+    """The validation confusion matrix recorded for ``epoch`` (K, K) int64, rows = true class."""
+    rec = run.record(epoch)
+    if rec is None or rec.get("confusion") is None:
+        raise RunError(f"run {run.name} recorded no confusion matrix for epoch {epoch}")
+    return np.asarray(rec["confusion"], dtype=np.int64)
+
+
+def row_normalize(cm: np.ndarray) -> np.ndarray:
+    """Each row divided by its sum (recall per true class); NaN for a class with no pixels."""
+    cm = np.asarray(cm, dtype=np.float64)
+    total = cm.sum(1, keepdims=True)
+    return np.divide(cm, total, out=np.full_like(cm, np.nan), where=total > 0)

@@ -1,0 +1,178 @@
+"""Runs by name and dataset splits: what a client may choose, mapped to what is on disk."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from core.analysis.cache import DATASETS
+from core.data import DatasetNotFoundError
+from core.inference import to_rgb_array
+from core.runs import Run, RunError, discover_runs
+from core.visualize import fit_within, save_image
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """One split of one dataset: registry name, options (JSON text, hashable), root and split."""
+
+    name: str
+    options: str
+    root: str | None
+    split: str
+
+    @classmethod
+    def of_run(cls, run: Run, split: str | None = None, data_root: str | None = None) -> "DatasetRef":
+        options = json.dumps(run.data.get("options", {}), sort_keys=True)
+        return cls(run.data["name"], options, data_root or run.data.get("root"), split or run.data["val_split"])
+
+    def with_split(self, split: str) -> "DatasetRef":
+        return DatasetRef(self.name, self.options, self.root, split)
+
+    @property
+    def source(self) -> str:
+        """The dataset without its split, as a readable label, e.g. ``synthstreets (size=[60, 80])``."""
+        opts = json.loads(self.options)
+        text = ", ".join(f"{k}={v}" for k, v in sorted(opts.items()))
+        return f"{self.name} ({text})" if text else self.name
+
+    def open(self):
+        """The dataset object (cached); a missing dataset raises ``DatasetNotFoundError`` with advice."""
+
+        def build():
+            from core.data import get_dataset
+
+            try:
+                return get_dataset(self.name, self.split, self.root, **json.loads(self.options))
+            except DatasetNotFoundError as e:
+                raise DatasetNotFoundError(
+                    f"{e}\nThe images of dataset {self.name!r} are not available, so image views are off; "
+                    f"start the app with --data-root pointing at the dataset (e.g. --data-root ../shared/data/{self.name})."
+                ) from e
+
+        return DATASETS.get_or_create(self, build)
+
+    def load(self, index: int) -> tuple[np.ndarray, np.ndarray | int]:
+        ds = self.open()
+        if not 0 <= index < len(ds):
+            raise IndexError(f"image {index} is out of range: split {self.split!r} has {len(ds)} images")
+        image, target = ds.load(index)
+        image = to_rgb_array(np.asarray(image))
+        if not image.flags.writeable:  # PIL-backed arrays are read-only; torch.from_numpy warns on them
+            image = image.copy()
+        return image, (np.asarray(target) if isinstance(target, np.ndarray) else int(target))
+
+    def size(self) -> int:
+        """Number of items in the split (opens the dataset)."""
+        return len(self.open())
+
+    def key(self) -> str:
+        """A short stable hash (file names of thumbnails)."""
+        return hashlib.sha1(repr((self.name, self.options, self.root, self.split)).encode()).hexdigest()[:16]
+
+
+def thumbnails(ref: DatasetRef, indices: Sequence[int], folder: str | Path, *, max_side: int = 160) -> list[str]:
+    """Paths of small JPEG thumbnails of ``indices``, written once to ``folder`` and reused."""
+    out_dir = Path(folder) / ref.key()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i in indices:
+        path = out_dir / f"{int(i):06d}.jpg"
+        if not path.exists():
+            image, _ = ref.load(int(i))
+            tmp = path.with_suffix(f".tmp{threading.get_ident()}.jpg")
+            save_image(fit_within(image, max_side), tmp, quality=85)
+            os.replace(tmp, path)
+        paths.append(str(path))
+    return paths
+
+
+# --- runs by name ----------------------------------------------------------------------------------
+@dataclass
+class Workspace:
+    """The runs found under ``runs_dir``, addressed by name; ``data_root`` overrides recorded roots."""
+
+    runs_dir: Path
+    data_root: str | None = None
+    runs: dict[str, Run] = field(default_factory=dict)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+    @classmethod
+    def discover(cls, runs_dir: str | Path, data_root: str | None = None) -> "Workspace":
+        ws = cls(Path(runs_dir), data_root)
+        ws.refresh()
+        return ws
+
+    def refresh(self) -> None:
+        """Look for runs again (new runs, new epochs of running ones)."""
+        found, problems = discover_runs(self.runs_dir)
+        self.runs = {self._name(r.path): r for r in found}
+        self.problems = [(self._name(p), why) for p, why in problems]
+
+    def _name(self, path: Path) -> str:
+        try:
+            return Path(path).relative_to(self.runs_dir).as_posix() or Path(path).name
+        except ValueError:
+            return Path(path).name
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.runs)
+
+    def run(self, name: str) -> Run:
+        """The run called ``name``; anything else is a ``RunError`` (never a path lookup)."""
+        if not isinstance(name, str) or name not in self.runs:
+            raise RunError(f"unknown run {name!r}; available runs: {', '.join(self.runs) or 'none'}")
+        return self.runs[name]
+
+    def names_for(self, task: str | None = None, classes: Sequence[str] | None = None) -> list[str]:
+        """Runs of a task, and with exactly these classes (so they can share images and colours)."""
+        return [
+            n for n, r in self.runs.items()
+            if (task is None or r.task == task) and (classes is None or r.classes == list(classes))
+        ]  # fmt: skip
+
+    def peers(self, name: str) -> list[str]:
+        """Runs comparable with run ``name`` (same task, same classes), itself included."""
+        run = self.run(name)
+        return self.names_for(run.task, run.classes)
+
+    def runs_for_source(self, source: str) -> list[str]:
+        """Runs that can predict on dataset ``source`` (a label of ``sources()``): same task and classes,
+        those trained on ``source`` itself first."""
+        first = next((n for n in self.runs if self.dataset(n).source == source), None)
+        if first is None:
+            raise ValueError(f"unknown dataset {source!r}; datasets: {', '.join(self.sources()) or 'none'}")
+        return sorted(self.peers(first), key=lambda n: self.dataset(n).source != source)
+
+    def dataset(self, name: str, split: str | None = None) -> DatasetRef:
+        return DatasetRef.of_run(self.run(name), split, self.data_root)
+
+    def sources(self) -> dict[str, DatasetRef]:
+        """Distinct datasets of the runs, by readable label (validation split of each)."""
+        out: dict[str, DatasetRef] = {}
+        for name in self.runs:
+            ref = self.dataset(name)
+            out.setdefault(ref.source, ref)
+        return out
+
+    def splits(self, ref: DatasetRef) -> list[str]:
+        """Splits of a dataset that its runs recorded (validation first, then training).
+
+        Other splits (e.g. a test split) are not probed: opening a derived dataset such as
+        ``crops:camvid`` scans its source, which is too slow to do just to fill a menu.
+        """
+        names: list[str] = []
+        for run in self.runs.values():
+            if DatasetRef.of_run(run, data_root=self.data_root).with_split("x") == ref.with_split("x"):
+                for s in (run.data.get("val_split"), run.data.get("train_split")):
+                    if s and s not in names:
+                        names.append(s)
+        return names or [ref.split]
