@@ -147,6 +147,27 @@ def test_segmentation_embedding_samples_pixels_in_original_coordinates(tiny_seg_
     assert len(placed["neighbors"]) > 0
 
 
+def test_segmentation_points_map_back_through_a_resize(tiny_seg_run, tmp_path: Path) -> None:
+    """A run whose input size differs from the images': points still carry original-image pixels."""
+    copy = tmp_path / "resized"
+    shutil.copytree(tiny_seg_run[0], copy, ignore=shutil.ignore_patterns("embeddings"))
+    cfg = json.loads((copy / "run.json").read_text())
+    cfg["data"]["input_size"] = [32, 40]  # the images are 48 x 64
+    (copy / "run.json").write_text(json.dumps(cfg))
+    run = load_run(copy)
+    emb = compute_embedding(run, epoch=2, method="pca", per_class=30, max_items=4)
+    ds = run.open_dataset(emb.split)
+    predictor = Predictor(run, 2, device="cpu")
+    for i in np.unique(emb.image_index):
+        image, mask = ds.load(int(i))
+        rows = np.flatnonzero(emb.image_index == i)
+        y, x = emb.yx[rows, 0], emb.yx[rows, 1]
+        assert (mask[y, x] == emb.labels[rows]).all()
+        pred = predictor.predict([image])[0].labels  # (48, 64), upsampled from 32 x 40
+        assert pred.shape == mask.shape and (pred[y, x] == emb.preds[rows]).mean() > 0.95
+    assert emb.yx[:, 0].max() >= 32 or emb.yx[:, 1].max() >= 40  # coordinates beyond the input size occur
+
+
 def test_segmentation_ensemble_and_evaluation(tiny_seg_run) -> None:
     run = load_run(tiny_seg_run[0])
     ds = run.open_dataset("val")
