@@ -334,3 +334,24 @@ def prune_after(path: Path, epoch: int) -> None:
     for e in Run(path=path, config={}).epochs:
         if e > epoch:
             snapshot_path(path, e).unlink()
+
+
+def strip_for_sharing(path: Path) -> list[Path]:
+    """Make a finished run smaller to ship or archive: drop the resume state, and ``last`` when the
+    final epoch also has a snapshot. The run still loads at every saved epoch; it can no longer be resumed.
+    """
+    run = load_run(path)
+    if run.status.get("state") == "running":
+        raise RunError(f"{path} is still training (or was interrupted); finish or resume it first")
+    removed = []
+    state = state_path(path)
+    if state.exists():
+        state.unlink()
+        removed.append(state)
+    last = path / "weights" / "last.safetensors"
+    if last.exists() and run.last_epoch in run.epochs:
+        last.unlink()
+        removed.append(last)
+    if state.parent.is_dir() and not any(state.parent.iterdir()):
+        state.parent.rmdir()
+    return removed
