@@ -24,8 +24,6 @@ import hashlib
 import importlib.util
 import json
 import math
-import os
-import time
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -345,7 +343,9 @@ def tsne(x: np.ndarray, *, perplexity: float = 30.0, pca_dims: int = 50, n_iter:
     return np.asarray(model.fit(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float32)
 
 
-def reduce(x: np.ndarray, method: str, params: dict[str, Any], seed: int, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def reduce(
+    x: np.ndarray, method: str, params: dict[str, Any], seed: int, progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """(N, 2) coordinates and, for PCA, the projection that places new points exactly."""
     if method == "pca":
         projection = pca_projection(x)
@@ -402,7 +402,8 @@ def compute_embedding(
         points = _segmentation_points(predictor, ds, per_class, max_items, rng, progress, run.ignore_index)
     reducer_params = {k: v for k, v in options.items() if k in METHOD_DEFAULTS[method]}
     _report(progress, 0.5, f"{method} of {len(points['labels'])} points")
-    coords, projection = reduce(points["features"], method, reducer_params, seed, lambda f, m: _report(progress, 0.5 + 0.5 * f, m))
+    second_half = lambda f, m: _report(progress, 0.5 + 0.5 * f, m)  # noqa: E731
+    coords, projection = reduce(points["features"], method, reducer_params, seed, second_half)
     emb = Embedding(
         coords=coords, labels=points["labels"], preds=points["preds"], image_index=points["image_index"], yx=points["yx"],
         method=method, split=split, epoch=e, params={k: v for k, v in options.items() if k not in NOT_IN_KEY},

@@ -134,7 +134,8 @@ def test_crops_options_min_area_cap_and_source_options(tmp_path: Path) -> None:
     wide = get_dataset("crops:folder", "train", str(tmp_path), context=3.0)
     assert wide.load(int(np.flatnonzero(wide.labels == 0)[0]))[0].shape[:2] == (30, 30)
 
-    assert {"min_area", "context", "max_aspect", "max_per_class", "num_images", "size"} <= set(dataset_options("crops:synthstreets"))
+    options = set(dataset_options("crops:synthstreets"))
+    assert {"min_area", "context", "max_aspect", "max_per_class", "num_images", "size"} <= options
     synth = get_dataset("crops:synthstreets", "val", num_images=3, size=(60, 80))
     assert len(synth) > 0 and synth.classes[3] == "Road"
     assert all(max(synth.load(i)[0].shape[:2]) <= 80 for i in range(len(synth)))
@@ -167,7 +168,8 @@ def _fake_cifar(root: Path, n: int = 4) -> None:
         with open(folder / name, "wb") as f:
             pickle.dump({"data": data, "labels": [(b + i) % 10 for i in range(n)]}, f)
     with open(folder / "batches.meta", "wb") as f:
-        pickle.dump({"label_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]}, f)
+        names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+        pickle.dump({"label_names": names}, f)
 
 
 def test_cifar10_reads_torchvisions_batches(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -102,7 +102,8 @@ def test_classification_embedding_is_cached_and_places_images(cls_runs: list[Pat
     assert emb.yx is None and emb.epoch == 3 and emb.split == "train" and emb.method == "tsne"
     assert emb.labels.shape == emb.preds.shape == emb.image_index.shape == (n,)
     ds = run.open_dataset("train")
-    assert len(set(emb.image_index.tolist())) == n and all(ds.labels[i] == y for i, y in zip(emb.image_index[:50], emb.labels[:50]))
+    assert len(set(emb.image_index.tolist())) == n
+    assert all(ds.labels[i] == y for i, y in zip(emb.image_index[:50], emb.labels[:50]))
     assert seen[-1] == 1.0 and seen == sorted(seen)
     files = list((run.path / "embeddings").glob("*.npz"))
     assert len(files) == 1

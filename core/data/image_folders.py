@@ -66,7 +66,9 @@ def _split_folder(name: str, root: Path, split: str, hint: str) -> tuple[Path, b
     if (root / split).is_dir():
         return root / split, False
     if split not in ("train", "val"):
-        raise DatasetNotFoundError(f"{name}: {root / split} is missing; without split folders only 'train' and 'val' exist. {hint}")
+        raise DatasetNotFoundError(
+            f"{name}: {root / split} is missing; without split folders only 'train' and 'val' exist. {hint}"
+        )
     if any((root / s).is_dir() for s in ("train", "val", "test")):
         raise DatasetNotFoundError(f"{name}: {root / split} is missing. {hint}")
     return root, True

@@ -82,7 +82,9 @@ def _resnet(
     return ResNetClassifier(trunk, num_classes=num_classes, in_channels=in_channels, small_input=small_input)
 
 
-def _resnext(builder, weights: WeightsEnum, name: str, *, num_classes: int, in_channels: int, small_input: bool, pretrained: bool):
+def _resnext(
+    builder, weights: WeightsEnum, name: str, *, num_classes: int, in_channels: int, small_input: bool, pretrained: bool
+) -> ResNetClassifier:
     check_pretrained_args(name, pretrained=pretrained, in_channels=in_channels)
     trunk = builder(weights=None)
     if pretrained:
