@@ -13,9 +13,10 @@ and read with ``np.load(allow_pickle=False)``. A second request is a file read;
 by the exact projection for PCA, by its k nearest neighbours in feature space otherwise
 (a weighted mean of their 2-D positions), which needs nothing but the cached features.
 
-t-SNE is openTSNE's FFT-accelerated implementation, after a PCA to ``pca_dims`` and with
-approximate (Annoy) neighbours; ``bench/embeddings.py`` measures it against stock openTSNE and
-scikit-learn for speed and neighbourhood quality, which is how its defaults were chosen.
+t-SNE is openTSNE (Barnes-Hut below 4,000 points, FFT-accelerated above) after a PCA to
+``pca_dims``, with exact neighbours on those dimensions and 100 + 200 iterations;
+``bench/embeddings.py`` measures it against stock openTSNE and scikit-learn for speed and
+neighbourhood quality, which is how these defaults were chosen.
 """
 
 from __future__ import annotations
