@@ -36,13 +36,14 @@ def train_one_epoch(
     progress: bool = True,
     desc: str = "train",
     should_stop: Callable[[], bool] | None = None,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns the mean training loss over every rank and the image count."""
     model.train()
     sums = torch.zeros(2, dtype=torch.float64)  # loss * n, n
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
     for images, targets in bar:
-        images = images.to(device, non_blocking=True)  # (B, 3, H, W)
+        images = images.to(device, non_blocking=True, memory_format=memory_format)  # (B, 3, H, W)
         targets = targets.to(device, non_blocking=True)  # (B, H, W) or (B,)
         with autocast_context(device, amp):
             output = model(images)
@@ -78,13 +79,20 @@ def _score_batch(meter, task: Task, logits: Tensor, targets) -> None:
 
 @torch.inference_mode()
 def evaluate(
-    model: nn.Module, loader: Iterable, task: Task, device: torch.device, *, amp: str = "auto", progress: bool = True
+    model: nn.Module,
+    loader: Iterable,
+    task: Task,
+    device: torch.device,
+    *,
+    amp: str = "auto",
+    progress: bool = True,
+    memory_format: torch.memory_format = torch.contiguous_format,
 ) -> dict[str, Any]:
     """Loss and metrics over ``loader`` (summed over every DDP rank)."""
     model.eval()
     meter = task.new_meter(device)
     for images, targets in tqdm(loader, desc="val", leave=False, disable=not progress, unit="batch"):
-        images = images.to(device, non_blocking=True)
+        images = images.to(device, non_blocking=True, memory_format=memory_format)
         targets = [t.to(device) for t in targets] if isinstance(targets, list) else targets.to(device, non_blocking=True)
         with autocast_context(device, amp):
             logits = main_logits(model(images))
