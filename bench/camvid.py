@@ -124,21 +124,19 @@ def train_and_report(args: argparse.Namespace) -> None:
 
 
 def evaluate_split(args: argparse.Namespace) -> None:
+    """Score a finished run through the Predictor (the run's own preprocessing) at native size."""
     from core.data import get_dataset
-    from core.data.transforms import eval_transforms
-    from core.engine import collate_allow_ragged, evaluate
+    from core.evaluation import evaluate_predictor
+    from core.inference import Predictor
     from core.runs import load_run
-    from core.tasks import SegmentationTask
 
     if not args.run:
         raise SystemExit("--split test needs --run <run directory>")
     run = load_run(args.run)
-    epoch = run.resolve_epoch(args.epoch if args.epoch in ("best", "last") else int(args.epoch))
+    predictor = Predictor(run, args.epoch if args.epoch in ("best", "last") else int(args.epoch), device="cpu")
     ds = get_dataset("camvid", args.split, args.data_root)
-    ds.transform = eval_transforms(size=run.input_size, mean=tuple(run.data["mean"]), std=tuple(run.data["std"]), image_only=True)
-    loader = torch.utils.data.DataLoader(ds, batch_size=4, collate_fn=collate_allow_ragged)
-    metrics = evaluate(run.build_model(epoch), loader, SegmentationTask(run.num_classes, run.ignore_index), torch.device("cpu"))
-    report(metrics, f"{args.split} split ({len(ds)} images), run {run.name} at epoch {epoch}, scored at native size")
+    metrics = evaluate_predictor(predictor, ds, batch_size=4, progress=args.progress)
+    report(metrics, f"{args.split} split ({len(ds)} images), run {run.name} at epoch {predictor.epoch}, scored at native size")
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -96,3 +96,13 @@ def test_exif_orientation_is_applied():
     im.save(buf, format="JPEG", exif=exif.tobytes())
     loaded = Image.open(io.BytesIO(buf.getvalue()))
     assert to_rgb_array(loaded).shape == (20, 10, 3)
+
+
+def test_atomic_files_get_normal_permissions(tmp_path):
+    import os
+    import stat
+
+    atomic_write_json(tmp_path / "a.json", {})
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o666 & ~umask
