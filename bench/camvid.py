@@ -68,6 +68,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--weight-decay", type=float, default=None)
     g.add_argument("--schedule", default=None)
     g.add_argument("--class-weighting", default=None)
+    g.add_argument("--class-weight-power", type=float, default=None)
     g.add_argument("--color-jitter", type=float, default=None)
     g.add_argument("--rotation", type=float, default=None)
     g.add_argument("--val-every", type=int, default=None)
@@ -82,6 +83,7 @@ def recipe_config(args: argparse.Namespace):
     overrides = {
         "size": args.size, "crop": args.crop, "scale": args.scale, "batch_size": args.batch_size, "lr": args.lr,
         "weight_decay": args.weight_decay, "schedule": args.schedule, "class_weighting": args.class_weighting,
+        "class_weight_power": args.class_weight_power,
         "color_jitter": args.color_jitter, "rotation": args.rotation, "val_every": args.val_every,
     }  # fmt: skip
     recipe.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None})

@@ -65,23 +65,25 @@ def class_pixel_counts(masks: Iterable[np.ndarray], num_classes: int) -> tuple[n
     return counts, image_pixels
 
 
-def class_weights(counts: np.ndarray, image_pixels: np.ndarray, scheme: str) -> np.ndarray | None:
+def class_weights(counts: np.ndarray, image_pixels: np.ndarray, scheme: str, power: float = 1.0) -> np.ndarray | None:
     """Cross-entropy class weights. Classes never seen in training get weight 0.
 
     ``inverse``: 1 / pixel frequency, normalised to sum to 1 (the seed reports' weighting).
     ``median``: median frequency balancing (Eigen & Fergus): median(f) / f_c with f_c the class's
     pixels over the pixels of the images where it appears.
+    ``power`` < 1 softens either (0.5: square roots). Full median weights buy recall on rare classes
+    with so many false positives that their IoU drops (see BENCHMARKS.md).
     """
     if scheme == "none":
         return None
     seen = counts > 0
     w = np.zeros_like(counts)
     if scheme == "inverse":
-        w[seen] = 1.0 / (counts[seen] / counts.sum())
+        w[seen] = (1.0 / (counts[seen] / counts.sum())) ** power
         return w / w.sum()
     if scheme == "median":
         freq = counts[seen] / image_pixels[seen]
-        w[seen] = np.median(freq) / freq
+        w[seen] = (np.median(freq) / freq) ** power
         return w
     raise ValueError(f"unknown class weighting {scheme!r}; valid: {', '.join(CLASS_WEIGHTINGS)}")
 

@@ -95,14 +95,14 @@ def _limit(ds: VisionDataset, n: int) -> VisionDataset:
     return _Limited(ds, n)
 
 
-def compute_class_weights(ds: VisionDataset, scheme: str, progress: bool) -> list[float] | None:
+def compute_class_weights(ds: VisionDataset, scheme: str, progress: bool, power: float = 1.0) -> list[float] | None:
     if scheme == "none" or ds.task != "segmentation":
         return None
     from tqdm.auto import tqdm
 
     masks = (ds.load(i)[1] for i in tqdm(range(len(ds)), desc="class frequencies", leave=False, disable=not progress))
     counts, image_pixels = class_pixel_counts(masks, ds.num_classes)
-    return class_weights(counts, image_pixels, scheme).tolist()
+    return class_weights(counts, image_pixels, scheme, power).tolist()
 
 
 def run_config(cfg: TrainConfig, task: str, train_ds: VisionDataset, model: nn.Module, args: dict[str, Any], weights) -> dict:
@@ -175,7 +175,7 @@ def _train(cfg: TrainConfig, dist: DistInfo, device: torch.device, resuming: boo
     if resuming:
         weights = runs.load_run(out).config["train"].get("class_weights")
     else:
-        weights = compute_class_weights(train_ds, cfg.class_weighting, cfg.progress and dist.is_main)
+        weights = compute_class_weights(train_ds, cfg.class_weighting, cfg.progress and dist.is_main, cfg.class_weight_power)
     task = TASKS[task_name](
         train_ds.num_classes,
         train_ds.ignore_index,

@@ -45,6 +45,7 @@ class TrainConfig:
     step_every: float = 0.3  # "step" schedule: multiply by gamma every this fraction of training
     gamma: float = 0.1
     class_weighting: str = "none"  # "inverse" (1/frequency, sum 1), "median" (median-frequency) or "none"
+    class_weight_power: float = 1.0  # weights ** power; 0.5 softens them
     aux_weight: float = 0.4  # weight of the auxiliary loss for models that return "aux"
     init: str = "default"  # "xavier" or "kaiming" re-initialise layers that are not pretrained
     patience: int | None = None  # early stopping: evaluations without improvement of val mIoU / top-1
@@ -140,6 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--step-every", type=float, default=d.step_every)
     o.add_argument("--gamma", type=float, default=d.gamma)
     o.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default=d.class_weighting)
+    o.add_argument("--class-weight-power", type=float, default=d.class_weight_power, help="weights ** power (0.5 softens)")
     o.add_argument("--aux-weight", type=float, default=d.aux_weight)
     o.add_argument("--init", choices=INITS, default=d.init)
     o.add_argument("--patience", type=int, default=None, help="early stopping: evaluations without improvement")
@@ -170,7 +172,8 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
         crop=tuple(ns.crop) if ns.crop else None, rotation=ns.rotation, color_jitter=ns.color_jitter,
         eval_native=ns.eval_native, cache=ns.cache, epochs=ns.epochs, batch_size=ns.batch_size, optimizer=ns.optimizer,
         lr=ns.lr, weight_decay=ns.weight_decay, momentum=ns.momentum, schedule=ns.schedule, warmup=ns.warmup,
-        step_every=ns.step_every, gamma=ns.gamma, class_weighting=ns.class_weighting, aux_weight=ns.aux_weight,
+        step_every=ns.step_every, gamma=ns.gamma, class_weighting=ns.class_weighting,
+        class_weight_power=ns.class_weight_power, aux_weight=ns.aux_weight,
         init=ns.init, patience=ns.patience, val_every=ns.val_every, budget_min=ns.budget_min, seed=ns.seed, out=ns.out,
         snapshot_epochs=ns.snapshot_epochs, snapshot_every=ns.snapshot_every, device=ns.device, amp=ns.amp,
         channels_last=not ns.no_channels_last,

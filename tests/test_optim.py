@@ -18,6 +18,9 @@ def test_class_weights_inverse_and_median():
     freq = np.array([5 / 8, 1 / 4, 2 / 4])
     np.testing.assert_allclose(med[:3], np.median(freq) / freq)
     assert med[3] == 0 and class_weights(counts, image_pixels, "none") is None
+    np.testing.assert_allclose(class_weights(counts, image_pixels, "median", power=0.5), np.sqrt(med))
+    soft = class_weights(counts, image_pixels, "inverse", power=0.5)
+    assert soft.sum() == pytest.approx(1.0) and soft[1] / soft[0] == pytest.approx(np.sqrt(5.0))
 
 
 def test_schedules():
