@@ -36,12 +36,12 @@ RECIPES: dict[str, dict] = {
     "resunet": dict(
         arch="resunet", model_args={}, size=(360, 480), crop=(288, 384), scale=(0.75, 1.25), hflip=0.5,
         color_jitter=0.0, batch_size=8, optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle",
-        class_weighting="median", val_every=5,
+        class_weighting="median", class_weight_power=0.5, val_every=5, snapshot_every=5,
     ),
     "unet": dict(
         arch="unet", model_args={"base_width": 16}, size=(180, 240), crop=(176, 224), scale=(0.75, 1.25), hflip=0.5,
         batch_size=8, optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle", class_weighting="median",
-        val_every=5,
+        val_every=5, snapshot_every=5,
     ),
 }  # fmt: skip
 
