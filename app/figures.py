@@ -105,10 +105,11 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
         color, name, ep = run_color(i), r["name"], r["epochs"]
         fig.add_trace(go.Scatter(x=ep, y=r["train_loss"], name=f"{name} train", legendgroup=name, mode="lines+markers",
                                  line=dict(color=color, dash="dash"), marker=dict(size=4)), row=1, col=1)  # fmt: skip
+        # validation may run every few epochs (--val-every): connect the evaluated epochs
         fig.add_trace(go.Scatter(x=ep, y=r["val_loss"], name=f"{name} val", legendgroup=name, mode="lines+markers",
-                                 line=dict(color=color), marker=dict(size=4)), row=1, col=1)  # fmt: skip
+                                 line=dict(color=color), marker=dict(size=4), connectgaps=True), row=1, col=1)  # fmt: skip
         fig.add_trace(go.Scatter(x=ep, y=r["metric"], name=f"{name} {r['metric_name']}", legendgroup=name, mode="lines+markers",
-                                 line=dict(color=color), marker=dict(size=5), showlegend=False,
+                                 line=dict(color=color), marker=dict(size=5), showlegend=False, connectgaps=True,
                                  hovertemplate="epoch %{x}<br>" + r["metric_name"] + " %{y:.3f}<extra>" + name + "</extra>"),
                       row=1, col=2)  # fmt: skip
         best = r.get("best_epoch")

@@ -40,9 +40,11 @@ def build(ctx: AppContext) -> dict[str, Any]:
     ws = ctx.ws
     names0 = ws.names
     default = ws.names_for("segmentation") or names0
+    max_epoch = max((len(ws.run(n).history) for n in names0), default=1) or 1
     with gr.Row():
         runs = gr.Dropdown(names0, value=default[:6], multiselect=True, label="Runs", scale=4)
-        which = gr.Radio(["best", "last"], value="best", label="Per-class scores at epoch", scale=1)
+        which = gr.Radio(["best", "last", "chosen"], value="best", label="Per-class scores at epoch", scale=1)
+        chosen = gr.Slider(1, max(2, max_epoch), value=1, step=1, label="Chosen epoch (nearest evaluated one per run)", scale=2)
     status = gr.Markdown("")
     table = gr.Dataframe(label="Summary (best epoch of each run)", elem_id="metrics-table", interactive=False, wrap=False, max_height=360)
     class_plot = gr.Plot(label="Per-class IoU", elem_id="metrics-classes")
@@ -52,7 +54,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
     heat_plot = gr.Plot(label="Class × epoch", elem_id="metrics-heatmap")
 
     @guard(4, status=3)
-    def metrics(run_names, epoch_choice):
+    def metrics(run_names, epoch_choice, chosen_epoch=1):
         """Summary table, per-class scores at the chosen epoch and training curves of the selected runs."""
         names = [n for n in (run_names or [])]
         for n in names:
@@ -66,9 +68,8 @@ def build(ctx: AppContext) -> dict[str, Any]:
         classes: list[str] = []
         for n in names:
             run = ws.run(n)
-            e = A.nearest_epoch(run, epoch_choice if epoch_choice in ("best", "last") else "best")
-            values = A.class_scores(run, e) if run.record(e) else [None] * run.num_classes
-            lookup = dict(zip(run.classes, values))
+            e = A.scored_epoch(run, epoch_choice if epoch_choice in ("best", "last") else (chosen_epoch or 1))
+            lookup = dict(zip(run.classes, A.class_scores(run, e)))
             groups.setdefault(run.task, []).append(n)
             for c in run.classes:
                 if c not in classes:
@@ -76,7 +77,8 @@ def build(ctx: AppContext) -> dict[str, Any]:
             series.append((f"{n} @{e}", lookup))
         aligned = [(label, [lookup.get(c) for c in classes]) for label, lookup in series]
         metric = "IoU" if list(groups) == ["segmentation"] else ("accuracy" if list(groups) == ["classification"] else "IoU / accuracy")
-        bars = class_score_bars(classes, aligned, metric=metric, title=f"Per-class {metric} at the {epoch_choice} epoch")
+        bars = class_score_bars(classes, aligned, metric=metric, title=f"Per-class {metric} at the "
+                                + (f"epoch nearest {chosen_epoch}" if epoch_choice == "chosen" else f"{epoch_choice} epoch"))
         curves = training_curves([curves_input(ctx, n) for n in names])
         return df, bars, curves, f"{len(names)} runs · scores from each run's recorded validation history (no recomputation)"
 
@@ -91,7 +93,8 @@ def build(ctx: AppContext) -> dict[str, Any]:
         return class_epoch_heatmap(run.classes, epochs, values, metric=metric, title=f"{run_name}: {metric} per class and epoch")
 
     metric_outs = [table, class_plot, curves_plot, status]
-    runs.change(metrics, [runs, which], metric_outs, api_name="metrics", trigger_mode="always_last")
-    which.change(metrics, [runs, which], metric_outs, api_name="metrics_epoch", **HIDDEN)
+    runs.change(metrics, [runs, which, chosen], metric_outs, api_name="metrics", trigger_mode="always_last")
+    which.change(metrics, [runs, which, chosen], metric_outs, api_name="metrics_epoch", **HIDDEN)
+    chosen.release(metrics, [runs, which, chosen], metric_outs, api_name="metrics_chosen_epoch", **HIDDEN)
     heat_run.change(iou_heatmap, [heat_run], heat_plot, api_name="iou_heatmap")
-    return dict(load=[(metrics, [runs, which], metric_outs), (iou_heatmap, [heat_run], heat_plot)])
+    return dict(load=[(metrics, [runs, which, chosen], metric_outs), (iou_heatmap, [heat_run], heat_plot)])

@@ -241,3 +241,27 @@ def test_ensemble_predictions_are_cached_like_a_run(ws):
     for g, d in zip(got, direct):
         np.testing.assert_array_equal(g, d.labels)
     assert A.predict_items(members, ref, [1])[0] is got[1]
+
+
+def test_scored_epoch_skips_epochs_without_validation(tmp_path):
+    """Runs trained with --val-every have epochs without scores; charts use the evaluated ones."""
+    import json as _json
+
+    from core.analysis import class_scores_by_epoch, evaluated_epochs, scored_epoch
+    from core.runs import load_run
+
+    from tests.conftest import ROOT  # noqa: F401
+
+    run_dir = tmp_path / "r"
+    (run_dir / "weights").mkdir(parents=True)
+    cfg = {"format": 1, "task": "segmentation", "model": {"name": "unet", "args": {}},
+           "data": {"classes": ["a", "b"], "palette": [[0, 0, 0], [1, 1, 1]], "ignore_index": 255}}  # fmt: skip
+    (run_dir / "run.json").write_text(_json.dumps(cfg))
+    history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.9, "val_loss": 0.8, "miou": 0.4, "iou": [0.5, 0.3]},
+               {"epoch": 3, "train_loss": 0.8}, {"epoch": 4, "train_loss": 0.7, "val_loss": 0.7, "miou": 0.3, "iou": [0.4, 0.2]}]  # fmt: skip
+    (run_dir / "history.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in history))
+    run = load_run(run_dir)
+    assert evaluated_epochs(run) == [2, 4]
+    assert scored_epoch(run, "last") == 4 and scored_epoch(run, 1) == 2 and scored_epoch(run, 3) == 2 and scored_epoch(run, 3.6) == 4
+    epochs, values = class_scores_by_epoch(run)
+    assert epochs == [2, 4] and values.shape == (2, 2) and values[0, 1] == 0.4

@@ -156,6 +156,11 @@ def test_metrics_tab_from_history(app, ws):
     assert "seg-a val" in names and "seg-b best epoch" in names
     heat = figure(client.predict("seg-a", api_name="/iou_heatmap"))
     assert heat["data"][0]["y"] == run.classes and heat["data"][0]["x"] == ["1", "2"]
+    # per-class scores at a chosen epoch: each run's nearest evaluated epoch
+    _, bars, _, _ = client.predict(["seg-a", "seg-b"], "chosen", 2, api_name="/metrics")
+    fig = figure(bars)
+    assert [t["name"] for t in fig["data"]] == ["seg-a @2", "seg-b @2"]
+    assert fig["data"][1]["y"] == pytest.approx(run.record(2)["iou"], nan_ok=True)
 
 
 def test_confusion_matrix_cell_and_disagreement(app, ws):

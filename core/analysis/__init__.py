@@ -19,8 +19,8 @@ from core.analysis.cache import (  # noqa: F401
     DATASETS, EMBEDDINGS, LRU, MODELS, PREDICTIONS, SPLIT_STATS, UPLOADS, clear_caches, nbytes,
 )
 from core.analysis.history import (  # noqa: F401
-    SUMMARY_COLUMNS, class_scores, class_scores_by_epoch, confusion_at, history_series, row_normalize, summary_row,
-    summary_rows,
+    SUMMARY_COLUMNS, class_scores, class_scores_by_epoch, confusion_at, evaluated_epochs, history_series, row_normalize,
+    scored_epoch, summary_row, summary_rows,
 )
 from core.analysis.predictions import (  # noqa: F401
     MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, Member, Progress, embedding, embedding_methods, get_predictor, nearest_epoch,

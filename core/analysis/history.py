@@ -54,6 +54,25 @@ def history_series(run: Run, key: str) -> tuple[list[int], list[float | None]]:
     return [int(r["epoch"]) for r in run.history], [_num(r.get(key)) for r in run.history]
 
 
+def evaluated_epochs(run: Run) -> list[int]:
+    """Epochs whose history record has validation scores (all of them unless trained with --val-every)."""
+    return [int(r["epoch"]) for r in run.history if r.get("val_loss") is not None or r.get(run.monitor) is not None]
+
+
+def scored_epoch(run: Run, choice: int | float | str) -> int:
+    """The evaluated epoch for ``"best"``, ``"last"`` or the one nearest to a number (the earlier on ties)."""
+    epochs = evaluated_epochs(run)
+    if not epochs:
+        raise RunError(f"run {run.name} has no evaluated epoch yet")
+    if choice == "best":
+        best = run.best_epoch
+        return best if best in epochs else epochs[-1]
+    if choice == "last":
+        return epochs[-1]
+    e = float(choice)
+    return min(epochs, key=lambda s: (abs(s - e), s))
+
+
 def class_scores(run: Run, epoch: int) -> list[float | None]:
     """Per-class IoU (segmentation) or accuracy (classification) recorded for ``epoch``."""
     rec = run.record(epoch)
@@ -66,8 +85,9 @@ def class_scores(run: Run, epoch: int) -> list[float | None]:
 
 
 def class_scores_by_epoch(run: Run) -> tuple[list[int], np.ndarray]:
-    """(epochs, (K, E) array) of per-class scores over training; NaN where a class had none."""
-    epochs = [int(r["epoch"]) for r in run.history]
+    """(epochs, (K, E) array) of per-class scores over the evaluated epochs; NaN where a class had none."""
+    key = "iou" if run.task == "segmentation" else "class_acc"
+    epochs = [int(r["epoch"]) for r in run.history if r.get(key) is not None or r.get("class_acc") is not None]
     m = np.full((run.num_classes, len(epochs)), np.nan)
     for j, e in enumerate(epochs):
         m[:, j] = [np.nan if v is None else v for v in class_scores(run, e)]
