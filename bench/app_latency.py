@@ -1,6 +1,6 @@
 """Latency of the explorer app as a client sees it (through ``gradio_client``), on this machine's CPU.
 
-    python bench/app_latency.py [--runs ../runs_dev] [--repeats 7] [--threads 1] [--port 7990] [--json bench/out/app_latency.json]
+    python bench/app_latency.py [--runs checkpoints] [--repeats 7] [--threads 1] [--port 7990] [--json bench/out/app_latency.json]
 
 Starts ``app/main.py`` in a subprocess and reports:
 
@@ -13,7 +13,8 @@ Starts ``app/main.py`` in a subprocess and reports:
   and the same image again.
 
 Times include the client's download of the returned images, as a browser would load them.
-``bench/make_dev_runs.sh`` trains suitable runs (six segmentation, two classification) in ~15 minutes.
+The shipped demo runs in ``checkpoints/`` (six segmentation, two classification) are the default;
+``bench/make_dev_runs.sh`` trains another suitable set in ~15 minutes.
 """
 
 from __future__ import annotations
@@ -95,7 +96,7 @@ def variants(example: Path, n: int, folder: Path) -> list[Path]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--runs", default=str(ROOT.parent / "runs_dev"))
+    p.add_argument("--runs", default=str(ROOT / "checkpoints"), help="run folder (default: the shipped demo runs)")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=1, help="torch threads of the app process")
     p.add_argument("--port", type=int, default=7990)

@@ -13,8 +13,15 @@ CLS=(--dataset crops:synthstreets --data-opt num_images=300 --data-opt "size=[18
      --epochs 12 --batch-size 32 --lr 3e-3 --schedule onecycle --snapshot-epochs 1,3,6,last --seed 0
      --threads "$THREADS" --no-progress)
 
-train() { local name=$1; shift; [ -f "$OUT/$name/run.json" ] && { echo "skip $name (exists)"; return; }
-          echo "== $name"; python -m core.train --out "$OUT/$name" "$@"; }
+# A finished run is kept; an interrupted one is resumed from its last epoch.
+train() {
+  local name=$1; shift
+  if [ -f "$OUT/$name/run.json" ]; then
+    if grep -q '"state": "finished"' "$OUT/$name/run.json"; then echo "skip $name (finished)"; return; fi
+    echo "== $name (resuming)"; python -m core.train --resume "$OUT/$name" --threads "$THREADS" --no-progress; return
+  fi
+  echo "== $name"; python -m core.train --out "$OUT/$name" "$@"
+}
 
 train unet-w8              --arch unet --model-arg base_width=8 --model-arg depth=3 "${SEG[@]}"
 train fcn_baseline-w6      --arch fcn_baseline --model-arg base_width=6 "${SEG[@]}"
