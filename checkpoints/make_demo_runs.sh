@@ -14,8 +14,11 @@ CLS=(--dataset crops:synthstreets --data-opt num_images=300 --data-opt "size=[18
      --threads "$THREADS" --no-progress)
 
 # A finished run is kept; an interrupted one is resumed from its last epoch.
+# ONLY="name name ..." builds just those runs (e.g. to split the work between processes).
+ONLY=${ONLY:-}
 train() {
   local name=$1; shift
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
   if [ -f "$OUT/$name/run.json" ]; then
     if grep -q '"state": "finished"' "$OUT/$name/run.json"; then echo "skip $name (finished)"; return; fi
     echo "== $name (resuming)"; python -m core.train --resume "$OUT/$name" --threads "$THREADS" --no-progress; return
@@ -38,7 +41,10 @@ import sys
 from core.runs import discover_runs, strip_for_sharing
 runs, problems = discover_runs(sys.argv[1])
 for run in runs:
-    strip_for_sharing(run.path)
+    if run.status.get("state") == "running":
+        print(f"not stripped, still training or interrupted: {run.path.name}")
+    else:
+        strip_for_sharing(run.path)
 print(f"{len(runs)} runs, problems: {problems}")
 PY
 du -sh "$OUT"
