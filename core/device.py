@@ -86,3 +86,18 @@ def broadcast_object(obj, src: int = 0):
 def cleanup_distributed() -> None:
     if dist.is_available() and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def channels_last_trains_safely(model: torch.nn.Module, device: torch.device) -> bool:
+    """False where channels-last training is known to crash the process on this device.
+
+    torch 2.15's CPU backward of a 1x1 stride-2 convolution with fewer than 16 input channels in
+    channels-last format segfaults (for example a ResNet downsample in a narrow CPU-sized model):
+    ``nn.Conv2d(8, 16, 1, stride=2)`` on a channels-last input, then ``.backward()``.
+    """
+    if device.type != "cpu":
+        return True
+    for m in model.modules():
+        if isinstance(m, torch.nn.Conv2d) and m.kernel_size == (1, 1) and m.stride != (1, 1) and m.in_channels < 16:
+            return False
+    return True

@@ -27,7 +27,7 @@ from core.data import dataset_task, get_dataset, list_datasets
 from core.data.base import VisionDataset
 from core.data.cache import InMemory
 from core.data.transforms import AugmentConfig, classification_train_transforms, eval_transforms, train_transforms
-from core.device import DistInfo, barrier, broadcast_object, cleanup_distributed, init_distributed, pick_device, set_threads
+from core.device import DistInfo, barrier, channels_last_trains_safely, broadcast_object, cleanup_distributed, init_distributed, pick_device, set_threads
 from core.engine import Timer, collate_allow_ragged, evaluate, train_one_epoch
 from core.models import count_parameters, get_model, list_models, model_args, model_task
 from core.optim import build_optimizer, class_pixel_counts, class_weights, init_weights, schedule_factor
@@ -236,7 +236,10 @@ def _train(cfg: TrainConfig, dist: DistInfo, device: torch.device, resuming: boo
     history = runs.read_history(out)
 
     # channels-last lets oneDNN (CPU) and cuDNN (GPU) skip layout reorders: ~20% faster conv nets on this CPU
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    channels_last = cfg.channels_last and channels_last_trains_safely(model, device)
+    if cfg.channels_last and not channels_last and dist.is_main:
+        print("channels-last off: this model has a narrow 1x1 stride-2 convolution whose CPU backward crashes in channels-last", flush=True)
+    memory_format = torch.channels_last if channels_last else torch.contiguous_format
     model.to(device, memory_format=memory_format)
     net: nn.Module = model
     if dist.enabled:

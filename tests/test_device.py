@@ -1,0 +1,34 @@
+"""Device helpers: the guard against torch's channels-last CPU crash keeps narrow models trainable."""
+
+import subprocess
+import sys
+
+import torch
+
+from core.device import channels_last_trains_safely
+from core.models import get_model
+from tests.conftest import ROOT, subprocess_env
+
+NARROW = {"widths": [8, 16, 24, 32, 48], "blocks": [1, 1, 1, 1]}  # 1x1 stride-2 downsample convs from 8 channels
+
+
+def test_guard_flags_narrow_strided_1x1_convolutions_on_cpu_only():
+    cpu, cuda = torch.device("cpu"), torch.device("cuda")
+    assert not channels_last_trains_safely(get_model("resunet", num_classes=11, **NARROW), cpu)
+    assert channels_last_trains_safely(get_model("resunet", num_classes=11), cpu)  # the CamVid recipe's widths
+    assert channels_last_trains_safely(get_model("resunet", num_classes=11, **NARROW), cuda)
+    assert not channels_last_trains_safely(torch.nn.Conv2d(15, 32, 1, stride=2), cpu)
+    assert channels_last_trains_safely(torch.nn.Conv2d(8, 32, 3, stride=2), cpu)
+
+
+def test_narrow_resnet_blocks_train_with_channels_last_requested(tmp_path):
+    """Without the guard this process aborts in the backward pass (torch 2.15, CPU; checked at this size)."""
+    out = tmp_path / "narrow"
+    cmd = [sys.executable, "-m", "core.train", "--arch", "resunet", "--model-arg", "widths=[8,16,24,32,48]",
+           "--model-arg", "blocks=[1,1,1,1]", "--dataset", "synthstreets", "--data-opt", "num_images=8",
+           "--data-opt", "size=[120,160]", "--size", "120", "160", "--epochs", "1", "--batch-size", "8", "--workers", "0",
+           "--threads", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert "channels-last off" in proc.stdout
+    assert (out / "weights" / "last.safetensors").exists()
