@@ -27,7 +27,10 @@ from core.data import dataset_task, get_dataset, list_datasets
 from core.data.base import VisionDataset
 from core.data.cache import InMemory
 from core.data.transforms import AugmentConfig, classification_train_transforms, eval_transforms, train_transforms
-from core.device import DistInfo, barrier, channels_last_trains_safely, broadcast_object, cleanup_distributed, init_distributed, pick_device, set_threads
+from core.device import (
+    DistInfo, barrier, broadcast_object, channels_last_trains_safely, cleanup_distributed, init_distributed, pick_device,
+    set_threads,
+)
 from core.engine import Timer, collate_allow_ragged, evaluate, train_one_epoch
 from core.models import count_parameters, get_model, list_models, model_args, model_task
 from core.optim import build_optimizer, class_pixel_counts, class_weights, init_weights, schedule_factor

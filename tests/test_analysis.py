@@ -250,8 +250,6 @@ def test_scored_epoch_skips_epochs_without_validation(tmp_path):
     from core.analysis import class_scores_by_epoch, evaluated_epochs, scored_epoch
     from core.runs import load_run
 
-    from tests.conftest import ROOT  # noqa: F401
-
     run_dir = tmp_path / "r"
     (run_dir / "weights").mkdir(parents=True)
     cfg = {"format": 1, "task": "segmentation", "model": {"name": "unet", "args": {}},

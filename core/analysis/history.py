@@ -69,7 +69,12 @@ def scored_epoch(run: Run, choice: int | float | str) -> int:
         return best if best in epochs else epochs[-1]
     if choice == "last":
         return epochs[-1]
-    e = float(choice)
+    return closest_epoch(epochs, choice)
+
+
+def closest_epoch(epochs: list[int], value: int | float | str) -> int:
+    """The epoch of ``epochs`` nearest to ``value`` (the earlier on ties)."""
+    e = float(value)
     return min(epochs, key=lambda s: (abs(s - e), s))
 
 
@@ -86,8 +91,7 @@ def class_scores(run: Run, epoch: int) -> list[float | None]:
 
 def class_scores_by_epoch(run: Run) -> tuple[list[int], np.ndarray]:
     """(epochs, (K, E) array) of per-class scores over the evaluated epochs; NaN where a class had none."""
-    key = "iou" if run.task == "segmentation" else "class_acc"
-    epochs = [int(r["epoch"]) for r in run.history if r.get(key) is not None or r.get("class_acc") is not None]
+    epochs = evaluated_epochs(run)
     m = np.full((run.num_classes, len(epochs)), np.nan)
     for j, e in enumerate(epochs):
         m[:, j] = [np.nan if v is None else v for v in class_scores(run, e)]

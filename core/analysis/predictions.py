@@ -11,6 +11,7 @@ from typing import Any, Callable, Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from core.analysis.history import closest_epoch
 from core.analysis.cache import EMBEDDINGS, MODELS, PREDICTIONS, UPLOADS
 from core.analysis.workspace import DatasetRef
 from core.inference import ClassificationPrediction, Predictor, SegmentationPrediction, to_rgb_array
@@ -31,8 +32,7 @@ def nearest_epoch(run: Run, epoch: int | str | float | None) -> int:
     saved = run.epochs or ([run.last_epoch] if run.last_epoch else [])
     if not saved:
         raise RunError(f"run {run.name} has no saved weights yet")
-    e = int(round(float(epoch)))
-    return min(saved, key=lambda s: (abs(s - e), s))
+    return closest_epoch(saved, round(float(epoch)))
 
 
 def _member_key(members: Sequence[Member]) -> tuple:
