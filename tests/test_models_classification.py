@@ -79,7 +79,7 @@ def test_vgg_custom_head_features_are_the_first_head_layer() -> None:
         pooled = model.backbone(x).mean((2, 3))
         expected = torch.relu(model.pre_logits[0](pooled))
         torch.testing.assert_close(model.features(x), expected)
-    assert model.pretrained_prefixes == ("backbone",)
+    assert not any(getattr(m, "pretrained_weights", False) for m in model.modules())  # built without weights
     assert get_model("vgg16", num_classes=4, width_mult=0.25, head="mlp").feature_dim == 1024
 
 
@@ -113,7 +113,10 @@ def test_resnet_loads_imagenet_weights_and_small_input_replaces_only_the_stem(to
             assert v.shape == (64, 3, 3, 3)
         else:
             assert torch.equal(v, stand_in[k]), k
-    assert model.fc.out_features == 3 and model.pretrained_prefixes == ("backbone",)
+    assert model.fc.out_features == 3
+    assert getattr(model.backbone.layer1[0].conv1, "pretrained_weights", False)
+    assert not getattr(model.backbone.conv1, "pretrained_weights", False)  # the replaced stem was not loaded
+    assert not getattr(model.fc, "pretrained_weights", False)
 
 
 def test_densenet_loads_torchvisions_old_key_names(torch_home: Path) -> None:

@@ -53,7 +53,9 @@ def test_simple_segnet_loads_the_stand_in_weights() -> None:
     assert set(loaded) == {k for k in stand_in if not k.startswith("fc.")}
     for k, v in loaded.items():
         assert torch.equal(v, stand_in[k]), k
-    assert model.pretrained_prefixes == ("backbone",)
+    flagged = {n for n, m in model.named_modules() if getattr(m, "pretrained_weights", False)}
+    assert "backbone.conv1" in flagged and "backbone.layer4.1.conv2" in flagged
+    assert "classifier" not in flagged  # the new head keeps --init's re-initialisation
 
 
 def test_lraspp_loads_the_stand_in_weights() -> None:

@@ -24,7 +24,7 @@ from torchvision.models.mobilenetv3 import mobilenet_v3_large
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from torchvision.models.vgg import cfgs as vgg_cfgs, make_layers
 
-from core.models.pretrained import check_pretrained_args, load_imagenet_weights
+from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
 
 
 def scale_channels(channels: int, width_mult: float) -> int:
@@ -139,7 +139,7 @@ class ResNetBackbone(ResNet):
         state_dict = {
             k: v for k, v in state_dict.items() if not k.startswith("fc.") or (k in own and own[k].shape == v.shape)
         }
-        missing, unexpected = self.load_state_dict(state_dict, strict=False)
+        missing, unexpected = load_pretrained(self, state_dict)
         missing = [k for k in missing if not k.startswith("fc.")]
         if missing or unexpected:
             raise RuntimeError(f"ImageNet weights do not fit: missing {missing}, unexpected {unexpected}")
@@ -207,7 +207,9 @@ def mobilenet_v3_large_backbone(
     check_pretrained_args("mobilenet_v3_large", pretrained=pretrained, width_mult=width_mult, in_channels=in_channels)
     model = mobilenet_v3_large(weights=None, width_mult=width_mult, dilated=dilated)
     if pretrained:
-        model.load_state_dict(load_imagenet_weights(MobileNet_V3_Large_Weights.IMAGENET1K_V1))
+        missing, unexpected = load_pretrained(model, load_imagenet_weights(MobileNet_V3_Large_Weights.IMAGENET1K_V1))
+        if missing or unexpected:
+            raise RuntimeError(f"ImageNet weights do not fit MobileNetV3: missing {missing}, unexpected {unexpected}")
     if in_channels != 3:
         first = model.features[0][0]
         model.features[0][0] = nn.Conv2d(

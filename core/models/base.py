@@ -40,14 +40,13 @@ def crop_to_input(y: Tensor, padded_hw: tuple[int, int], hw: tuple[int, int], *,
 class SegmentationModel(nn.Module):
     """Base class: ``forward(x) -> {"out": (B, K, H, W)[, "aux": ...]}``, ``features(x) -> (B, C, h, w)``.
 
-    Subclasses set ``num_classes``, ``in_channels``, ``feature_dim`` and ``size_divisor``, and
-    list in ``pretrained_prefixes`` the submodules that hold ImageNet weights, so the training
-    engine's initialiser leaves them alone.
+    Subclasses set ``num_classes``, ``in_channels``, ``feature_dim`` and ``size_divisor``. Modules
+    that received ImageNet weights carry ``pretrained_weights = True`` (``core.models.pretrained.load_pretrained``),
+    so the training engine's initialiser leaves them alone.
     """
 
     task = "segmentation"
     size_divisor: int = 32
-    pretrained_prefixes: tuple[str, ...] = ()
 
     def __init__(self, *, num_classes: int, in_channels: int) -> None:
         super().__init__()
@@ -83,7 +82,6 @@ class ClassificationModel(nn.Module):
     """Base class: ``forward(x) -> logits (B, K)``, ``features(x) -> (B, D)`` (the pre-logit embedding)."""
 
     task = "classification"
-    pretrained_prefixes: tuple[str, ...] = ()
 
     def __init__(self, *, num_classes: int, in_channels: int) -> None:
         super().__init__()

@@ -18,7 +18,7 @@ from core.models._api import register_model
 from core.models.backbones import scale_channels
 from core.models.base import ClassificationModel
 from core.models.cls_resnet import small_input_stem
-from core.models.pretrained import check_pretrained_args, load_imagenet_weights
+from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
 
 # torchvision's published checkpoints name some keys "norm.1" where the modules say "norm1".
 _OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
@@ -26,8 +26,6 @@ _OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:we
 
 class DenseNetClassifier(ClassificationModel):
     """``backbone`` is torchvision's ``DenseNet.features`` (conv0 .. norm5)."""
-
-    pretrained_prefixes = ("backbone",)
 
     def __init__(self, net: DenseNet, *, num_classes: int, in_channels: int, small_input: bool) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
@@ -59,7 +57,7 @@ def _densenet(
             m = _OLD_KEY.match(k)
             state[m.group(1) + m.group(2) if m else k] = v
         state = {k: v for k, v in state.items() if not k.startswith("classifier.")}
-        missing, unexpected = net.load_state_dict(state, strict=False)
+        missing, unexpected = load_pretrained(net, state)
         missing = [k for k in missing if not k.startswith("classifier.")]
         if missing or unexpected:
             raise RuntimeError(f"{weights} does not fit: missing {missing}, unexpected {unexpected}")

@@ -24,7 +24,7 @@ from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
 from core.models._api import register_model
 from core.models.backbones import ResNetBackbone
 from core.models.base import ClassificationModel
-from core.models.pretrained import check_pretrained_args, load_imagenet_weights
+from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
 
 
 def small_input_stem(in_channels: int, out_channels: int) -> nn.Conv2d:
@@ -36,8 +36,6 @@ def small_input_stem(in_channels: int, out_channels: int) -> nn.Conv2d:
 
 class ResNetClassifier(ClassificationModel):
     """A torchvision ResNet trunk (``backbone``: conv1 .. layer4, torchvision's names) + pool + linear."""
-
-    pretrained_prefixes = ("backbone",)
 
     def __init__(self, backbone: ResNet, *, num_classes: int, in_channels: int, small_input: bool) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
@@ -66,7 +64,7 @@ class ResNetClassifier(ClassificationModel):
 def _load_trunk_weights(trunk: nn.Module, weights: WeightsEnum) -> None:
     """ImageNet weights into a torchvision-named trunk; only the 1000-class ``fc`` is left out."""
     state = {k: v for k, v in load_imagenet_weights(weights).items() if not k.startswith("fc.")}
-    missing, unexpected = trunk.load_state_dict(state, strict=False)
+    missing, unexpected = load_pretrained(trunk, state)
     if missing or unexpected:
         raise RuntimeError(f"{weights} does not fit: missing {missing}, unexpected {unexpected}")
 

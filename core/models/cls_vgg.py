@@ -20,7 +20,7 @@ from torchvision.models.vgg import cfgs as vgg_cfgs, make_layers
 from core.models._api import register_model
 from core.models.backbones import scale_channels
 from core.models.base import ClassificationModel
-from core.models.pretrained import check_pretrained_args, load_imagenet_weights
+from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
 
 HEADS = ("custom", "mlp")
 CUSTOM_HIDDEN = 256
@@ -68,7 +68,6 @@ class VGGClassifier(ClassificationModel):
         self.fc = nn.Linear(hidden, num_classes)
         self.feature_dim = hidden
         self.head_kind = head
-        self.pretrained_prefixes = ("backbone",) if head == "custom" else ("backbone", "pre_logits")
 
     def features(self, x: Tensor) -> Tensor:
         x = self.backbone(x)  # (B, 512, H/32, W/32), or H/8 with small_input
@@ -85,8 +84,8 @@ class VGGClassifier(ClassificationModel):
                 state["backbone." + k.removeprefix("features.")] = v
             elif self.head_kind == "mlp" and k.split(".")[:2] in (["classifier", "0"], ["classifier", "3"]):
                 state["pre_logits." + k.removeprefix("classifier.")] = v
-        missing, unexpected = self.load_state_dict(state, strict=False)
-        missing = [k for k in missing if k.startswith(self.pretrained_prefixes)]
+        missing, unexpected = load_pretrained(self, state)
+        missing = [k for k in missing if k.startswith(("backbone.", "pre_logits.") if self.head_kind == "mlp" else ("backbone.",))]
         if missing or unexpected:
             raise RuntimeError(f"{weights} does not fit: missing {missing}, unexpected {unexpected}")
 

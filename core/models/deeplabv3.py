@@ -34,7 +34,6 @@ def deeplab_head(in_channels: int, num_classes: int, width: int = 256) -> nn.Seq
 class DeepLabV3(SegmentationModel):
     """``backbone`` returns {"out": ..., "aux": ...} maps; ``"aux"`` logits are returned in training only."""
 
-    pretrained_prefixes = ("backbone",)
 
     def __init__(
         self,

@@ -15,7 +15,7 @@ from torch import Tensor, nn
 from core.models._api import register_model
 from core.models.backbones import VGG16_POOLS, VGG16_WEIGHTS, scale_channels, vgg16_features
 from core.models.base import SegmentationModel, bilinear_kernel
-from core.models.pretrained import check_pretrained_args, load_imagenet_weights
+from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
 
 POOL_SCALES = {"pool4": 0.01, "pool3": 0.0001}  # at-once FCN-8s: keeps the skips small at the start
 
@@ -32,7 +32,6 @@ class FCN(SegmentationModel):
     """``skips=0`` is FCN-32s, 1 adds pool4 (FCN-16s), 2 adds pool3 (FCN-8s)."""
 
     size_divisor = 32
-    pretrained_prefixes = ("backbone", "fc6", "fc7")
 
     def __init__(self, *, num_classes: int, in_channels: int, width_mult: float, skips: int) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
@@ -92,10 +91,13 @@ def load_vgg16_imagenet(model: FCN, state_dict: dict[str, Tensor]) -> None:
     as (4096, C, 7, 7) is the same function applied as a 7x7 convolution at every position.
     """
     features = {k.removeprefix("features."): v for k, v in state_dict.items() if k.startswith("features.")}
-    model.backbone.load_state_dict(features)
+    missing, unexpected = load_pretrained(model.backbone, features)
+    if missing or unexpected:
+        raise RuntimeError(f"VGG16 ImageNet weights do not fit: missing {missing}, unexpected {unexpected}")
     for conv, key in ((model.fc6[0], "classifier.0"), (model.fc7[0], "classifier.3")):
         conv.weight.copy_(state_dict[f"{key}.weight"].view(conv.weight.shape))
         conv.bias.copy_(state_dict[f"{key}.bias"])
+        conv.pretrained_weights = True  # the engine's --init leaves it alone
 
 
 def _fcn(

@@ -21,7 +21,6 @@ class LRASPP(SegmentationModel):
     """``backbone`` and ``classifier`` are torchvision's (same state dict as ``lraspp_mobilenet_v3_large``)."""
 
     size_divisor = 16
-    pretrained_prefixes = ("backbone",)
 
     def __init__(self, *, num_classes: int, in_channels: int, width_mult: float, pretrained_backbone: bool) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)

@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.models import WeightsEnum
 
 
@@ -58,6 +58,22 @@ def load_imagenet_weights(weights: WeightsEnum, *, progress: bool = False) -> di
             ) from err
     # weights_only: a checkpoint is data, never code to execute.
     return torch.load(path, map_location="cpu", weights_only=True)
+
+
+def load_pretrained(module: nn.Module, state_dict: dict[str, Tensor]) -> tuple[list[str], list[str]]:
+    """``module.load_state_dict(state_dict, strict=False)``, then flag each submodule whose own
+    parameters all came from ``state_dict`` with ``pretrained_weights = True``.
+
+    The training engine's ``--init xavier|kaiming`` leaves flagged modules alone and re-initialises
+    everything else, so a layer is skipped exactly when ImageNet weights were loaded into it (a stem
+    replaced afterwards, or a model built without weights, is re-initialised). Returns (missing, unexpected).
+    """
+    missing, unexpected = module.load_state_dict(state_dict, strict=False)
+    for name, m in module.named_modules():
+        own = [f"{name}.{p}" if name else p for p, _ in m.named_parameters(recurse=False)]
+        if own and all(k in state_dict for k in own):
+            m.pretrained_weights = True
+    return missing, unexpected
 
 
 def check_pretrained_args(name: str, *, pretrained: bool, width_mult: float = 1.0, in_channels: int = 3) -> None:

@@ -41,7 +41,6 @@ class PSPNet(SegmentationModel):
     """Output stride 8 (layer3 and layer4 dilated). ``"aux"`` (an FCN head on layer3) is returned in training only."""
 
     size_divisor = 8
-    pretrained_prefixes = ("backbone",)
 
     def __init__(
         self,

@@ -32,7 +32,6 @@ class ResNetFCN(SegmentationModel):
     """
 
     size_divisor = 32
-    pretrained_prefixes = ("backbone",)
 
     def __init__(
         self,

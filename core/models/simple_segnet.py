@@ -13,7 +13,6 @@ class SimpleSegNet(SegmentationModel):
     """Logits at output stride 32; the base class upsamples them bilinearly to the input size."""
 
     size_divisor = 32
-    pretrained_prefixes = ("backbone",)
 
     def __init__(self, *, num_classes: int, in_channels: int, width_mult: float, pretrained_backbone: bool) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
