@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import dataclass
 
 import torch
@@ -72,6 +73,35 @@ def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(t, op=dist.ReduceOp.SUM)
     return t
+
+
+def all_reduce_max(values: list[float]) -> list[float]:
+    """The element-wise maximum of ``values`` over every rank (the values themselves without DDP)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return list(values)
+    t = torch.tensor(values, dtype=torch.float64)
+    dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t.tolist()
+
+
+class SharedClock:
+    """Training seconds so far (``before``: earlier sessions of a resumed run), agreed by every rank.
+
+    Each process reads its own clock, and clocks differ (skew, a slower rank). Decisions that every
+    rank must take alike, the learning rate under a time budget and "does another epoch fit", use
+    ``shared()``: the all-reduced maximum, identical on all ranks. Call it on every rank at once.
+    """
+
+    def __init__(self, before: float = 0.0) -> None:
+        self.before = before
+        self.start = time.perf_counter()
+
+    def local(self) -> float:
+        return self.before + time.perf_counter() - self.start
+
+    def shared(self, *extra: float) -> list[float]:
+        """[elapsed, *extra], each the maximum over ranks."""
+        return all_reduce_max([self.local(), *extra])
 
 
 def broadcast_object(obj, src: int = 0):

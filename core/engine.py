@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -12,7 +12,7 @@ from torch import Tensor, nn
 from tqdm.auto import tqdm
 
 from core.device import all_reduce_sum
-from core.tasks import Task, main_logits
+from core.tasks import Task, predict_logits
 
 
 def autocast_context(device: torch.device, amp: str):
@@ -35,10 +35,13 @@ def train_one_epoch(
     amp: str = "auto",
     progress: bool = True,
     desc: str = "train",
-    should_stop: Callable[[], bool] | None = None,
     memory_format: torch.memory_format = torch.contiguous_format,
+    ema: torch.optim.swa_utils.AveragedModel | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns the mean training loss over every rank and the image count."""
+    """One pass over ``loader``; returns the mean training loss over every rank and the image count.
+
+    ``ema`` (a weight average of the model) is updated after every optimiser step.
+    """
     model.train()
     sums = torch.zeros(2, dtype=torch.float64)  # loss * n, n
     bar = tqdm(loader, desc=desc, leave=False, disable=not progress, unit="batch")
@@ -57,11 +60,11 @@ def train_one_epoch(
         scaler.step(optimizer)
         scaler.update()
         scheduler.step()
+        if ema is not None:
+            ema.update_parameters(getattr(model, "module", model))  # the model itself, not its DDP wrapper
         n = images.shape[0]
         sums += torch.tensor([loss.item() * n, n], dtype=torch.float64)
         bar.set_postfix(loss=f"{sums[0] / sums[1]:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
-        if should_stop is not None and should_stop():
-            break
     all_reduce_sum(sums)
     return {"train_loss": float(sums[0] / sums[1]) if sums[1] else float("nan"), "train_images": int(sums[1])}
 
@@ -87,15 +90,16 @@ def evaluate(
     amp: str = "auto",
     progress: bool = True,
     memory_format: torch.memory_format = torch.contiguous_format,
+    tta_flip: bool = False,
 ) -> dict[str, Any]:
-    """Loss and metrics over ``loader`` (summed over every DDP rank)."""
+    """Loss and metrics over ``loader`` (summed over every DDP rank); ``tta_flip`` also scores the mirror image."""
     model.eval()
     meter = task.new_meter(device)
     for images, targets in tqdm(loader, desc="val", leave=False, disable=not progress, unit="batch"):
         images = images.to(device, non_blocking=True, memory_format=memory_format)
         targets = [t.to(device) for t in targets] if isinstance(targets, list) else targets.to(device, non_blocking=True)
         with autocast_context(device, amp):
-            logits = main_logits(model(images))
+            logits = predict_logits(model, images, tta_flip=tta_flip)
         _score_batch(meter, task, logits.float(), targets)
     return meter.compute()
 

@@ -22,7 +22,7 @@ from torchvision import tv_tensors
 from core.data.transforms import eval_transforms
 from core.device import pick_device
 from core.runs import Run, load_run
-from core.tasks import main_logits
+from core.tasks import merge_flipped, predict_logits
 
 ImageLike = Union[Image.Image, np.ndarray]
 
@@ -70,13 +70,19 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
 
 
 class Predictor:
-    """``Predictor(run_dir, epoch="best").predict([image, ...])``."""
+    """``Predictor(run_dir, epoch="best").predict([image, ...])``.
+
+    ``tta_flip`` averages the probabilities of each image and its mirror; ``None`` follows the run
+    (its ``--tta-flip`` training option, under which its recorded scores were measured).
+    """
 
     def __init__(
-        self, run: Run | str | Path, epoch: int | str = "best", *, device: torch.device | str | None = None, batch_size: int = 8
-    ) -> None:
+        self, run: Run | str | Path, epoch: int | str = "best", *, device: torch.device | str | None = None, batch_size: int = 8,
+        tta_flip: bool | None = None,
+    ) -> None:  # fmt: skip
         self.run = run if isinstance(run, Run) else load_run(run)
         self.epoch = self.run.resolve_epoch(epoch)
+        self.tta_flip = bool(self.run.config.get("train", {}).get("tta_flip", False)) if tta_flip is None else bool(tta_flip)
         self.device = pick_device() if device is None else torch.device(device)
         # channels-last, as the engine trains: faster convolutions and the same numbers as in training
         self.model = self.run.build_model(self.epoch, self.device).to(memory_format=torch.channels_last)
@@ -109,7 +115,7 @@ class Predictor:
         out: list = []
         for x, sizes in self._batches(list(images)):
             if self.task == "segmentation":
-                logits = main_logits(self.model(x)).float()  # (B, K, h, w)
+                logits = predict_logits(self.model, x, tta_flip=self.tta_flip).float()  # (B, K, h, w)
                 for lg, hw in zip(logits, sizes):
                     lg = F.interpolate(lg[None], size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
                     probs = lg.softmax(0)
@@ -117,6 +123,8 @@ class Predictor:
             else:
                 feats = self.model.features(x).float()  # (B, D)
                 logits = self.model.head(feats).float()  # (B, K)
+                if self.tta_flip:
+                    logits = merge_flipped(logits, self.model(x.flip(-1)))
                 probs = logits.softmax(1)
                 for lg, p, f in zip(logits.cpu().numpy(), probs.cpu().numpy(), feats.cpu().numpy()):
                     out.append(ClassificationPrediction(lg, p, f))

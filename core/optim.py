@@ -88,22 +88,48 @@ def class_weights(counts: np.ndarray, image_pixels: np.ndarray, scheme: str, pow
     raise ValueError(f"unknown class weighting {scheme!r}; valid: {', '.join(CLASS_WEIGHTINGS)}")
 
 
+def ema_model(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
+    """An exponential moving average of ``model``'s weights and buffers (BatchNorm statistics too).
+
+    The decay warms up as min(decay, (1 + n) / (10 + n)) after n updates, so a short CPU run is not
+    dominated by its random initial weights; integer buffers are copied.
+    """
+    if not 0 < decay < 1:
+        raise ValueError(f"--ema takes a decay in (0, 1), e.g. 0.999; got {decay}")
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], n_averaged: torch.Tensor) -> None:
+        n = float(n_averaged)
+        d = min(decay, (1 + n) / (10 + n))
+        if torch.is_floating_point(averaged[0]):
+            torch._foreach_lerp_(averaged, current, 1 - d)
+        else:
+            for a, c in zip(averaged, current):
+                a.copy_(c)
+
+    return torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=update, use_buffers=True)
+
+
+def load_scaler_state(scaler: torch.amp.GradScaler, state: dict) -> None:
+    """Restore a GradScaler; a run trained without one (CPU, ``state == {}``) leaves its defaults."""
+    if state:
+        scaler.load_state_dict(state)
+
+
 def init_weights(model: nn.Module, scheme: str) -> int:
     """Re-initialise convolutions and linear layers that are not pretrained; returns how many.
 
-    Submodules listed in ``model.pretrained_prefixes``, and modules flagged ``keep_init`` (e.g.
-    bilinear-initialised upsampling), keep their weights.
+    Modules that really received ImageNet weights (flagged ``pretrained_weights`` by
+    ``core.models.pretrained.load_pretrained``) and modules flagged ``keep_init`` (e.g.
+    bilinear-initialised upsampling) keep their weights; everything else is re-initialised.
     """
     if scheme == "default":
         return 0
     if scheme not in INITS:
         raise ValueError(f"unknown init {scheme!r}; valid: {', '.join(INITS)}")
-    skip = tuple(getattr(model, "pretrained_prefixes", ()))
     done = 0
-    for name, m in model.named_modules():
-        if skip and any(name == p or name.startswith(p + ".") for p in skip):
-            continue
-        if getattr(m, "keep_init", False):
+    for m in model.modules():
+        if getattr(m, "pretrained_weights", False) or getattr(m, "keep_init", False):
             continue
         if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
             if scheme == "xavier":

@@ -296,10 +296,16 @@ def create_run(path: Path, config: dict[str, Any]) -> None:
     atomic_write_json(path / RUN_FILE, {"format": RUN_FORMAT, **config, "status": {"state": "running"}})
 
 
-def update_status(path: Path, **status: Any) -> None:
+def update_run(path: Path, **sections: dict[str, Any]) -> None:
+    """Merge keys into sections of run.json, e.g. ``update_run(p, status={"state": "finished"})``."""
     config = json.loads((path / RUN_FILE).read_text())
-    config["status"] = {**config.get("status", {}), **status}
+    for name, values in sections.items():
+        config[name] = {**config.get(name, {}), **values}
     atomic_write_json(path / RUN_FILE, config)
+
+
+def update_status(path: Path, **status: Any) -> None:
+    update_run(path, status=status)
 
 
 def state_path(path: Path) -> Path:

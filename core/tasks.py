@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import torch
@@ -17,21 +18,50 @@ def main_logits(output: Tensor | dict[str, Tensor]) -> Tensor:
     return output["out"] if isinstance(output, dict) else output
 
 
+def merge_flipped(logits: Tensor, mirrored: Tensor) -> Tensor:
+    """Test-time flip: log of the mean softmax of ``logits`` and of the mirrored input's logits.
+
+    ``mirrored`` is the output for the horizontally flipped input: (B, K, H, W) maps are flipped
+    back first; (B, K) class logits need no flip.
+    """
+    if mirrored.dim() == 4:
+        mirrored = mirrored.flip(-1)
+    both = torch.stack([logits.float().log_softmax(1), mirrored.float().log_softmax(1)])  # (2, B, K, ...)
+    return torch.logsumexp(both, 0) - math.log(2)
+
+
+def predict_logits(model: torch.nn.Module, x: Tensor, *, tta_flip: bool = False) -> Tensor:
+    """The main output's logits for ``x`` (B, 3, H, W); with ``tta_flip``, log mean probabilities of x and its mirror."""
+    logits = main_logits(model(x))
+    if not tta_flip:
+        return logits
+    return merge_flipped(logits, main_logits(model(x.flip(-1))))
+
+
 class Task:
     name: str
     monitor: str
 
-    def __init__(self, num_classes: int, ignore_index: int, weight: Tensor | None = None, aux_weight: float = 0.0) -> None:
+    def __init__(self, num_classes: int, ignore_index: int, weight: Tensor | None = None, aux_weight: float = 0.0,
+                 *, label_smoothing: float = 0.0) -> None:  # fmt: skip
+        if not 0 <= label_smoothing < 1:
+            raise ValueError(f"label smoothing must be in [0, 1), got {label_smoothing}")
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.weight = weight
         self.aux_weight = aux_weight
+        self.label_smoothing = label_smoothing
 
     def loss(self, output: Tensor | dict[str, Tensor], target: Tensor) -> Tensor:
+        """Weighted cross-entropy of the main output, plus ``aux_weight`` times that of the auxiliary head."""
         weight = None if self.weight is None else self.weight.to(main_logits(output).device)
-        loss = F.cross_entropy(main_logits(output).float(), target, weight=weight, ignore_index=self.ignore_index)
+
+        def ce(logits: Tensor) -> Tensor:
+            return F.cross_entropy(logits.float(), target, weight=weight, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing)
+
+        loss = ce(main_logits(output))
         if isinstance(output, dict) and "aux" in output and self.aux_weight > 0:
-            loss = loss + self.aux_weight * F.cross_entropy(output["aux"].float(), target, weight=weight, ignore_index=self.ignore_index)
+            loss = loss + self.aux_weight * ce(output["aux"])
         return loss
 
     def new_meter(self, device: torch.device) -> "Meter":

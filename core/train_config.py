@@ -31,6 +31,8 @@ class TrainConfig:
     crop: tuple[int, int] | None = None
     rotation: float = 0.0
     color_jitter: float = 0.0
+    gamma_jitter: float = 0.0  # random gamma in [1 - g, 1 + g]
+    blur: float = 0.0  # probability of a Gaussian blur
     eval_native: bool = False  # evaluate against the label maps at their native size (logits upsampled)
     cache: bool = False  # decode and resize the dataset once, keep it in memory as uint8
     # optimisation
@@ -47,6 +49,9 @@ class TrainConfig:
     class_weighting: str = "none"  # "inverse" (1/frequency, sum 1), "median" (median-frequency) or "none"
     class_weight_power: float = 1.0  # weights ** power; 0.5 softens them
     aux_weight: float = 0.4  # weight of the auxiliary loss for models that return "aux"
+    label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform: softer on rare, noisy labels
+    ema: float = 0.0  # exponential moving average of the weights with this decay (e.g. 0.999; 0 = off); evaluated and saved
+    tta_flip: bool = False  # evaluate (and predict, by default) on the image and its mirror, probabilities averaged
     init: str = "default"  # "xavier" or "kaiming" re-initialise layers that are not pretrained
     patience: int | None = None  # early stopping: evaluations without improvement of val mIoU / top-1
     val_every: int = 1  # evaluate every K epochs (and always the last one)
@@ -128,9 +133,11 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--no-scale", action="store_true", help="switch the random rescale off")
     a.add_argument("--crop", type=int, nargs=2, metavar=("H", "W"), default=None, help="random crop after rescaling")
     a.add_argument("--rotation", type=float, default=d.rotation, help="max degrees")
-    a.add_argument("--color-jitter", type=float, default=d.color_jitter)
+    a.add_argument("--color-jitter", type=float, default=d.color_jitter, help="brightness/contrast/saturation strength")
+    a.add_argument("--gamma-jitter", type=float, default=d.gamma_jitter, help="random gamma in [1-g, 1+g]")
+    a.add_argument("--blur", type=float, default=d.blur, help="probability of a Gaussian blur")
     o = p.add_argument_group("optimisation")
-    o.add_argument("--epochs", type=int, default=d.epochs)
+    o.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}; with --resume: train an ended run further")
     o.add_argument("--batch-size", type=int, default=d.batch_size)
     o.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     o.add_argument("--lr", type=float, default=d.lr)
@@ -143,6 +150,9 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--class-weighting", choices=CLASS_WEIGHTINGS, default=d.class_weighting)
     o.add_argument("--class-weight-power", type=float, default=d.class_weight_power, help="weights ** power (0.5 softens)")
     o.add_argument("--aux-weight", type=float, default=d.aux_weight)
+    o.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    o.add_argument("--ema", type=float, default=d.ema, help="weight EMA decay, e.g. 0.999 (0 = off)")
+    o.add_argument("--tta-flip", action="store_true", help="validate and predict with horizontal-flip test-time augmentation")
     o.add_argument("--init", choices=INITS, default=d.init)
     o.add_argument("--patience", type=int, default=None, help="early stopping: evaluations without improvement")
     o.add_argument("--val-every", type=int, default=d.val_every, help="evaluate every K epochs and the last")
@@ -170,7 +180,8 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
         val_split=ns.val_split, train_limit=ns.train_limit, val_limit=ns.val_limit,
         size=None if ns.native_size else tuple(ns.size), hflip=ns.hflip, scale=None if ns.no_scale else tuple(ns.scale),
         crop=tuple(ns.crop) if ns.crop else None, rotation=ns.rotation, color_jitter=ns.color_jitter,
-        eval_native=ns.eval_native, cache=ns.cache, epochs=ns.epochs, batch_size=ns.batch_size, optimizer=ns.optimizer,
+        gamma_jitter=ns.gamma_jitter, blur=ns.blur, label_smoothing=ns.label_smoothing, ema=ns.ema, tta_flip=ns.tta_flip,
+        eval_native=ns.eval_native, cache=ns.cache, epochs=ns.epochs if ns.epochs is not None else TrainConfig.epochs, batch_size=ns.batch_size, optimizer=ns.optimizer,
         lr=ns.lr, weight_decay=ns.weight_decay, momentum=ns.momentum, schedule=ns.schedule, warmup=ns.warmup,
         step_every=ns.step_every, gamma=ns.gamma, class_weighting=ns.class_weighting,
         class_weight_power=ns.class_weight_power, aux_weight=ns.aux_weight,

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from core.models import get_model
+from core.models import get_model, list_models, model_args
 from core.optim import class_pixel_counts, class_weights, init_weights, schedule_factor
 
 
@@ -37,7 +37,7 @@ def test_schedules():
 
 def test_init_skips_pretrained_and_flagged_modules():
     model = get_model("unet", num_classes=3, base_width=4, depth=2)
-    model.pretrained_prefixes = ("down.0",)
+    model.down[0][0].pretrained_weights = True  # as core.models.pretrained.load_pretrained flags loaded modules
     model.classifier.keep_init = True
     before = {k: v.clone() for k, v in model.state_dict().items()}
     n = init_weights(model, "xavier")
@@ -46,3 +46,27 @@ def test_init_skips_pretrained_and_flagged_modules():
     assert torch.equal(before["down.0.0.weight"], after["down.0.0.weight"])
     assert torch.equal(before["classifier.weight"], after["classifier.weight"])
     assert not torch.equal(before["down.1.0.weight"], after["down.1.0.weight"])
+
+
+SMALL = {"width_mult": 0.125, "base_width": 4}  # whichever of these a builder takes
+
+
+def _small_model(name: str) -> torch.nn.Module:
+    accepted = model_args(name, num_classes=3)
+    return get_model(name, num_classes=3, **{k: v for k, v in SMALL.items() if k in accepted})
+
+
+@pytest.mark.parametrize("name", list_models())
+@pytest.mark.parametrize("scheme", ["xavier", "kaiming"])
+def test_init_reinitialises_every_layer_of_every_model_built_without_pretrained_weights(name, scheme):
+    """Defect: backbones were skipped even when no ImageNet weights had been loaded into them."""
+    model = _small_model(name)
+    layers = {n: m for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))}
+    kept = {n for n, m in layers.items() if getattr(m, "keep_init", False)}  # bilinear upsampling by design
+    for m in layers.values():
+        torch.nn.init.constant_(m.weight, 0.123)  # a value no initialiser produces
+    assert init_weights(model, scheme) == len(layers) - len(kept)
+    for n, m in layers.items():
+        assert torch.all(m.weight == 0.123).item() == (n in kept), n
+        if n not in kept and m.bias is not None:
+            assert torch.all(m.bias == 0).item(), n

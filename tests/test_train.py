@@ -146,6 +146,7 @@ def test_resume_after_crash_between_history_and_state(tiny_seg_run, tmp_path):
     shutil.copytree(tiny_seg_run[0], out)
     cfg = json.loads((out / "run.json").read_text())
     cfg["train"]["epochs"] = 3
+    cfg["status"] = {"state": "running"}  # what a crash mid-training leaves
     (out / "run.json").write_text(json.dumps(cfg))
     history = (out / "history.jsonl").read_text().splitlines()
     fake = json.loads(history[-1]) | {"epoch": 3}
@@ -194,3 +195,40 @@ def test_val_every_and_time_budget(tmp_path):
     assert run.status["state"] == "budget" and len(run.history) < 50
     assert "miou" in run.history[-1] and run.last_epoch == run.history[-1]["epoch"]
     assert run.history[-1]["lr"] < 0.2 * 1e-3, "the schedule runs on the clock, so it has annealed by the end"
+
+
+SKEWED_LAUNCHER = '''
+import os, sys, time
+import torch
+if os.environ.get("RANK") == "1":  # this rank's clock runs four times fast
+    _real = time.perf_counter
+    _t0 = _real()
+    time.perf_counter = lambda: _t0 + 4 * (_real() - _t0)
+import core.train as T
+_finish = T._finish
+def finish_and_dump(s, status):  # each rank leaves its final weights for the test to compare
+    # (BatchNorm statistics are rank 0's, broadcast by DDP before every forward, so only parameters are compared)
+    torch.save({k: v.detach().cpu() for k, v in s.model.named_parameters()}, sys.argv[1] + f"/rank{s.dist.rank}.pt")
+    _finish(s, status)
+T._finish = finish_and_dump
+sys.exit(T.main(sys.argv[2:]))
+'''
+
+
+def test_torchrun_budget_with_skewed_clocks_stops_every_rank_after_the_same_epoch(tmp_path):
+    """Defect: each rank read its own clock for the schedule and the "one more epoch?" decision."""
+    script = tmp_path / "launch_skewed.py"
+    script.write_text(SKEWED_LAUNCHER)
+    out = tmp_path / "ddp"
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(tmp_path),
+           *TINY, "--data-opt", "num_images=12", "--epochs", "200", "--budget-min", "0.15", "--out", str(out)]  # fmt: skip
+    result = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=240)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    run = load_run(out)
+    assert run.status["state"] == "budget" and 1 < len(run.history) < 200
+    lines = result.stdout.splitlines()
+    rank1 = [l for l in lines if l.startswith("rank 1: epoch")]
+    assert len(rank1) == len(run.history), "rank 1 trained exactly the epochs rank 0 recorded"
+    w0, w1 = torch.load(tmp_path / "rank0.pt", weights_only=True), torch.load(tmp_path / "rank1.pt", weights_only=True)
+    for k in w0:
+        assert torch.equal(w0[k], w1[k]), k

@@ -43,10 +43,10 @@ def test_resume_continues_a_classification_run(tmp_path: Path) -> None:
         out=str(out), workers=0, threads=1, progress=False,
     )  # fmt: skip
     train(cfg)
-    stored = json.loads((out / "run.json").read_text())
-    stored["train"]["epochs"] = 2  # as if the first session had been cut short
-    (out / "run.json").write_text(json.dumps(stored))
-    train(cfg, resume=out)
+    train(cfg, resume=out)  # finished: a no-op
+    assert [r["epoch"] for r in load_run(out).history] == [1]
+    train(cfg, resume=out, epochs=2)  # raised: one more epoch
     run = load_run(out)
     assert [r["epoch"] for r in run.history] == [1, 2] and run.epochs == [1, 2]
+    assert run.config["train"]["epochs"] == 2 and run.status["state"] == "finished"
     assert run.build_model("last")(torch.zeros(1, 3, 32, 32)).shape == (1, 11)

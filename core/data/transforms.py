@@ -23,6 +23,8 @@ class AugmentConfig:
     crop: tuple[int, int] | None = None  # random (H, W) crop after rescaling (default: the base size); void-padded
     rotation: float = 0.0  # maximum rotation in degrees (0 = off); uncovered corners become void
     color_jitter: float = 0.0  # brightness/contrast/saturation strength (0 = off); hue moves by a quarter of it
+    gamma_jitter: float = 0.0  # random gamma in [1 - g, 1 + g] (0 = off): darker or brighter mid-tones, e.g. dusk
+    blur: float = 0.0  # probability of a Gaussian blur (sigma 0.1-1.5 px), as from motion or focus (0 = off)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "AugmentConfig":
@@ -37,6 +39,38 @@ class AugmentConfig:
 
     def to_dict(self) -> dict[str, Any]:
         return {k: (list(v) if isinstance(v, tuple) else v) for k, v in asdict(self).items()}
+
+
+class RandomGamma(v2.Transform):
+    """Gamma correction with a factor drawn from [1 - strength, 1 + strength]; images only, masks untouched."""
+
+    _transformed_types = (tv_tensors.Image,)
+
+    def __init__(self, strength: float) -> None:
+        super().__init__()
+        if not 0 <= strength < 1:
+            raise ValueError(f"gamma strength must be in [0, 1), got {strength}")
+        self.strength = strength
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        return {"gamma": float(torch.empty(1).uniform_(1 - self.strength, 1 + self.strength))}
+
+    def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
+        return v2.functional.adjust_gamma(inpt, params["gamma"])
+
+
+def photometric(augment: AugmentConfig) -> list[torch.nn.Module]:
+    """Colour jitter, gamma and blur: they change the image's appearance, never its labels."""
+    ops: list[torch.nn.Module] = []
+    if augment.color_jitter > 0:
+        s = augment.color_jitter
+        ops.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(0.5, s / 4)))
+    if augment.gamma_jitter > 0:
+        ops.append(RandomGamma(augment.gamma_jitter))
+    if augment.blur > 0:
+        # v2 passes tv_tensors.Mask through GaussianBlur untouched: labels are never blurred
+        ops.append(v2.RandomApply([v2.GaussianBlur(kernel_size=5, sigma=(0.1, 1.5))], p=augment.blur))
+    return ops
 
 
 class ToPlainTensors(v2.Transform):
@@ -81,10 +115,7 @@ def train_transforms(
     crop = augment.crop if augment.crop is not None else (size if augment.scale is not None else None)
     if crop is not None:
         ops.append(v2.RandomCrop(crop, pad_if_needed=True, fill=fill))
-    if augment.color_jitter > 0:
-        s = augment.color_jitter
-        ops.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(0.5, s / 4)))
-    return v2.Compose(ops + _normalize(mean, std))
+    return v2.Compose(ops + photometric(augment) + _normalize(mean, std))
 
 
 class ResizeImageOnly(v2.Transform):
@@ -124,7 +155,4 @@ def classification_train_transforms(
         ops.append(v2.RandomHorizontalFlip(p=augment.hflip))
     if augment.rotation > 0:
         ops.append(v2.RandomRotation(augment.rotation))
-    if augment.color_jitter > 0:
-        s = augment.color_jitter
-        ops.append(v2.ColorJitter(brightness=s, contrast=s, saturation=s, hue=min(0.5, s / 4)))
-    return v2.Compose(ops + _normalize(mean, std))
+    return v2.Compose(ops + photometric(augment) + _normalize(mean, std))
