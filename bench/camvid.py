@@ -5,6 +5,14 @@ per-class IoU, epochs done, seconds per epoch and images/s::
 
     python bench/camvid.py --arch resunet --budget-min 60 [--seed 0] [--data-root ../shared/data/camvid]
 
+Protocols (``--holdout``):
+
+* standard (default): train on train (367 images), validate on val (101 images of sequence 0016E5,
+  the same drive as 204 training images: it rewards memorising that street);
+* leave one sequence out, ``--holdout 0006R0``: train on train minus every frame of that driving
+  sequence (read from the file-name prefix), validate on the left-out frames. This is the proxy for
+  unseen streets on which recipes are chosen. The final model is also scored on the standard val.
+
 Evaluate a finished run on a test split (never used for any choice)::
 
     python bench/camvid.py --split test --data-root <CamVid copy with test/> --run <run dir>
@@ -51,10 +59,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--arch", default="resunet", choices=sorted(RECIPES), help="recipe to train")
     p.add_argument("--data-root", default=str(DEFAULT_ROOT))
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget of the whole run")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="train exactly this many epochs instead (schedule on steps): comparisons that a busy machine cannot skew")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run directory (default runs/camvid-<arch>-s<seed>-<time>)")
+    p.add_argument("--holdout", default=None, metavar="SEQUENCE",
+                   help="leave-one-sequence-out protocol: train without this sequence (e.g. 0006R0), validate on it")
     p.add_argument("--split", default="val", choices=["val", "test"], help="test: evaluate --run on a test split")
     p.add_argument("--run", default=None, help="with --split test: the finished run to evaluate")
     p.add_argument("--epoch", default="last", help="with --split test: the epoch to evaluate (last, best or a number)")
@@ -72,6 +84,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--color-jitter", type=float, default=None)
     g.add_argument("--rotation", type=float, default=None)
     g.add_argument("--val-every", type=int, default=None)
+    g.add_argument("--hflip", type=float, default=None)
+    g.add_argument("--gamma-jitter", type=float, default=None, help="random gamma in [1-g, 1+g]")
+    g.add_argument("--blur", type=float, default=None, help="probability of a Gaussian blur")
+    g.add_argument("--label-smoothing", type=float, default=None)
+    g.add_argument("--ema", type=float, default=None, help="weight EMA decay (0 = off)")
+    g.add_argument("--tta-flip", action="store_true", default=None, help="flip test-time augmentation (recorded in the run)")
+    g.add_argument("--train-split", default=None, choices=["train", "trainval"], help="trainval: train + val (468 images)")
     g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=None)
     return p.parse_args(argv)
 
@@ -84,14 +103,19 @@ def recipe_config(args: argparse.Namespace):
         "size": args.size, "crop": args.crop, "scale": args.scale, "batch_size": args.batch_size, "lr": args.lr,
         "weight_decay": args.weight_decay, "schedule": args.schedule, "class_weighting": args.class_weighting,
         "class_weight_power": args.class_weight_power,
-        "color_jitter": args.color_jitter, "rotation": args.rotation, "val_every": args.val_every,
+        "color_jitter": args.color_jitter, "rotation": args.rotation, "val_every": args.val_every, "hflip": args.hflip,
+        "gamma_jitter": args.gamma_jitter, "blur": args.blur, "label_smoothing": args.label_smoothing, "ema": args.ema,
+        "tta_flip": args.tta_flip, "train_split": args.train_split,
     }  # fmt: skip
     recipe.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None})
     if args.model_arg:
         recipe["model_args"] = {**recipe["model_args"], **_key_values(args.model_arg, "--model-arg")}
     out = args.out or str(ROOT / "runs" / f"camvid-{args.arch}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    if args.holdout:
+        recipe.update(data_options={"holdout": args.holdout}, val_split="holdout")  # trainval also leaves it out
     return TrainConfig(
-        **recipe, dataset="camvid", data_root=args.data_root, epochs=10_000, budget_min=args.budget_min,
+        **recipe, dataset="camvid", data_root=args.data_root, epochs=args.epochs or 10_000,
+        budget_min=None if args.epochs else args.budget_min,
         eval_native=True, cache=True, seed=args.seed, out=out, threads=args.threads,
         workers=args.workers if args.workers is not None else 0, progress=args.progress,
     )  # fmt: skip
@@ -118,27 +142,42 @@ def train_and_report(args: argparse.Namespace) -> None:
     last = run.history[-1]
     epochs = len(run.history)
     train_seconds = [r["train_images"] / r["images_per_s"] for r in run.history]
-    report(last, f"final val (epoch {last['epoch']}, scored at 360x480 against the original label maps)")
+    what = f"held-out sequence {args.holdout}" if args.holdout else "val"
+    report(last, f"final {what} (epoch {last['epoch']}, scored at 360x480 against the original label maps)")
+    result = {"run": str(out), "seed": args.seed, "budget_min": cfg.budget_min, "epochs": epochs,
+              "train": cfg.train_split, "protocol": f"holdout {args.holdout}" if args.holdout else "standard",
+              ("holdout_miou" if args.holdout else "val_miou"): last["miou"]}  # fmt: skip
+    if args.holdout and cfg.train_split == "train":  # val (0016E5) was not trained on: score it too
+        val = score_split(run, "val", args.data_root)
+        report(val, "the same final model on the standard val split")
+        result["val_miou"] = val["miou"]
     print(f"\n  epochs done {epochs}; {sum(r['epoch_time'] for r in run.history) / epochs:.1f} s per epoch "
           f"({sum(train_seconds) / epochs:.1f} s training); {sum(r['train_images'] for r in run.history) / sum(train_seconds):.2f} "
           f"images/s; wall clock {wall / 60:.1f} min (budget {args.budget_min} min); seed {args.seed}")  # fmt: skip
     print(f"  run directory: {out}")
+    print("RESULT " + json.dumps(result))
+
+
+def score_split(run, split: str, data_root: str, epoch: str | int = "last") -> dict:
+    """A run's model scored on a plain CamVid split at native size, through the Predictor."""
+    from core.data import get_dataset
+    from core.evaluation import evaluate_predictor
+    from core.inference import Predictor
+
+    predictor = Predictor(run, epoch, device="cpu")
+    return evaluate_predictor(predictor, get_dataset("camvid", split, data_root), batch_size=4, progress=False)
 
 
 def evaluate_split(args: argparse.Namespace) -> None:
     """Score a finished run through the Predictor (the run's own preprocessing) at native size."""
-    from core.data import get_dataset
-    from core.evaluation import evaluate_predictor
-    from core.inference import Predictor
     from core.runs import load_run
 
     if not args.run:
         raise SystemExit("--split test needs --run <run directory>")
     run = load_run(args.run)
-    predictor = Predictor(run, args.epoch if args.epoch in ("best", "last") else int(args.epoch), device="cpu")
-    ds = get_dataset("camvid", args.split, args.data_root)
-    metrics = evaluate_predictor(predictor, ds, batch_size=4, progress=args.progress)
-    report(metrics, f"{args.split} split ({len(ds)} images), run {run.name} at epoch {predictor.epoch}, scored at native size")
+    epoch = args.epoch if args.epoch in ("best", "last") else int(args.epoch)
+    metrics = score_split(run, args.split, args.data_root, epoch)
+    report(metrics, f"{args.split} split ({metrics['num_items']} images), run {run.name} at epoch {run.resolve_epoch(epoch)}, scored at native size")
 
 
 def main(argv: list[str] | None = None) -> None:

