@@ -8,7 +8,6 @@ import inspect
 import logging
 import math
 import os
-import tempfile
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,8 +50,25 @@ class AppContext:
 
 
 def default_cache_dir() -> Path:
-    """Thumbnails and renders live in the system temp folder, which Gradio may serve files from."""
-    return Path(tempfile.gettempdir()) / f"vision_explorer-{os.getuid() if hasattr(os, 'getuid') else 'user'}"
+    """``$XDG_CACHE_HOME/vision-explorer`` (else ``~/.cache/vision-explorer``): thumbnails and renders.
+
+    Per user, never a predictable shared folder such as ``/tmp/vision_explorer-UID``, where another
+    local user could plant the renders the app serves (they are written only when missing).
+    """
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    return private_dir(base / "vision-explorer")
+
+
+def private_dir(path: Path) -> Path:
+    """``path`` created with mode 0700; an existing folder must belong to this user (it is made private)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if hasattr(os, "getuid"):
+        st = path.stat()
+        if st.st_uid != os.getuid():
+            raise PermissionError(f"the cache folder {path} belongs to another user (uid {st.st_uid}); pass --cache-dir with a folder of yours")
+        if st.st_mode & 0o077:
+            path.chmod(0o700)
+    return path
 
 
 def error_text(e: BaseException) -> str:

@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:  # `python app/main.py` puts app/ on the path, not
 import gradio as gr  # noqa: E402
 
 from app import compare, confusion_tab, embeddings_tab, metrics_tab, upload_tab  # noqa: E402
-from app.common import AppContext, default_cache_dir  # noqa: E402
+from app.common import AppContext, default_cache_dir, private_dir  # noqa: E402
 from core.analysis import Workspace  # noqa: E402
 
 MAX_UPLOAD = "25mb"
@@ -51,7 +51,7 @@ def header_md(ws: Workspace) -> str:
 def build_app(runs_dir: str | Path, data_root: str | None = None, *, cache_dir: str | Path | None = None) -> gr.Blocks:
     """The explorer for the runs under ``runs_dir``; ``data_root`` overrides the dataset roots recorded in runs."""
     ws = Workspace.discover(runs_dir, data_root)
-    ctx = AppContext(ws, Path(cache_dir) if cache_dir else default_cache_dir())
+    ctx = AppContext(ws, private_dir(Path(cache_dir)) if cache_dir else default_cache_dir())
     loads = []
     with gr.Blocks(title="Vision Explorer") as demo:
         gr.Markdown(header_md(ws), elem_id="explorer-header")
@@ -80,7 +80,9 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7
     """Start the server with the app's theme, styles and click script, an upload size limit, and the example folder allowed."""
     return demo.launch(
         server_name=host, server_port=port, share=share, css=CSS, js=embeddings_tab.CLICK_JS, theme=gr.themes.Soft(primary_hue="indigo"),
-        max_file_size=MAX_UPLOAD, allowed_paths=[str(upload_tab.ASSETS)], footer_links=["api"], **kwargs,
+        max_file_size=MAX_UPLOAD, footer_links=["api"], **kwargs,
+        # the example images, and the thumbnails and renders the handlers return (wherever --cache-dir puts them)
+        allowed_paths=[str(upload_tab.ASSETS), str(demo.explorer_context.cache_dir)],
     )  # fmt: skip
 
 

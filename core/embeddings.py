@@ -25,6 +25,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -94,11 +95,24 @@ def _options(method: str, per_class: int, max_items: int | None, seed: int, para
     return {**METHOD_DEFAULTS[method], **params, "per_class": int(per_class), "max_items": max_items, "seed": int(seed)}
 
 
-def _cache_path(run: Run, epoch: int, split: str, method: str, options: dict[str, Any]) -> Path:
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def _cache_path(run: Run, epoch: int, split: str, method: str, options: dict[str, Any], data_root: str | None = None) -> Path:
+    """The cache file for a map: keyed by the weights, the dataset (name, options, root), split, method and options.
+
+    ``split`` and ``method`` become part of a file name, so anything but a plain name (a path
+    separator, ``..``) is refused.
+    """
+    for what, value in (("split", split), ("method", method)):
+        if not isinstance(value, str) or not SAFE_NAME.match(value) or ".." in value:
+            raise ValueError(f"invalid {what} name {value!r}: letters, digits, '-', '_' and '.' only")
     weights = run.weights_path(epoch)
     stat = weights.stat()
     keyed = {k: v for k, v in options.items() if k not in NOT_IN_KEY}
-    ident = {"format": FORMAT, "epoch": epoch, "weights": [weights.name, stat.st_size, stat.st_mtime_ns],
+    root = data_root or run.data.get("root")
+    dataset = {"name": run.data["name"], "options": run.data.get("options", {}), "root": str(Path(root).resolve()) if root else None}
+    ident = {"format": FORMAT, "epoch": epoch, "weights": [weights.name, stat.st_size, stat.st_mtime_ns], "dataset": dataset,
              "split": split, "method": method, "options": keyed}  # fmt: skip
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return run.path / CACHE_DIR / f"{epoch:04d}-{split}-{method}-{digest}.npz"
@@ -152,7 +166,7 @@ def cached_embedding(
     """The cached map for exactly these arguments, or None. Never computes anything."""
     e = run.resolve_epoch(epoch)
     split = split or run.data["val_split"]
-    path = _cache_path(run, e, split, method, _options(method, per_class, max_items, seed, params))
+    path = _cache_path(run, e, split, method, _options(method, per_class, max_items, seed, params), data_root)
     if not path.is_file():
         return None
     try:
@@ -385,7 +399,7 @@ def compute_embedding(
     e = run.resolve_epoch(epoch)
     split = split or run.data["val_split"]
     options = _options(method, per_class, max_items, seed, params)
-    path = _cache_path(run, e, split, method, options)
+    path = _cache_path(run, e, split, method, options, data_root)
     if path.is_file():
         try:
             emb = _load(path)

@@ -15,10 +15,11 @@ from typing import Sequence, Union
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image, ImageOps
+from PIL import Image
 from torch import Tensor
 from torchvision import tv_tensors
 
+from core.data.images import array_to_rgb, pil_to_rgb
 from core.data.transforms import eval_transforms
 from core.device import pick_device
 from core.runs import Run, load_run
@@ -50,23 +51,11 @@ class ClassificationPrediction:
 
 
 def to_rgb_array(image: ImageLike) -> np.ndarray:
-    """(H, W, 3) uint8 from a PIL image (EXIF orientation applied) or an array; bad input is a ValueError."""
+    """(H, W, 3) uint8 from a PIL image of any mode (EXIF orientation applied, 16-bit and float scaled,
+    transparency composited) or an array; bad input is a ValueError."""
     if isinstance(image, Image.Image):
-        image = ImageOps.exif_transpose(image)
-        return np.array(image.convert("RGB"))  # a writable copy, as torch wants
-    if not isinstance(image, np.ndarray):
-        raise ValueError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
-    a = image
-    if a.ndim == 2:
-        a = np.repeat(a[:, :, None], 3, axis=2)
-    if a.ndim != 3 or a.shape[2] not in (3, 4) or a.shape[0] < 1 or a.shape[1] < 1:
-        raise ValueError(f"expected an (H, W, 3) image array, got shape {image.shape}")
-    a = a[:, :, :3]
-    if a.dtype != np.uint8:
-        if np.issubdtype(a.dtype, np.floating) and np.isfinite(a).all() and a.min() >= 0 and a.max() <= 1:
-            a = (a * 255).round()
-        a = np.clip(a, 0, 255).astype(np.uint8)
-    return np.ascontiguousarray(a)
+        return pil_to_rgb(image)
+    return array_to_rgb(image)
 
 
 class Predictor:

@@ -24,11 +24,14 @@ def confusion_matrix(pred: Tensor, target: Tensor, num_classes: int, ignore_inde
     """(K, K) int64 counts, rows = true class, columns = predicted class.
 
     ``pred`` and ``target`` are integer tensors of the same shape, e.g. (B, H, W). Target
-    pixels equal to ``ignore_index``, or outside [0, K), are dropped.
+    pixels equal to ``ignore_index``, or outside [0, K), are dropped. A prediction outside [0, K)
+    is refused (it would otherwise be counted in another cell).
     """
     if pred.shape != target.shape:
         raise ValueError(f"pred {tuple(pred.shape)} and target {tuple(target.shape)} differ in shape")
     k = num_classes
+    if pred.numel() and (int(pred.min()) < 0 or int(pred.max()) >= k):
+        raise ValueError(f"predictions must be class indices in [0, {k}); got values from {int(pred.min())} to {int(pred.max())}")
     drop_ignored = ignore_index is not None and 0 <= ignore_index < k
     if pred.device.type == "cpu":
         # numpy's integer kernels are about 3x faster than torch's here (bench/metrics.py)

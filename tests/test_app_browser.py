@@ -22,7 +22,12 @@ if not os.path.exists(CHROMIUM):
     if os.environ.get("VE_REQUIRE_BROWSER"):
         raise RuntimeError(f"{CHROMIUM} is missing and VE_REQUIRE_BROWSER is set")
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
-playwright = pytest.importorskip("playwright.sync_api")
+try:
+    import playwright.sync_api as playwright
+except ImportError:
+    if os.environ.get("VE_REQUIRE_BROWSER"):
+        raise RuntimeError("Playwright is not installed and VE_REQUIRE_BROWSER is set: pip install -r requirements-dev.txt")
+    pytest.skip("playwright is not installed", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,6 +1,5 @@
 """app/figures.py: each Plotly builder on small inputs (trace names, values, hover data)."""
 
-import math
 
 import numpy as np
 import plotly.graph_objects as go
@@ -80,4 +79,6 @@ def test_embedding_scatter_one_webgl_trace_per_class_and_symbols_for_errors():
 def test_empty_figure_shows_its_message():
     fig = F.empty_figure("Nothing here")
     assert fig.layout.annotations[0].text == "Nothing here" and not fig.data
-    assert F.rgb((1, 2, 3)) == "rgb(1,2,3)" and not math.isnan(len(F.RUN_COLORS))
+    assert F.rgb((1, 2, 3)) == "rgb(1,2,3)"
+    colors = [F.run_color(i) for i in range(len(F.RUN_COLORS) + 1)]
+    assert len(set(colors[:-1])) == len(F.RUN_COLORS) > 8 and colors[-1] == colors[0]  # distinct, then cycling

@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from core.analysis.history import closest_epoch
 from core.analysis.cache import EMBEDDINGS, MODELS, PREDICTIONS, UPLOADS
 from core.analysis.workspace import DatasetRef
+from core.data.images import too_large_message
 from core.inference import ClassificationPrediction, Predictor, SegmentationPrediction, to_rgb_array
 from core.runs import Run, RunError
 from core.visualize import fit_within
@@ -107,10 +108,12 @@ def read_image(source: str | Path | bytes, *, max_side: int = MAX_UPLOAD_SIDE) -
         try:
             with Image.open(fh) as im:
                 if im.width * im.height > MAX_UPLOAD_PIXELS:
-                    raise ValueError(f"the image is too large ({im.width}x{im.height} pixels); the limit is {MAX_UPLOAD_PIXELS // 10**6} megapixels")
+                    raise ValueError(too_large_message(size=(im.width, im.height), limit_pixels=MAX_UPLOAD_PIXELS))
                 im.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale when much larger
                 array = to_rgb_array(im)
-        except (UnidentifiedImageError, Image.DecompressionBombError) as e:
+        except Image.DecompressionBombError as e:
+            raise ValueError(too_large_message(e, limit_pixels=MAX_UPLOAD_PIXELS)) from e
+        except UnidentifiedImageError as e:
             raise ValueError("this file is not an image that can be read (supported: JPEG, PNG, WebP, BMP, GIF, TIFF)") from e
         except (OSError, SyntaxError) as e:
             raise ValueError(f"the image file is damaged or truncated ({e})") from e

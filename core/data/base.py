@@ -96,12 +96,3 @@ class VisionDataset(Dataset):
             "mean": list(self.mean),
             "std": list(self.std),
         }
-
-
-def check_rgb(image: np.ndarray, where: str) -> np.ndarray:
-    """(H, W, 3) uint8 from greyscale, RGBA or RGB arrays; anything else is a clear error."""
-    if image.ndim == 2:
-        image = np.repeat(image[:, :, None], 3, axis=2)
-    if image.ndim != 3 or image.shape[2] not in (3, 4):
-        raise ValueError(f"{where}: expected an RGB image, got an array of shape {image.shape}")
-    return np.ascontiguousarray(image[:, :, :3], dtype=np.uint8)

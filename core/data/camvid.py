@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from core.data.base import DatasetNotFoundError, VisionDataset, check_rgb
+from core.data.base import DatasetNotFoundError, VisionDataset
+from core.data.images import open_rgb
 from core.data.download import download_file, extract_zip_subdir
 from core.data.registry import check_split, register_dataset
 
@@ -111,8 +112,7 @@ class CamVid(VisionDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, label_path = self.pairs[index]
-        with Image.open(image_path) as im:
-            image = check_rgb(np.asarray(im.convert("RGB")), str(image_path))
+        image = open_rgb(image_path)
         with Image.open(label_path) as im:
             mask = np.asarray(im)
         if mask.ndim != 2:

@@ -31,7 +31,8 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from core.data.base import DatasetNotFoundError, VisionDataset, check_rgb, default_palette
+from core.data.base import DatasetNotFoundError, VisionDataset, default_palette
+from core.data.images import open_rgb
 from core.data.registry import register_dataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -117,8 +118,7 @@ class FolderSegmentation(VisionDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.pairs[index]
-        with Image.open(image_path) as im:
-            image = check_rgb(np.asarray(im.convert("RGB")), str(image_path))
+        image = open_rgb(image_path)
         with Image.open(mask_path) as im:
             raw = np.asarray(im.convert("RGB") if im.mode in ("P", "RGBA") and self.colors is not None else im)
         mask = self.decode_mask(raw, str(mask_path))

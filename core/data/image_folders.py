@@ -18,9 +18,9 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from core.data.base import DatasetNotFoundError, VisionDataset, check_rgb, default_palette
+from core.data.base import DatasetNotFoundError, VisionDataset, default_palette
+from core.data.images import open_rgb
 from core.data.registry import register_dataset
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
@@ -50,9 +50,7 @@ class ImageFiles(VisionDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, int]:
         path, label = self.items[index]
-        with Image.open(path) as im:
-            image = check_rgb(np.asarray(im.convert("RGB")), str(path))
-        return image, int(label)
+        return open_rgb(path), int(label)
 
 
 def _images(folder: Path) -> list[Path]:

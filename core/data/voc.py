@@ -8,7 +8,8 @@ from pathlib import Path
 import numpy as np
 from torchvision.datasets import VOCSegmentation
 
-from core.data.base import DatasetNotFoundError, VisionDataset, check_rgb, default_palette
+from core.data.base import DatasetNotFoundError, VisionDataset, default_palette
+from core.data.images import pil_to_rgb
 from core.data.registry import check_split, register_dataset
 
 CLASSES = [
@@ -35,7 +36,7 @@ class VOC(VisionDataset):
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image, target = self.voc[index]  # PIL RGB image, PIL "P" mask whose indices are the classes
-        return check_rgb(np.asarray(image), self.voc.images[index]), np.asarray(target, dtype=np.int64)
+        return pil_to_rgb(image), np.asarray(target, dtype=np.int64)
 
 
 def _voc(year: str, split: str, root: str | None, download: bool, transform) -> VOC:
