@@ -1,34 +1,41 @@
-"""What every tab shares: the app context, error handling for handlers, small text formatters."""
+"""What every tab shares: the app context, handlers bound to it with error handling, concurrency
+groups, the private cache folder, and small formatters and pickers."""
 
 from __future__ import annotations
 
 import functools
-import hashlib
 import inspect
 import logging
 import math
 import os
+import random
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import gradio as gr
-import numpy as np
 
-from core.analysis import ClassPresence, Workspace
-from core.visualize import save_image
+from core.explorer import Renders, Workspace, nearest_epoch
+from core.explorer.compare import Panel
 
 log = logging.getLogger("vision_explorer")
 
-MAX_SLOTS = 6  # run columns in the Compare and Upload tabs
-# Follow-up steps of a chain keep an api_name but stay out of the API page (the main endpoints are documented).
-HIDDEN = {"api_visibility": "undocumented"}
+# Follow-up steps of a chain and page wiring stay out of the API page; each user action has one documented endpoint.
+PRIVATE = {"api_visibility": "private"}
+# Concurrency (Gradio runs each event with a limit of 1 by default, so a cheap history read would wait
+# behind a model run). Reads of stored history and cached renders are cheap, pure Python: many at once.
+# Model runs use the CPU's cores: two at a time, each on the torch threads set at start-up; more would
+# only slow each other down. Long jobs (whole-split statistics, embedding maps) get their own lane so
+# they never block the interactive model runs.
+READ = {"concurrency_id": "read", "concurrency_limit": 16}
+INFER = {"concurrency_id": "infer", "concurrency_limit": 2}
+LONG = {"concurrency_id": "long", "concurrency_limit": 1}
 
 
 @dataclass
 class AppContext:
-    """Server-side state shared by every session: the discovered runs and a folder for rendered files."""
+    """Server-side state shared by every session: the runs, and the folder of rendered files."""
 
     ws: Workspace
     cache_dir: Path
@@ -37,16 +44,9 @@ class AppContext:
     def thumbs_dir(self) -> Path:
         return self.cache_dir / "thumbs"
 
-    def render_path(self, key: Sequence[Any], image: np.ndarray, suffix: str = ".png") -> str:
-        """Write a rendered image once under a name derived from ``key``; return its path (for galleries)."""
-        digest = hashlib.sha1(repr(tuple(key)).encode()).hexdigest()[:20]
-        path = self.cache_dir / "renders" / f"{digest}{suffix}"
-        if not path.exists():
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{suffix}")
-            save_image(image, tmp)
-            os.replace(tmp, path)
-        return str(path)
+    @property
+    def renders(self) -> Renders:
+        return Renders(self.cache_dir)
 
 
 def default_cache_dir() -> Path:
@@ -76,7 +76,7 @@ def error_text(e: BaseException) -> str:
     from core.data import DatasetNotFoundError
     from core.runs import RunError
 
-    if isinstance(e, (RunError, DatasetNotFoundError, ValueError, IndexError, KeyError, FileNotFoundError)):
+    if isinstance(e, (RunError, DatasetNotFoundError, ValueError, IndexError, KeyError, FileNotFoundError, PermissionError)):
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
     else:
         log.error("handler failed:\n%s", traceback.format_exc())
@@ -84,58 +84,90 @@ def error_text(e: BaseException) -> str:
     return msg.strip() or type(e).__name__
 
 
-def guard(n_outputs: int, status: int | None = None) -> Callable:
-    """Turn any exception of a handler into a warning toast and a status message; other outputs stay as they were.
+def _failure(e: BaseException, n_outputs: int, status: int | None):
+    msg = error_text(e)
+    gr.Warning(msg.splitlines()[0][:300])
+    out: list[Any] = [gr.skip()] * n_outputs
+    if status is not None:
+        out[status] = "**⚠ " + msg.replace("\n", "  \n") + "**"
+    return out[0] if n_outputs == 1 else tuple(out)
 
-    ``status`` is the position of the status Markdown among the outputs. Works for plain functions
-    and for generators; the handler's signature (``gr.Progress``, ``gr.SelectData``) is kept.
+
+def bind(ctx: AppContext, fn: Callable, n_outputs: int, status: int | None = None) -> Callable:
+    """``fn(ctx, *inputs)`` as a Gradio handler: ``ctx`` bound, any exception turned into a warning toast
+    and a status message (output ``status``) while the other outputs stay as they were.
+
+    The signature without ``ctx`` is kept, so API parameters carry ``fn``'s names and ``gr.Progress`` /
+    ``gr.SelectData`` parameters are still filled in; generators stream as before.
     """
-
-    def failure(e: BaseException):
-        msg = error_text(e)
-        gr.Warning(msg.splitlines()[0][:300])
-        out: list[Any] = [gr.skip()] * n_outputs
-        if status is not None:
-            out[status] = "**⚠ " + msg.replace("\n", "  \n") + "**"
-        return out[0] if n_outputs == 1 else tuple(out)
-
-    def deco(fn: Callable) -> Callable:
-        if inspect.isgeneratorfunction(fn):
-
-            @functools.wraps(fn)
-            def gen_wrapper(*args, **kwargs):
-                try:
-                    yield from fn(*args, **kwargs)
-                except Exception as e:  # noqa: BLE001  (every error becomes a message; the app keeps serving)
-                    yield failure(e)
-
-            return gen_wrapper
+    sig = inspect.signature(fn)
+    if inspect.isgeneratorfunction(fn):
 
         @functools.wraps(fn)
-        def wrapper(*args, **kwargs):
+        def handler(*args, **kwargs):
             try:
-                return fn(*args, **kwargs)
+                yield from fn(ctx, *args, **kwargs)
+            except Exception as e:  # noqa: BLE001  (every error becomes a message; the app keeps serving)
+                yield _failure(e, n_outputs, status)
+
+    else:
+
+        @functools.wraps(fn)
+        def handler(*args, **kwargs):
+            try:
+                return fn(ctx, *args, **kwargs)
             except Exception as e:  # noqa: BLE001
-                return failure(e)
+                return _failure(e, n_outputs, status)
 
-        return wrapper
+    handler.__signature__ = sig.replace(parameters=list(sig.parameters.values())[1:])
+    return handler
 
-    return deco
+
+def gallery(panels: Sequence[Panel]) -> list[tuple[str, str]]:
+    """Panels as a Gradio gallery value: (file path, caption)."""
+    return [(p.path, p.caption) for p in panels]
 
 
 def fmt(v: float | None, digits: int = 3) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
 
 
-def presence_md(p: ClassPresence, classes: Sequence[str]) -> str:
-    """Ground-truth classes next to predicted ones: missed classes struck through, extra ones marked +."""
-    if not p.truth:
-        return "**Predicted:** " + (", ".join(classes[c] for c in p.predicted) or "nothing")
-    truth = ", ".join(classes[c] for c in p.truth)
-    parts = [classes[c] for c in p.predicted if c in p.truth]
-    parts += [f"~~{classes[c]}~~" for c in p.missing]
-    parts += [f"**+{classes[c]}**" for c in p.extra]
-    return f"**Truth:** {truth}  \n**Predicted:** {', '.join(parts) or 'nothing'}"
+def step_index(index: Any, n: int, move: str) -> int:
+    """The image after a move: "next", "previous" (both wrap around) or "random"."""
+    if n <= 0:
+        raise IndexError("the split has no images")
+    if move == "random":
+        return random.randrange(n)
+    return (int(index or 0) + (1 if move == "next" else -1)) % n
+
+
+def picked(order: Sequence[int], evt: gr.SelectData) -> Any:
+    """The dataset index behind a clicked gallery thumbnail, or no change."""
+    pos = evt.index if isinstance(evt.index, int) else evt.index[0]
+    return order[pos] if 0 <= pos < len(order) else gr.skip()
+
+
+def epoch_slider(ctx: AppContext, name: str | None, value: int | str | None = "best", **kwargs: Any) -> dict:
+    """Slider settings for a run: its saved epochs as the range, ``value`` snapped to a saved one."""
+    if not name or name not in ctx.ws.runs:
+        return gr.update(**kwargs)
+    run = ctx.ws.run(name)
+    epochs = run.epochs or [run.last_epoch]
+    lo, hi = min(epochs), max(epochs)
+    return gr.update(minimum=lo, maximum=max(hi, lo + 1) if lo == hi else hi, value=nearest_epoch(run, value),
+                     step=1, interactive=lo != hi, **kwargs)  # fmt: skip
+
+
+def slider_init(ctx: AppContext, name: str | None) -> dict[str, Any]:
+    """Constructor arguments of an epoch slider at run ``name``'s best epoch.
+
+    The range spans every run's saved epochs: Gradio checks a value against the constructor's range
+    for API calls, so it must admit any run's epochs. A load event then narrows the slider to its run.
+    """
+    saved = [e for r in ctx.ws.runs.values() for e in (r.epochs or [r.last_epoch]) if e]
+    lo, hi = (min(saved), max(saved)) if saved else (1, 2)
+    value = nearest_epoch(ctx.ws.run(name), "best") if name else lo
+    return {"value": value, "minimum": lo, "maximum": hi if hi > lo else lo + 1}
 
 
 def images_available(ctx: AppContext, name: str) -> bool:
@@ -148,44 +180,22 @@ def images_available(ctx: AppContext, name: str) -> bool:
 
 
 def default_run(ctx: AppContext, task: str = "segmentation") -> str | None:
-    """The run shown first: of ``task`` if any; for segmentation, one whose images are available.
-
-    (Classification datasets derived from segmentation ones, like ``crops:camvid``, index their source
-    when opened, too slow to do at start-up just to choose a default.)
-    """
+    """The run shown first: of ``task`` if any; for segmentation, one whose images are available."""
     names = ctx.ws.names_for(task) or ctx.ws.names
     if task == "segmentation":
         return next((n for n in names if images_available(ctx, n)), names[0] if names else None)
     return names[0] if names else None
 
 
-def run_choices(ctx: AppContext, task: str | None = None, classes: Sequence[str] | None = None) -> list[str]:
-    return ctx.ws.names_for(task, classes)
+def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """Rows as a Markdown table (numbers to 3 decimals, lists joined)."""
 
+    def cell(v: Any) -> str:
+        if isinstance(v, float):
+            return fmt(v)
+        if isinstance(v, (list, tuple)):
+            return ", ".join(str(x) for x in v) or "–"
+        return "–" if v is None else str(v)
 
-def epoch_slider_update(ctx: AppContext, name: str | None, value: int | str | None = "best", **kwargs: Any) -> dict:
-    """Slider settings for a run: its saved epochs as the range, ``value`` snapped to a saved one."""
-    from core.analysis import nearest_epoch
-
-    if not name or name not in ctx.ws.runs:
-        return gr.update(**kwargs)
-    run = ctx.ws.run(name)
-    epochs = run.epochs or [run.last_epoch]
-    lo, hi = min(epochs), max(epochs)
-    return gr.update(minimum=lo, maximum=max(hi, lo + 1) if lo == hi else hi, value=nearest_epoch(run, value),
-                     step=1, interactive=lo != hi, **kwargs)  # fmt: skip
-
-
-def slider_init(ctx: AppContext, run) -> dict[str, Any]:
-    """Constructor arguments of an epoch slider, at ``run``'s best epoch.
-
-    The range spans every run's saved epochs: Gradio checks a value against the constructor's range
-    for API calls, so it must admit any run's epochs. A load event then narrows each slider to its
-    own run's epochs (``epoch_slider_update``) for the page.
-    """
-    from core.analysis import nearest_epoch
-
-    saved = [e for r in ctx.ws.runs.values() for e in (r.epochs or [r.last_epoch]) if e]
-    lo, hi = (min(saved), max(saved)) if saved else (1, 2)
-    value = nearest_epoch(run, "best") if run is not None else lo
-    return {"value": value, "minimum": lo, "maximum": hi if hi > lo else lo + 1}
+    head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
+    return head + "".join("\n| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows)

@@ -6,11 +6,11 @@ from typing import Any
 
 import gradio as gr
 
-from app.common import HIDDEN, AppContext, default_run, epoch_slider_update, guard, slider_init
-from app.compare import display
+from app.common import LONG, PRIVATE, READ, AppContext, bind, default_run, epoch_slider, slider_init
 from app.figures import embedding_scatter
-from core import analysis as A
 from core import visualize as V
+from core.explorer import embedding, embedding_methods, map_steps, nearest_epoch
+from core.explorer.compare import display
 
 # Clicking a point of a map copies its index into the point box and presses "Show" (Plotly's click
 # event does not reach Gradio by itself). Attached to every new plot of the two maps.
@@ -39,107 +39,89 @@ CLICK_JS = """
 """
 
 
-def _split_choices(ctx: AppContext, name: str | None) -> list[str]:
-    return ctx.ws.splits(ctx.ws.dataset(name)) if name else []
+def _checked(ctx: AppContext, run: str, epoch: int | str, split: str, method: str):
+    r = ctx.ws.run(run)
+    ref = ctx.ws.run_split(run, split)  # a split this run's dataset recorded: never a free string in a file name
+    if method not in embedding_methods():
+        raise ValueError(f"unknown method {method!r}; available: {', '.join(embedding_methods()) or 'none'}")
+    return r, nearest_epoch(r, epoch), ref
+
+
+def _figure(run, emb, name: str, extra: str = "", selected: int | None = None):
+    what = "images" if run.task == "classification" else "pixels"
+    title = f"{name} @ epoch {emb.epoch} · {emb.split} · {emb.method} · {len(emb.coords)} {what}{extra}"
+    return embedding_scatter(emb.coords, emb.labels, emb.preds, run.classes, run.palette, title=title, selected=selected)
+
+
+def embedding_map(ctx: AppContext, run: str, epoch: int | str, split: str, method: str, progress=gr.Progress()):
+    """The run's feature map at ``epoch`` on ``split``: from the cache at once, else a quick PCA preview
+    first and then the map, with progress. Streams (figure, status)."""
+    r, e, ref = _checked(ctx, run, epoch, split, method)
+    ref.open()  # a missing dataset is a clear message before any work
+    for emb, preview in map_steps(r, e, split, method, data_root=ctx.ws.data_root, progress=lambda f, m: progress(f, desc=m)):
+        if preview:
+            yield _figure(r, emb, run, f" — PCA preview, {method} computing…"), f"PCA preview shown; computing {method}…"
+        else:
+            yield _figure(r, emb, run), f"{run} @ {e} ({method}, {len(emb.coords)} points). Click a point or type its number."
+
+
+def embedding_point(ctx: AppContext, run: str, epoch: int | str, split: str, method: str, point: int):
+    """A point of a built map: its image (the pixel marked, for segmentation), true and predicted class."""
+    r, e, ref = _checked(ctx, run, epoch, split, method)
+    emb = embedding(r, e, split, method, data_root=ctx.ws.data_root, cached_only=True)
+    if emb is None:
+        raise ValueError("build the map first")
+    if point is None or not 0 <= int(point) < len(emb.coords):
+        raise IndexError(f"point must be between 0 and {len(emb.coords) - 1}")
+    j = int(point)
+    i = int(emb.image_index[j])
+    image, _ = ref.load(i)
+    true_c, pred_c = r.classes[int(emb.labels[j])], r.classes[int(emb.preds[j])]
+    where = f"image {i} (`{ref.open().item_id(i)}`)"
+    if emb.yx is not None:
+        y, x = (int(v) for v in emb.yx[j])
+        image = V.mark_pixel(image, (y, x))
+        where += f", pixel (y={y}, x={x})"
+    md = f"Point **{j}**: true **{true_c}**, predicted **{pred_c}** ({'✓ right' if true_c == pred_c else '✗ wrong'}) — {where}"
+    return display(image), md, _figure(r, emb, run, selected=j)
+
+
+def select_run(ctx: AppContext, run: str):
+    return epoch_slider(ctx, run, "best"), gr.update(choices=ctx.ws.splits(ctx.ws.dataset(run)) if run else [])
 
 
 def build(ctx: AppContext) -> dict[str, Any]:
     ws = ctx.ws
-    methods = A.embedding_methods()
-    names = ws.names
-    cls = ws.names_for("classification")
-    run0 = default_run(ctx, "classification" if cls else "segmentation")
-    splits0 = _split_choices(ctx, run0)
-    if not methods:
-        gr.Markdown("**Embedding maps are not available**: `core.embeddings` could not be imported.")
+    methods = embedding_methods()
+    run0 = default_run(ctx, "classification" if ws.names_for("classification") else "segmentation")
+    splits0 = ws.splits(ws.dataset(run0)) if run0 else []
     with gr.Row():
         split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)
         method = gr.Dropdown(methods, value=methods[0] if methods else None, label="Method", scale=1, elem_id="emb-method")
         second = gr.Checkbox(False, label="Second map side by side", scale=1)
     status = gr.Markdown("Choose a run and press **Build map**. A t-SNE map takes a while the first time, then comes from the cache.")
-    maps = {}
+    loads = []
     with gr.Row(equal_height=False):
         for side, visible in (("a", True), ("b", False)):
+            api = {"api_name": "embedding"} if side == "a" else PRIVATE
             with gr.Column(visible=visible, min_width=420) as col:
+                if side == "b":
+                    second.input(lambda on: gr.update(visible=bool(on)), [second], col, **PRIVATE)
                 with gr.Row():
-                    run = gr.Dropdown(names, value=run0, label=f"Run ({side.upper()})", scale=3)
-                    epoch = gr.Slider(step=1, label="Epoch", scale=2, **slider_init(ctx, ws.run(run0) if run0 else None))
+                    run = gr.Dropdown(ws.names, value=run0, label=f"Run ({side.upper()})", scale=3)
+                    epoch = gr.Slider(step=1, label="Epoch", scale=2, **slider_init(ctx, run0))
                 build_b = gr.Button(f"Build map {side.upper()}", variant="primary")
                 plot = gr.Plot(label=f"Map {side.upper()}", elem_id=f"emb-plot-{side}")
                 with gr.Row():
-                    point = gr.Number(None, precision=0, minimum=0, placeholder="e.g. 12", label="Point (hover shows its number; click a point)",
+                    point = gr.Number(None, precision=0, minimum=0, label="Point (hover shows its number; click a point)",
                                       elem_id=f"emb-point-{side}", scale=3)  # fmt: skip
                     show_b = gr.Button("Show", elem_id=f"emb-show-{side}", scale=1)
-                point_img = gr.Image(label="The point's image", format="png", interactive=False, elem_id=f"emb-image-{side}")
+                point_img = gr.Image(label="The point's image", interactive=False, elem_id=f"emb-image-{side}")
                 point_md = gr.Markdown("")
-            maps[side] = dict(col=col, run=run, epoch=epoch, build=build_b, plot=plot, point=point, show=show_b, img=point_img, md=point_md)
-
-    def figure(run, emb, name, title_extra="", selected=None):
-        what = "images" if run.task == "classification" else "pixels"
-        title = f"{name} @ epoch {emb.epoch} · {emb.split} · {emb.method} · {len(emb.coords)} {what}{title_extra}"
-        return embedding_scatter(emb.coords, emb.labels, emb.preds, run.classes, run.palette, title=title, selected=selected)
-
-    def make_builder(side: str):
-        @guard(2, status=1)
-        def build_map(run_name, epoch_v, split_v, method_v, progress=gr.Progress()):
-            """The map from the cache if there is one; else a quick PCA preview first, then the full map with progress."""
-            run = ws.run(run_name)
-            e = A.nearest_epoch(run, epoch_v)
-            if split_v not in _split_choices(ctx, run_name):
-                raise ValueError(f"run {run_name}'s dataset has no split {split_v!r}; splits: {', '.join(_split_choices(ctx, run_name))}")
-            if method_v not in A.embedding_methods():
-                raise ValueError(f"unknown method {method_v!r}; available: {', '.join(A.embedding_methods()) or 'none'}")
-            ws.dataset(run_name, split_v).open()  # a missing dataset is a clear message before any work
-            emb = A.embedding(run, e, split_v, method_v, data_root=ws.data_root, cached_only=True)
-            if emb is None and method_v != "pca":
-                pca = A.embedding(run, e, split_v, "pca", data_root=ws.data_root,
-                                  progress=lambda f, m: progress(0.3 * f, desc=f"PCA preview: {m}"))  # fmt: skip
-                yield figure(run, pca, run_name, " — PCA preview, " + method_v + " computing…"), f"PCA preview shown; computing {method_v}…"
-            if emb is None:
-                emb = A.embedding(run, e, split_v, method_v, data_root=ws.data_root, progress=lambda f, m: progress(f, desc=m))
-            yield figure(run, emb, run_name), f"Map {side.upper()}: {run_name} @ {e} ({method_v}, {len(emb.coords)} points). Click a point or type its number."
-
-        build_map.__name__ = f"embedding_map_{side}"
-        return build_map
-
-    def make_point(side: str):
-        @guard(3)
-        def show_point(run_name, epoch_v, split_v, method_v, point_v):
-            """A point of the map: its image, true and predicted class; for a pixel, the pixel is marked."""
-            run = ws.run(run_name)
-            e = A.nearest_epoch(run, epoch_v)
-            emb = A.embedding(run, e, split_v, method_v, data_root=ws.data_root, cached_only=True)
-            if emb is None:
-                raise ValueError("build the map first")
-            if point_v is None or not 0 <= int(point_v) < len(emb.coords):
-                raise IndexError(f"point must be between 0 and {len(emb.coords) - 1}")
-            j = int(point_v)
-            ref = ws.dataset(run_name, split_v)
-            i = int(emb.image_index[j])
-            image, _ = ref.load(i)
-            true_c, pred_c = run.classes[int(emb.labels[j])], run.classes[int(emb.preds[j])]
-            verdict = "✓ right" if true_c == pred_c else "✗ wrong"
-            where = f"image {i} (`{ref.open().item_id(i)}`)"
-            if emb.yx is not None:
-                y, x = (int(v) for v in emb.yx[j])
-                image = V.mark_pixel(image, (y, x))
-                where += f", pixel (y={y}, x={x})"
-            md = f"Point **{j}**: true **{true_c}**, predicted **{pred_c}** ({verdict}) — {where}"
-            return display(image), md, figure(run, emb, run_name, selected=j)
-
-        show_point.__name__ = f"embedding_point_{side}"
-        return show_point
-
-    def select_run(run_name):
-        return epoch_slider_update(ctx, run_name, "best"), gr.update(choices=_split_choices(ctx, run_name))
-
-    for side, m in maps.items():
-        m["build"].click(make_builder(side), [m["run"], m["epoch"], split, method], [m["plot"], status], api_name=f"embedding_map_{side}")
-        m["show"].click(make_point(side), [m["run"], m["epoch"], split, method, m["point"]], [m["img"], m["md"], m["plot"]],
-                        api_name=f"embedding_point_{side}")  # fmt: skip
-        m["point"].submit(make_point(side), [m["run"], m["epoch"], split, method, m["point"]], [m["img"], m["md"], m["plot"]],
-                          api_name=f"embedding_point_{side}_submit", **HIDDEN)  # fmt: skip
-        m["run"].input(guard(2)(select_run), [m["run"]], [m["epoch"], split], api_name=f"embedding_select_run_{side}")
-    second.input(lambda on: gr.update(visible=bool(on)), [second], maps["b"]["col"], api_name="embedding_second_map")
-    loads = [(guard(2)(select_run), [m["run"]], [m["epoch"], split]) for m in (maps["a"],)]
-    return dict(load=loads)
+            build_b.click(bind(ctx, embedding_map, 2, status=1), [run, epoch, split, method], [plot, status], **api, **LONG)
+            point_ev = dict(fn=bind(ctx, embedding_point, 3), inputs=[run, epoch, split, method, point], outputs=[point_img, point_md, plot])
+            show_b.click(**point_ev, **({"api_name": "embedding_point"} if side == "a" else PRIVATE), **READ)
+            point.submit(**point_ev, **PRIVATE, **READ)
+            run.input(bind(ctx, select_run, 2), [run], [epoch, split], **PRIVATE, **READ)
+            loads.append(dict(fn=bind(ctx, select_run, 2), inputs=[run], outputs=[epoch, split]))
+    return dict(load=loads[:1])

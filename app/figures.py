@@ -13,6 +13,8 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
+from core.history import row_normalize
+
 RUN_COLORS = qualitative.Plotly + qualitative.D3
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50), font=dict(size=12), hoverlabel=dict(namelength=-1))
 
@@ -135,8 +137,7 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
 def confusion_heatmap(cm: np.ndarray, classes: Sequence[str], *, title: str = "Confusion matrix") -> go.Figure:
     """Row-normalised confusion matrix (recall per true class) with the raw counts on hover."""
     cm = np.asarray(cm, dtype=np.int64)
-    total = cm.sum(1, keepdims=True)
-    frac = np.divide(cm, total, out=np.full(cm.shape, np.nan), where=total > 0)
+    frac = row_normalize(cm)
     text = [[("" if math.isnan(v) else f"{v:.2f}") for v in row] for row in frac]
     fig = go.Figure(go.Heatmap(
         z=[[_none(float(v)) for v in row] for row in frac], x=list(classes), y=list(classes), zmin=0, zmax=1,

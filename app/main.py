@@ -3,8 +3,9 @@
     python app/main.py [--runs checkpoints/] [--data-root ../shared/data/camvid] [--host 127.0.0.1] [--port 7860] [--share]
 
 ``build_app(runs_dir, data_root)`` returns the ``gr.Blocks`` (tests start it on a free port with
-``launch_app``). Every event has an ``api_name``, so the app is also an API for ``gradio_client``.
-Only runs discovered under ``--runs`` can be chosen: the browser sends run names, never paths.
+``launch_app``). Each user action is one named API endpoint for ``gradio_client`` (see the README's
+"API" section); the events that only wire the page are private. Only runs discovered under ``--runs``
+can be chosen: the browser sends run names, never paths.
 """
 
 from __future__ import annotations
@@ -20,17 +21,17 @@ if str(ROOT) not in sys.path:  # `python app/main.py` puts app/ on the path, not
 
 import gradio as gr  # noqa: E402
 
-from app import compare, confusion_tab, embeddings_tab, metrics_tab, upload_tab  # noqa: E402
-from app.common import AppContext, default_cache_dir, private_dir  # noqa: E402
-from core.analysis import Workspace  # noqa: E402
+from app import compare_tab, confusion_tab, embeddings_tab, metrics_tab, upload_tab  # noqa: E402
+from app.common import PRIVATE, AppContext, default_cache_dir, private_dir  # noqa: E402
+from core.explorer import Workspace  # noqa: E402
 
 MAX_UPLOAD = "25mb"
 CSS = """
 .gradio-container {max-width: 1600px !important}
 #explorer-header h1 {margin-bottom: 0}
 #explorer-header p {margin-top: 4px; color: var(--body-text-color-subdued)}
-/* image grids: equal columns that wrap, hidden run columns take no space */
-.explorer-grid {display: grid !important; grid-template-columns: repeat(auto-fill, minmax(250px, 1fr)); gap: 12px}
+/* grids of run columns: equal columns that wrap, hidden ones take no space */
+.explorer-grid {display: grid !important; grid-template-columns: repeat(auto-fill, minmax(200px, 1fr)); gap: 12px}
 .explorer-grid > .hide, .explorer-grid > [style*="display: none"] {display: none !important}
 .slot-header p {margin: 0; line-height: 1.35}
 """
@@ -52,7 +53,7 @@ def build_app(runs_dir: str | Path, data_root: str | None = None, *, cache_dir: 
     """The explorer for the runs under ``runs_dir``; ``data_root`` overrides the dataset roots recorded in runs."""
     ws = Workspace.discover(runs_dir, data_root)
     ctx = AppContext(ws, private_dir(Path(cache_dir)) if cache_dir else default_cache_dir())
-    loads = []
+    loads: list[dict] = []
     with gr.Blocks(title="Vision Explorer") as demo:
         gr.Markdown(header_md(ws), elem_id="explorer-header")
         if ws.problems:
@@ -60,27 +61,29 @@ def build_app(runs_dir: str | Path, data_root: str | None = None, *, cache_dir: 
                 gr.Markdown("\n".join(f"- `{name}`: {why}" for name, why in ws.problems))
         if ws.runs:
             with gr.Tabs():
-                with gr.Tab("Compare models", id="compare"):
-                    loads += compare.build(ctx)["load"]
-                with gr.Tab("Metrics", id="metrics"):
-                    loads += metrics_tab.build(ctx)["load"]
-                with gr.Tab("Confusion", id="confusion"):
-                    loads += confusion_tab.build(ctx)["load"]
-                with gr.Tab("Embeddings", id="embeddings"):
-                    loads += embeddings_tab.build(ctx)["load"]
-                with gr.Tab("Upload your own image", id="upload"):
-                    upload_tab.build(ctx)
-        for k, (fn, inputs, outputs) in enumerate(loads):
-            demo.load(fn, inputs, outputs, api_name=f"load_{k}_{fn.__name__}", api_visibility="undocumented")
-    demo.explorer_context = ctx  # for tests and the benchmark
+                for title, tab_id, module in (("Compare models", "compare", compare_tab), ("Metrics", "metrics", metrics_tab),
+                                              ("Confusion", "confusion", confusion_tab), ("Embeddings", "embeddings", embeddings_tab),
+                                              ("Upload your own image", "upload", upload_tab)):  # fmt: skip
+                    with gr.Tab(title, id=tab_id):
+                        loads += module.build(ctx).get("load", [])
+        for event in loads:  # fill the page once it is open, each in its concurrency lane
+            demo.load(**{"concurrency_id": "read", "concurrency_limit": 16, **event}, **PRIVATE)
+    demo.explorer_context = ctx  # for tests and the benchmarks
     return demo
 
 
 def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7860, share: bool = False, **kwargs):
-    """Start the server with the app's theme, styles and click script, an upload size limit, and the example folder allowed."""
+    """Start the server with the app's theme, styles and click script, an upload size limit, and only the
+    example images and the render folder allowed as files to serve."""
+    if host not in ("127.0.0.1", "localhost", "::1") or share:
+        exposed = "a public gradio.live link" if share else f"every machine that can reach this one on {host}"
+        print(f"warning: the explorer is reachable from {exposed}. Anyone there can browse every run under "
+              f"{demo.explorer_context.ws.runs_dir}, read its images and run its models. Use --host 127.0.0.1 to keep it local.",
+              file=sys.stderr, flush=True)  # fmt: skip
+    demo.queue(default_concurrency_limit=1)  # each event declares its lane (app.common READ / INFER / LONG)
     return demo.launch(
         server_name=host, server_port=port, share=share, css=CSS, js=embeddings_tab.CLICK_JS, theme=gr.themes.Soft(primary_hue="indigo"),
-        max_file_size=MAX_UPLOAD, footer_links=["api"], **kwargs,
+        max_file_size=MAX_UPLOAD, footer_links=["api"], show_error=True, **kwargs,
         # the example images, and the thumbnails and renders the handlers return (wherever --cache-dir puts them)
         allowed_paths=[str(upload_tab.ASSETS), str(demo.explorer_context.cache_dir)],
     )  # fmt: skip
@@ -95,7 +98,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores, at most 4)")
-    p.add_argument("--cache-dir", default=None, help="folder for thumbnails and rendered images (default: the temp folder)")
+    p.add_argument("--cache-dir", default=None, help="folder for thumbnails and rendered images (default: ~/.cache/vision-explorer)")
     args = p.parse_args(argv)
 
     import torch

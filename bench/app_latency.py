@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.analysis import Workspace  # noqa: E402
+from core.explorer import Workspace  # noqa: E402
 
 SLOTS = 6
 

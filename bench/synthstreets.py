@@ -53,7 +53,7 @@ def main() -> None:
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     counts, present = stats[(180, 240)]
     share = 100 * counts / counts.sum()
-    print(f"\nPixel shares at 240x180 ('in scenes': share of scenes where the class appears)")
+    print("\nPixel shares at 240x180 ('in scenes': share of scenes where the class appears)")
     print(f"{'class':<12}{'synth %':>9}{'CamVid %':>10}{'in scenes %':>13}")
     for name, sh, cam, pr in zip(CLASSES + ("void",), share, CAMVID_SHARES, present.mean(0) * 100):
         print(f"{name:<12}{sh:>9.2f}{cam:>10.1f}{pr:>13.0f}")

@@ -26,19 +26,16 @@ import importlib.util
 import json
 import math
 import re
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from core.inference import ImageLike, Predictor, to_rgb_array
 from core.io import atomic_write
 from core.runs import Run
-from core.tasks import main_logits
 
 FORMAT = 1
 CACHE_DIR = "embeddings"
@@ -233,13 +230,9 @@ def _classification_points(predictor: Predictor, ds, per_class: int, max_items: 
 
 @torch.inference_mode()
 def _segmentation_maps(predictor: Predictor, image: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
-    """Predicted labels (H, W) at the image's size, and the feature map (C, h, w) covering it."""
-    x, sizes = predictor.preprocess([image])
-    x = x.to(predictor.device)
-    logits = main_logits(predictor.model(x)).float()  # (1, K, h', w')
-    logits = F.interpolate(logits, size=sizes[0], mode="bilinear", align_corners=False)
-    feats = predictor.model.features(x)[0].float().cpu()  # (C, h, w)
-    return logits.argmax(1)[0].cpu().numpy(), feats
+    """Predicted labels (H, W) at the image's size, and the feature map (C, h, w) covering it (one pass)."""
+    pred = predictor.predict([image], features=True)[0]
+    return pred.labels, torch.from_numpy(pred.features)
 
 
 def _segmentation_points(predictor: Predictor, ds, per_class: int, max_items: int | None, rng, progress, ignore: int) -> dict:
@@ -388,6 +381,7 @@ def compute_embedding(
     max_items: int | None = None,
     seed: int = 0,
     progress: Progress | None = None,
+    predictor: Predictor | None = None,
     **params: Any,
 ) -> Embedding:
     """The 2-D map of ``run``'s features at ``epoch`` on ``split`` (cached in the run directory).
@@ -395,6 +389,7 @@ def compute_embedding(
     ``per_class`` caps the points of each class; ``max_items`` caps the images scanned (default:
     all for classification, 60 for segmentation). ``params`` go to the reducer (see
     ``METHOD_DEFAULTS``). ``progress(fraction, message)`` is called as the work advances.
+    ``predictor``: the run's ``Predictor`` at ``epoch`` if the caller holds one (the explorer's cache).
     """
     e = run.resolve_epoch(epoch)
     split = split or run.data["val_split"]
@@ -409,7 +404,7 @@ def compute_embedding(
             pass  # damaged: recompute and overwrite
     _report(progress, 0.0, "loading the model")
     ds = run.open_dataset(split, data_root)
-    predictor = Predictor(run, e, batch_size=64)
+    predictor = predictor if predictor is not None and predictor.epoch == e else Predictor(run, e)
     rng = np.random.default_rng(seed)
     if run.task == "classification":
         points = _classification_points(predictor, ds, per_class, max_items, rng, progress)
@@ -429,20 +424,6 @@ def compute_embedding(
     return emb
 
 
-_PREDICTORS: OrderedDict[tuple, Predictor] = OrderedDict()
-
-
-def _predictor(run: Run, epoch: int) -> Predictor:
-    """A small cache, so placing several images does not rebuild the model each time."""
-    weights = run.weights_path(epoch)
-    key = (str(run.path.resolve()), epoch, weights.stat().st_mtime_ns)
-    if key not in _PREDICTORS:
-        _PREDICTORS[key] = Predictor(run, epoch)
-        while len(_PREDICTORS) > 2:
-            _PREDICTORS.popitem(last=False)
-    return _PREDICTORS[key]
-
-
 def knn_place(features: np.ndarray, coords: np.ndarray, queries: np.ndarray, k: int = 8) -> tuple[np.ndarray, np.ndarray]:
     """(M, 2) positions (inverse-distance-weighted mean of the k nearest points' coords) and (M, k) neighbours."""
     k = min(k, len(features))
@@ -457,19 +438,21 @@ def knn_place(features: np.ndarray, coords: np.ndarray, queries: np.ndarray, k: 
     return xy.astype(np.float32), idx
 
 
-def place_image(run: Run, embedding: Embedding, image: ImageLike, *, data_root: str | None = None, k: int = 8,
-                max_points: int = 200, seed: int = 0) -> dict[str, Any]:  # fmt: skip
+def place_image(run: Run, embedding: Embedding, image: ImageLike, *, k: int = 8, max_points: int = 200, seed: int = 0,
+                predictor: Predictor | None = None) -> dict[str, Any]:  # fmt: skip
     """Where ``image`` falls in ``embedding``.
 
     Classification: ``{"xy": (2,), "neighbors": [k nearest map points, nearest first], "pred": int}``.
     Segmentation: up to ``max_points`` of its pixels, spread over the predicted classes:
     ``{"xy": (M, 2), "yx": (M, 2) original-image pixels, "preds": (M,), "neighbors": the k map points
     most often among their nearest neighbours}``. PCA maps place points exactly; the others by their
-    k nearest neighbours in feature space. ``data_root`` is unused (the map holds its features).
+    k nearest neighbours in feature space. ``predictor``: the run's ``Predictor`` at the map's epoch,
+    if the caller holds one.
     """
     if embedding.features is None or len(embedding.features) == 0:
         raise ValueError("this embedding holds no features to place new points against")
-    predictor = _predictor(run, embedding.epoch)
+    if predictor is None or predictor.epoch != embedding.epoch:
+        predictor = Predictor(run, embedding.epoch)
     image = to_rgb_array(image)
     if run.task == "classification":
         pred = predictor.predict([image])[0]

@@ -23,7 +23,7 @@ from core.data.images import array_to_rgb, pil_to_rgb
 from core.data.transforms import eval_transforms
 from core.device import pick_device
 from core.runs import Run, load_run
-from core.tasks import merge_flipped, predict_logits
+from core.tasks import main_logits, merge_flipped
 
 ImageLike = Union[Image.Image, np.ndarray]
 
@@ -32,6 +32,7 @@ ImageLike = Union[Image.Image, np.ndarray]
 class SegmentationPrediction:
     labels: np.ndarray  # (H, W) int64 class map at the input's size
     probs: np.ndarray  # (K, H, W) float32 softmax probabilities
+    features: np.ndarray | None = None  # (C, h, w) the embedding the classifier read (``predict(features=True)``)
 
     def entropy(self) -> np.ndarray:
         """(H, W) per-pixel entropy in nats: the model's uncertainty."""
@@ -99,16 +100,16 @@ class Predictor:
             yield x.to(self.device, memory_format=torch.channels_last), sizes
 
     @torch.inference_mode()
-    def predict(self, images: Sequence[ImageLike]) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
-        """One prediction per input image, at that image's size."""
+    def predict(self, images: Sequence[ImageLike], *, features: bool = False) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
+        """One prediction per input image, at that image's size.
+
+        Classification predictions always carry the pre-logit embedding; segmentation ones carry the
+        per-pixel features with ``features=True``, from the same forward pass as the labels.
+        """
         out: list = []
         for x, sizes in self._batches(list(images)):
             if self.task == "segmentation":
-                logits = predict_logits(self.model, x, tta_flip=self.tta_flip).float()  # (B, K, h, w)
-                for lg, hw in zip(logits, sizes):
-                    lg = F.interpolate(lg[None], size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
-                    probs = lg.softmax(0)
-                    out.append(SegmentationPrediction(probs.argmax(0).cpu().numpy(), probs.cpu().numpy()))
+                out.extend(self._segment(x, sizes, features))
             else:
                 feats = self.model.features(x).float()  # (B, D)
                 logits = self.model.head(feats).float()  # (B, K)
@@ -119,10 +120,15 @@ class Predictor:
                     out.append(ClassificationPrediction(lg, p, f))
         return out
 
-    @torch.inference_mode()
-    def features(self, images: Sequence[ImageLike]) -> list[np.ndarray]:
-        """Embeddings: (D,) per image for classification, (C, h, w) per image for segmentation."""
-        out = []
-        for x, _ in self._batches(list(images)):
-            out.extend(f.float().cpu().numpy() for f in self.model.features(x))
-        return out
+    def _segment(self, x: Tensor, sizes: list[tuple[int, int]], features: bool) -> list[SegmentationPrediction]:
+        result = self.model(x, features=features)
+        logits = result["out"].float()  # (B, K, h, w)
+        if self.tta_flip:
+            logits = merge_flipped(logits, main_logits(self.model(x.flip(-1))))
+        preds = []
+        for j, (lg, hw) in enumerate(zip(logits, sizes)):
+            lg = F.interpolate(lg[None], size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
+            probs = lg.softmax(0)
+            f = result["features"][j].float().cpu().numpy() if features else None  # (C, h, w)
+            preds.append(SegmentationPrediction(probs.argmax(0).cpu().numpy(), probs.cpu().numpy(), f))
+        return preds

@@ -140,6 +140,13 @@ class Run:
         return (int(size[0]), int(size[1])) if size else None
 
     @property
+    def task_type(self):
+        """The task as an object (``core.tasks.SegmentationTask`` or ``ClassificationTask``): metrics, labels, scoring."""
+        from core.tasks import task_type
+
+        return task_type(self.task)
+
+    @property
     def monitor(self) -> str:
         return MONITOR[self.task]
 

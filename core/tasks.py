@@ -5,12 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import numpy as np
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from core.device import all_reduce_sum
 from core.metrics import ConfusionMatrix, classification_scores, topk_correct
+from core.metrics import scores as segmentation_scores
 
 
 def main_logits(output: Tensor | dict[str, Tensor]) -> Tensor:
@@ -68,15 +71,76 @@ class Task:
         return Meter(self, device)
 
 
+    # --- what the task means to scores and to a reader (class attributes; no instance needed) ----------
+    @staticmethod
+    def scores(cm: Tensor, topk_hits: dict[int, int]) -> dict[str, Any]:
+        """Dataset metrics from the confusion matrix (and top-k hits)."""
+        raise NotImplementedError
+
+    @staticmethod
+    def image_result(pred: Any, target: Any, num_classes: int, ignore_index: int | None) -> tuple[float, float, np.ndarray]:
+        """One item's (accuracy, score, (K, K) confusion counts): the unit of whole-split statistics."""
+        raise NotImplementedError
+
+
 class SegmentationTask(Task):
+    """Per-pixel classes: scored by mIoU from one confusion matrix over every labelled pixel."""
+
     name, monitor = "segmentation", "miou"
+    monitor_label = "mIoU"
+    class_metric, class_metric_label = "iou", "IoU"  # per-class score recorded in history
+    unit = "pixels"
+    score_label = "mIoU"  # the per-item score of whole-split statistics
+    summary = (("pixel acc", "pixel_acc"), ("mean acc", "mean_acc"), ("mIoU", "miou"), ("fwIoU", "fwiou"))
+
+    @staticmethod
+    def scores(cm: Tensor, topk_hits: dict[int, int]) -> dict[str, Any]:
+        return segmentation_scores(cm)
+
+    @staticmethod
+    def image_result(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> tuple[float, float, np.ndarray]:
+        """Pixel accuracy, the image's mIoU and its confusion counts."""
+        from core.image_metrics import image_scores, valid_pixels
+
+        s = image_scores(pred, target, num_classes, ignore_index)
+        keep = valid_pixels(target, num_classes, ignore_index)
+        idx = target[keep].astype(np.int64) * num_classes + np.asarray(pred)[keep].astype(np.int64)
+        return s["pixel_acc"], s["miou"], np.bincount(idx, minlength=num_classes**2).reshape(num_classes, num_classes)
 
 
 class ClassificationTask(Task):
+    """One class per image: scored by top-1 / top-5 accuracy."""
+
     name, monitor = "classification", "top1"
+    monitor_label = "top-1"
+    class_metric, class_metric_label = "class_acc", "accuracy"
+    unit = "images"
+    score_label = "p(true)"
+    summary = (("top-1", "top1"), ("top-5", "top5"), ("mean acc", "mean_acc"))
+
+    @staticmethod
+    def scores(cm: Tensor, topk_hits: dict[int, int]) -> dict[str, Any]:
+        return classification_scores(cm, topk_hits)
+
+    @staticmethod
+    def image_result(pred: Any, target: int, num_classes: int, ignore_index: int | None) -> tuple[float, float, np.ndarray]:
+        """1 or 0 (top-1 right), the probability given to the true class, and a one-count matrix."""
+        cm = np.zeros((num_classes, num_classes), dtype=np.int64)
+        if not 0 <= target < num_classes:
+            return math.nan, math.nan, cm
+        top = int(np.argmax(pred.probs))
+        cm[target, top] = 1
+        return float(top == target), float(pred.probs[target]), cm
 
 
-TASKS = {"segmentation": SegmentationTask, "classification": ClassificationTask}
+TASKS: dict[str, type[Task]] = {"segmentation": SegmentationTask, "classification": ClassificationTask}
+
+
+def task_type(name: str) -> type[Task]:
+    """The Task class of a task name ("segmentation" or "classification")."""
+    if name not in TASKS:
+        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
+    return TASKS[name]
 
 
 class Meter:
@@ -95,7 +159,7 @@ class Meter:
         self.cm.update(pred, target)
         self.sums[0] += float(loss) * n
         self.sums[1] += n
-        if self.task.name == "classification":
+        if logits.dim() == 2:  # class scores per item: top-k hits as well
             hits = topk_correct(logits, target, (1, 5))
             self.sums[2] += hits[1]
             self.sums[3] += hits[5]
@@ -106,8 +170,5 @@ class Meter:
         all_reduce_sum(self.sums)
         loss = float(self.sums[0] / self.sums[1]) if self.sums[1] > 0 else float("nan")
         mat = self.cm.mat.cpu()
-        if self.task.name == "segmentation":
-            metrics = self.cm.compute()
-        else:
-            metrics = classification_scores(mat, {1: int(self.sums[2]), 5: int(self.sums[3])})
+        metrics = self.task.scores(mat, {1: int(self.sums[2]), 5: int(self.sums[3])})
         return {"val_loss": loss, **metrics, "confusion": mat.tolist()}

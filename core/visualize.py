@@ -177,6 +177,24 @@ def enlarge(image: np.ndarray, min_side: int = 240) -> np.ndarray:
     return np.repeat(np.repeat(image, factor, axis=0), factor, axis=1)
 
 
+def zoom(image: np.ndarray, center: tuple[float, float], factor: float, out_hw: tuple[int, int] | None = None) -> np.ndarray:
+    """The window of 1/``factor`` of the image around ``center`` (x, y in [0, 1]), scaled back to the
+    image's size (or ``out_hw``) with nearest neighbour, so single pixels stay visible. factor 1 = whole image."""
+    image = np.asarray(image)
+    h, w = image.shape[:2]
+    if factor <= 1:
+        return image
+    ch, cw = max(1, round(h / factor)), max(1, round(w / factor))
+    cx, cy = float(np.clip(center[0], 0, 1)) * w, float(np.clip(center[1], 0, 1)) * h
+    x0 = int(np.clip(round(cx - cw / 2), 0, w - cw))
+    y0 = int(np.clip(round(cy - ch / 2), 0, h - ch))
+    crop = image[y0 : y0 + ch, x0 : x0 + cw]
+    oh, ow = out_hw or (h, w)
+    ys = np.minimum((np.arange(oh) * ch) // oh, ch - 1)
+    xs = np.minimum((np.arange(ow) * cw) // ow, cw - 1)
+    return crop[ys][:, xs]
+
+
 @lru_cache(maxsize=4)
 def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)

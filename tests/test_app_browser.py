@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from core import analysis as A
+from core import explorer as A
 from tests.app_server import running_app
 
 CHROMIUM = "/usr/bin/chromium"
@@ -51,10 +51,14 @@ def loaded_images(page, selector: str) -> int:
 
 
 def wait_images(page, selector: str, n: int = 1) -> None:
-    page.wait_for_function(
-        "([sel, n]) => [...document.querySelectorAll(sel + ' img')].filter(e => e.complete && e.naturalWidth > 0).length >= n",
-        arg=[selector, n],
-    )
+    try:
+        page.wait_for_function(
+            "([sel, n]) => [...document.querySelectorAll(sel + ' img')].filter(e => e.complete && e.naturalWidth > 0).length >= n",
+            arg=[selector, n],
+        )
+    except Exception:
+        page.screenshot(path=str(SHOTS / "failure.png"), full_page=True)  # what the page showed instead
+        raise
 
 
 def wait_plots(page, selector: str, n: int = 1) -> None:
@@ -70,22 +74,20 @@ def choose(page, label: str, option: str) -> None:
 
 def test_compare_tab_two_runs_and_an_epoch_slider(page):
     page.get_by_role("tab", name="Compare models").click()
-    wait_images(page, "#compare-image")
+    wait_images(page, "#compare-gallery", 3)
     runs = page.locator("#compare-runs")
     runs.get_by_title("Clear").click()
     for name in ("seg-a", "seg-b"):
-        choose(page, "Runs (up to 6)", name)
-    page.wait_for_function("() => (document.querySelector('#slot-2 .slot-header, #slot-2')?.innerText || '').includes('seg-b')")
-    page.wait_for_function("() => (document.querySelector('#slot-2-text')?.innerText || '').includes('mIoU')")
-    wait_images(page, "#slot-1-image")
-    wait_images(page, "#slot-2-image")
-    assert "seg-a" in page.locator("#slot-1").inner_text()
+        choose(page, "Runs (up to 12)", name)
+    page.wait_for_function("() => (document.querySelector('#slot-2')?.innerText || '').includes('seg-b')")
+    page.wait_for_function("() => (document.querySelector('#compare-status')?.innerText || '').includes('seg-b')")
+    wait_images(page, "#compare-gallery", 4)  # image, ground truth, two predictions
     # move slot 2's epoch (seg-b saves epochs 1 and 3) to 1 with its number box; release happens on blur
     box = page.locator("#slot-2-epoch input[type=number]")
     box.fill("1")
     box.blur()
-    page.wait_for_function("() => (document.querySelector('#slot-2-text')?.innerText || '').includes('epoch 1')")
-    assert "pixel acc" in page.locator("#slot-2-text").inner_text()
+    page.wait_for_function("() => /seg-b\\s+1\\s/.test(document.querySelector('#compare-status')?.innerText || '')")  # the table row
+    assert "seg-a" in page.locator("#slot-1").inner_text()
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
 
 
@@ -104,8 +106,7 @@ def test_confusion_tab_matrix_and_maps(page):
     page.get_by_role("tab", name="Confusion").click()
     wait_plots(page, "#confusion-matrix")
     wait_images(page, "#confusion-map")
-    wait_images(page, "#confusion-cell")
-    wait_images(page, "#confusion-disagreement")
+    wait_images(page, "#confusion-maps", 3)  # image, cell, disagreement
     assert "Sky" in page.locator("#confusion-matrix").inner_text()
     page.locator("#confusion-map img").click(position={"x": 40, "y": 40})  # a pixel's true and predicted class
     page.wait_for_function("() => document.body.innerText.includes('Pixel (y=')")
@@ -128,7 +129,6 @@ def test_embeddings_tab_map_and_a_clicked_point(page, explorer_runs):
 def test_upload_tab_overlays_and_uncertainty(page):
     page.get_by_role("tab", name="Upload your own image").click()
     page.locator("#upload-file input[type=file]").set_input_files(str(EXAMPLE))
-    wait_images(page, "#upload-preview")
-    wait_images(page, "#upload-slot-1", 2)  # overlay and entropy map
-    assert "Predicted" in page.locator("#upload-slot-1").inner_text()
+    wait_images(page, "#upload-gallery", 5)  # the image, then an overlay and an entropy map per segmentation run
+    assert "uncertainty" in page.locator("#upload-gallery").inner_text()
     page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from core.analysis import read_image
+from core.explorer import read_image
 from core.data import get_dataset
 from core.data.images import BACKGROUND, array_to_rgb, open_rgb
 from core.inference import to_rgb_array

@@ -1,8 +1,9 @@
 """Shared contract of every model in the registry.
 
-Segmentation models subclass :class:`SegmentationModel` and implement ``forward_padded``
-(and ``features_padded``) for inputs whose sides are multiples of ``size_divisor``; the base
-class pads any H x W, runs them, and crops back, so callers may pass any size.
+Segmentation models subclass :class:`SegmentationModel` and implement ``forward_padded`` for
+inputs whose sides are multiples of ``size_divisor``, returning the logits and the per-pixel
+features they came from in one pass; the base class pads any H x W, runs it, and crops back, so
+callers may pass any size.
 """
 
 from __future__ import annotations
@@ -38,7 +39,8 @@ def crop_to_input(y: Tensor, padded_hw: tuple[int, int], hw: tuple[int, int], *,
 
 
 class SegmentationModel(nn.Module):
-    """Base class: ``forward(x) -> {"out": (B, K, H, W)[, "aux": ...]}``, ``features(x) -> (B, C, h, w)``.
+    """Base class: ``forward(x) -> {"out": (B, K, H, W)[, "aux": ...]}``; with ``features=True`` also
+    ``"features"``: (B, C, h, w), the embedding the classifier read, from the same pass.
 
     Subclasses set ``num_classes``, ``in_channels``, ``feature_dim`` and ``size_divisor``. Modules
     that received ImageNet weights carry ``pretrained_weights = True`` (``core.models.pretrained.load_pretrained``),
@@ -55,27 +57,27 @@ class SegmentationModel(nn.Module):
         self.feature_dim = 0  # set by the subclass
 
     def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
-        """Logits for ``x`` (B, C, Hp, Wp) with sides divisible by ``size_divisor``, at any resolution."""
+        """For ``x`` (B, C, Hp, Wp) with sides divisible by ``size_divisor``: ``"out"`` logits at any
+        resolution, ``"features"`` (B, feature_dim, h, w) the per-pixel embedding just before the
+        classifier, and ``"aux"`` logits in training for models with an auxiliary head."""
         raise NotImplementedError
 
-    def features_padded(self, x: Tensor) -> Tensor:
-        """The per-pixel embedding just before the classifier, (B, feature_dim, h, w)."""
-        raise NotImplementedError
-
-    def forward(self, x: Tensor) -> dict[str, Tensor]:
+    def forward(self, x: Tensor, *, features: bool = False) -> dict[str, Tensor]:
         hw = (x.shape[-2], x.shape[-1])
         xp = pad_to_multiple(x, self.size_divisor)  # (B, C, Hp, Wp)
         out = self.forward_padded(xp)
-        return {k: crop_to_input(v, xp.shape[-2:], hw, resize=True) for k, v in out.items()}
+        f = out.pop("features")
+        result = {k: crop_to_input(v, xp.shape[-2:], hw, resize=True) for k, v in out.items()}
+        if features:  # (B, feature_dim, h, w) covering exactly the input (padding cropped away)
+            result["features"] = crop_to_input(f, xp.shape[-2:], hw, resize=False)
+        return result
 
     def features(self, x: Tensor) -> Tensor:
         """(B, feature_dim, h, w) covering exactly the input's H x W (padding cropped away).
 
         Pixel (y, x) of the input lies in feature cell (y * h // H, x * w // W).
         """
-        hw = (x.shape[-2], x.shape[-1])
-        xp = pad_to_multiple(x, self.size_divisor)
-        return crop_to_input(self.features_padded(xp), xp.shape[-2:], hw, resize=False)
+        return self.forward(x, features=True)["features"]
 
 
 class ClassificationModel(nn.Module):

@@ -50,15 +50,13 @@ class DeepLabV3(SegmentationModel):
         self.size_divisor = size_divisor
         self.feature_dim = classifier[-1].in_channels
 
-    def features_padded(self, x: Tensor) -> Tensor:
-        x = self.backbone(x)["out"]  # (B, C, H/s, W/s), s = 8 or 16
-        for layer in list(self.classifier)[:-1]:  # not classifier[:-1]: that rebuilds torchvision's DeepLabHead
-            x = layer(x)
-        return x  # (B, 256, H/s, W/s)
-
     def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
-        maps = self.backbone(x)
-        out = {"out": self.classifier(maps["out"])}  # (B, K, H/s, W/s)
+        maps = self.backbone(x)  # "out": (B, C, H/s, W/s), s = 8 or 16
+        *head, last = list(self.classifier)  # not classifier[:-1]: that rebuilds torchvision's DeepLabHead
+        f = maps["out"]
+        for layer in head:
+            f = layer(f)  # ASPP, projection, BN, ReLU -> (B, 256, H/s, W/s)
+        out = {"out": last(f), "features": f}  # (B, K, H/s, W/s)
         if self.aux_classifier is not None and self.training:
             out["aux"] = self.aux_classifier(maps["aux"])  # (B, K, H/s, W/s)
         return out

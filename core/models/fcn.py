@@ -70,9 +70,6 @@ class FCN(SegmentationModel):
         pools["fc7"] = self.fc7(self.fc6(x))  # (B, fc, H/32, W/32)
         return pools
 
-    def features_padded(self, x: Tensor) -> Tensor:
-        return self._trunk(x)["fc7"]  # (B, fc, H/32, W/32): the deepest embedding, shared by all three
-
     def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
         f = self._trunk(x)
         score = self.score_fr(f["fc7"])  # (B, K, H/32, W/32)
@@ -80,7 +77,7 @@ class FCN(SegmentationModel):
             score = self.upscore2(score) + self.score_pool4(f["pool4"] * POOL_SCALES["pool4"])  # (B, K, H/16, W/16)
         if self.skips >= 2:
             score = self.upscore_pool4(score) + self.score_pool3(f["pool3"] * POOL_SCALES["pool3"])  # (B, K, H/8, W/8)
-        return {"out": self.upscore(score)}  # (B, K, H, W)
+        return {"out": self.upscore(score), "features": f["fc7"]}  # (B, K, H, W); fc7 (B, fc, H/32, W/32) is the embedding
 
 
 @torch.no_grad()

@@ -36,12 +36,10 @@ class FCNBaseline(SegmentationModel):
         self.classifier = nn.Conv2d(widths[0], num_classes, 1)
         self.feature_dim = widths[0]
 
-    def features_padded(self, x: Tensor) -> Tensor:
-        x = self.encoder(x)  # (B, 16 * base_width, H/32, W/32)
-        return self.decoder(x)  # (B, base_width, H, W)
-
     def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
-        return {"out": self.classifier(self.features_padded(x))}  # (B, K, H, W)
+        x = self.encoder(x)  # (B, 16 * base_width, H/32, W/32)
+        f = self.decoder(x)  # (B, base_width, H, W)
+        return {"out": self.classifier(f), "features": f}  # (B, K, H, W)
 
 
 @register_model("fcn_baseline", task="segmentation")

@@ -32,18 +32,18 @@ class LRASPP(SegmentationModel):
         self.low_channels = self.classifier.low_classifier.in_channels
         self.feature_dim = self.low_channels + self.classifier.high_classifier.in_channels
 
-    def features_padded(self, x: Tensor) -> Tensor:
+    def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
+        f = self._features(x)
+        low, high = f[:, : self.low_channels], f[:, self.low_channels :]
+        return {"out": self.classifier.low_classifier(low) + self.classifier.high_classifier(high), "features": f}  # (B, K, H/8, W/8)
+
+    def _features(self, x: Tensor) -> Tensor:
         maps = self.backbone(x)
         low, high = maps["low"], maps["high"]  # (B, 40, H/8, W/8), (B, 960, H/16, W/16)
         head = self.classifier
         high = head.cbr(high) * head.scale(high)  # (B, 128, H/16, W/16), gated by global context
         high = F.interpolate(high, size=low.shape[-2:], mode="bilinear", align_corners=False)
         return torch.cat([low, high], dim=1)  # (B, 40 + 128, H/8, W/8)
-
-    def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
-        f = self.features_padded(x)
-        low, high = f[:, : self.low_channels], f[:, self.low_channels :]
-        return {"out": self.classifier.low_classifier(low) + self.classifier.high_classifier(high)}  # (B, K, H/8, W/8)
 
 
 @register_model("lraspp", task="segmentation")

@@ -77,12 +77,10 @@ class PSPNet(SegmentationModel):
     def _head(self, stages: dict[str, Tensor]) -> Tensor:
         return self.head(self.ppm(stages["layer4"]))  # (B, 512, H/8, W/8)
 
-    def features_padded(self, x: Tensor) -> Tensor:
-        return self._head(self.backbone.forward_stages(x))
-
     def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
         stages = self.backbone.forward_stages(x)  # layer3, layer4: (B, C, H/8, W/8)
-        out = {"out": self.classifier(self._head(stages))}  # (B, K, H/8, W/8)
+        f = self._head(stages)
+        out = {"out": self.classifier(f), "features": f}  # (B, K, H/8, W/8)
         if self.aux_classifier is not None and self.training:
             out["aux"] = self.aux_classifier(stages["layer3"])  # (B, K, H/8, W/8)
         return out

@@ -67,13 +67,11 @@ class ResNetFCN(SegmentationModel):
             self.backbone.eval()  # frozen features: running statistics must not drift either
         return self
 
-    def features_padded(self, x: Tensor) -> Tensor:
+    def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
         x = self.backbone(x)  # (B, C4, H/32, W/32)
         x = self.reduce(x)  # (B, 512, H/32, W/32)
-        return self.decoder(x)  # (B, 32, H, W)
-
-    def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
-        return {"out": self.classifier(self.features_padded(x))}  # (B, K, H, W)
+        f = self.decoder(x)  # (B, 32, H, W)
+        return {"out": self.classifier(f), "features": f}  # (B, K, H, W)
 
 
 @register_model("resnet_fcn", task="segmentation")

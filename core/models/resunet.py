@@ -61,7 +61,11 @@ class ResUNet(SegmentationModel):
         self.classifier = nn.Conv2d(w[0], num_classes, 1)
         self.feature_dim = w[0]
 
-    def features_padded(self, x: Tensor) -> Tensor:
+    def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
+        f = self._decode(x)
+        return {"out": self.classifier(f), "features": f}  # (B, K, H/2, W/2)
+
+    def _decode(self, x: Tensor) -> Tensor:
         skips = [self.stem(x)]  # (B, w0, H/2, W/2)
         for stage in self.stages:
             skips.append(stage(skips[-1]))  # (B, w_i, H/2^(i+1), W/2^(i+1))
@@ -69,9 +73,6 @@ class ResUNet(SegmentationModel):
         for up in self.up:
             x = up(x, skips.pop())
         return x  # (B, w0, H/2, W/2)
-
-    def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
-        return {"out": self.classifier(self.features_padded(x))}  # (B, K, H/2, W/2)
 
 
 @register_model("resunet", task="segmentation")

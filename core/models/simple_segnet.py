@@ -22,11 +22,9 @@ class SimpleSegNet(SegmentationModel):
         self.feature_dim = self.backbone.out_channels["layer4"]
         self.classifier = nn.Conv2d(self.feature_dim, num_classes, 1)
 
-    def features_padded(self, x: Tensor) -> Tensor:
-        return self.backbone(x)  # (B, 512, H/32, W/32)
-
     def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
-        return {"out": self.classifier(self.features_padded(x))}  # (B, K, H/32, W/32), upsampled by forward()
+        f = self.backbone(x)  # (B, 512, H/32, W/32)
+        return {"out": self.classifier(f), "features": f}  # (B, K, H/32, W/32), upsampled by forward()
 
 
 @register_model("simple_segnet", task="segmentation")

@@ -68,7 +68,11 @@ class UNet(SegmentationModel):
         before = (n - out) // 2
         return before, n - side - before
 
-    def features_padded(self, x: Tensor) -> Tensor:
+    def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
+        f = self._decode(x)  # (B, w_0, Hp, Wp)
+        return {"out": self.classifier(f), "features": f}
+
+    def _decode(self, x: Tensor) -> Tensor:
         hw = x.shape[-2:]
         if self.valid_padding:
             (top, bottom), (left, right) = self._valid_pad(hw[0]), self._valid_pad(hw[1])
@@ -88,9 +92,6 @@ class UNet(SegmentationModel):
         if self.valid_padding:
             x = x[..., : hw[0], : hw[1]]  # (B, w_0, Hp, Wp)
         return x
-
-    def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
-        return {"out": self.classifier(self.features_padded(x))}
 
 
 @register_model("unet", task="segmentation")

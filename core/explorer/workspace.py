@@ -8,11 +8,11 @@ import os
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
-from core.analysis.cache import DATASETS
+from core.explorer.cache import DATASETS
 from core.data import DatasetNotFoundError
 from core.inference import to_rgb_array
 from core.runs import Run, RunError, discover_runs
@@ -72,6 +72,15 @@ class DatasetRef:
     def size(self) -> int:
         """Number of items in the split (opens the dataset)."""
         return len(self.open())
+
+    def item(self, index: Any) -> tuple[int, np.ndarray, np.ndarray | int]:
+        """(index, image, target) of item ``index`` (None = 0); out of range is an IndexError saying the range."""
+        i = 0 if index is None else int(index)
+        n = self.size()
+        if not 0 <= i < n:
+            raise IndexError(f"image {i} does not exist: split {self.split!r} has images 0 to {n - 1}")
+        image, target = self.load(i)
+        return i, image, target
 
     def key(self) -> str:
         """A short stable hash (file names of thumbnails)."""
@@ -162,6 +171,36 @@ class Workspace:
             ref = self.dataset(name)
             out.setdefault(ref.source, ref)
         return out
+
+    def dataset_split(self, source: str, split: str) -> DatasetRef:
+        """The dataset labelled ``source`` (see ``sources()``) at ``split``; only datasets of discovered runs
+        and the splits they recorded, so a client's strings never name anything else."""
+        sources = self.sources()
+        if source not in sources:
+            raise ValueError(f"unknown dataset {source!r}; choose one of: {', '.join(sources) or 'none (no runs found)'}")
+        ref = sources[source]
+        if split not in self.splits(ref):
+            raise ValueError(f"dataset {ref.name} has no split {split!r} here; splits: {', '.join(self.splits(ref))}")
+        return ref.with_split(split)
+
+    def run_split(self, name: str, split: str) -> DatasetRef:
+        """Run ``name``'s dataset at ``split``, one of the splits its runs recorded."""
+        ref = self.dataset(name)
+        if split not in self.splits(ref):
+            raise ValueError(f"run {name}'s dataset has no split {split!r}; splits: {', '.join(self.splits(ref))}")
+        return ref.with_split(split)
+
+    def check_runs(self, names: Sequence[str] | None, ref: DatasetRef, limit: int) -> list[str]:
+        """The selected runs, each discovered and predicting ``ref``'s classes; at most ``limit`` of them."""
+        names = list(names or [])
+        if len(names) > limit:
+            raise ValueError(f"at most {limit} runs at once; {len(names)} are selected. Deselect some.")
+        ds = ref.open()
+        for name in names:
+            run = self.run(name)
+            if run.classes != list(ds.classes) or run.task != ds.task:
+                raise ValueError(f"run {name} ({run.task}) does not predict the classes of {ref.source}; pick runs of the same kind of dataset")
+        return names
 
     def splits(self, ref: DatasetRef) -> list[str]:
         """Splits of a dataset that its runs recorded (validation first, then training).

@@ -1,4 +1,5 @@
-"""Run history as table rows and chart series: nothing is recomputed, everything comes from history.jsonl."""
+"""A run's history as table rows, chart series and epoch choices: nothing is recomputed, everything
+comes from history.jsonl (see ``core.runs``)."""
 
 from __future__ import annotations
 
@@ -29,10 +30,7 @@ def summary_row(name: str, run: Run) -> dict[str, Any]:
         "best epoch": best,
         "epochs": len(run.history),
     }
-    if run.task == "segmentation":
-        row.update({k: _num(rec.get(m)) for k, m in (("pixel acc", "pixel_acc"), ("mean acc", "mean_acc"), ("mIoU", "miou"), ("fwIoU", "fwiou"))})
-    else:
-        row.update({k: _num(rec.get(m)) for k, m in (("top-1", "top1"), ("top-5", "top5"), ("mean acc", "mean_acc"))})
+    row.update({column: _num(rec.get(key)) for column, key in run.task_type.summary})
     train_time = status.get("train_time")
     if train_time is None:
         train_time = sum(float(r.get("epoch_time") or 0.0) for r in run.history) or None
@@ -83,10 +81,33 @@ def class_scores(run: Run, epoch: int) -> list[float | None]:
     rec = run.record(epoch)
     if rec is None:
         raise RunError(f"run {run.name} has no history record for epoch {epoch}")
-    values = rec.get("iou") if run.task == "segmentation" else rec.get("class_acc")
+    values = rec.get(run.task_type.class_metric)
     if values is None:
         values = rec.get("class_acc", [None] * run.num_classes)
     return [_num(v) for v in values]
+
+
+def align_class_scores(series: list[tuple[str, list[str], list[float | None]]]) -> tuple[list[str], list[tuple[str, list[float | None]]]]:
+    """Per-class scores of runs with different class lists on one axis: the union of the classes in
+    first-seen order, ``None`` where a run has no such class. ``series`` is [(label, classes, scores)]."""
+    classes: list[str] = []
+    for _, names, _ in series:
+        classes += [c for c in names if c not in classes]
+    return classes, [(label, [dict(zip(names, values)).get(c) for c in classes]) for label, names, values in series]
+
+
+def early_stop_epoch(run: Run) -> int | None:
+    """The epoch after which patience stopped the run, or None if it did not stop early."""
+    status = run.status
+    return status.get("stopped_epoch") if status.get("state") == "early_stopped" else None
+
+
+def spread_epochs(epochs: list[int], limit: int) -> list[int]:
+    """At most ``limit`` of ``epochs``, evenly spaced, always the first and the last (an across-epochs strip)."""
+    if len(epochs) <= limit:
+        return list(epochs)
+    picks = np.unique(np.linspace(0, len(epochs) - 1, limit).round().astype(int))
+    return [epochs[j] for j in picks]
 
 
 def class_scores_by_epoch(run: Run) -> tuple[list[int], np.ndarray]:

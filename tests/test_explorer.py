@@ -1,4 +1,4 @@
-"""core.analysis: runs by name, caches, per-image scores, hardest images, confusion cells, uploads, history."""
+"""core.explorer (runs by name, caches, hardest images, confusion cells, uploads), core.image_metrics and core.history."""
 
 import io
 import math
@@ -9,7 +9,9 @@ import pytest
 import torch
 from PIL import Image
 
-from core import analysis as A
+from core import explorer as A
+from core import history as H
+from core import image_metrics as M
 from core.data import DatasetNotFoundError
 from core.inference import Predictor
 from core.metrics import per_image_scores
@@ -84,7 +86,7 @@ def test_image_scores_are_core_metrics(ws):
     ref = ws.dataset("seg-a")
     pred = A.predict_items(member(ws, "seg-a"), ref, [0])[0]
     _, target = ref.load(0)
-    s = A.image_scores(pred, target, 11, 11)
+    s = M.image_scores(pred, target, 11, 11)
     ref_s = per_image_scores(torch.from_numpy(pred.astype(np.int64))[None], torch.from_numpy(target)[None], 11, 11)
     assert s["pixel_acc"] == pytest.approx(float(ref_s["pixel_acc"][0]))
     assert s["miou"] == pytest.approx(float(ref_s["miou"][0]))
@@ -101,7 +103,7 @@ def test_hardest_images_average_per_image_miou_over_models(ws):
     assert scores == sorted(scores)
     i, s = ranking[0]
     _, target = ref.load(i)
-    expected = np.mean([A.image_scores(A.predict_items(m, ref, [i])[0], target, 11, 11)["miou"] for m in models])
+    expected = np.mean([M.image_scores(A.predict_items(m, ref, [i])[0], target, 11, 11)["miou"] for m in models])
     assert s == pytest.approx(expected)
 
 
@@ -119,7 +121,7 @@ def test_confusion_cell_pixels_and_images_with_most_cell_pixels(ws):
     for i in range(n):
         _, target = ref.load(i)
         pred = A.predict_items(m, ref, [i])[0]
-        mask = A.cell_mask(target, pred, a, b)
+        mask = M.cell_mask(target, pred, a, b)
         np.testing.assert_array_equal(mask, (target == a) & (pred == b))
         counts.append(int(mask.sum()))
     top = A.top_images_for_cell(stats, a, b, limit=5)
@@ -131,7 +133,7 @@ def test_disagreement_categories_partition_labelled_pixels():
     target = np.array([[0, 1, 2, 3, 9]])
     a = np.array([[0, 1, 0, 0, 0]])
     b = np.array([[0, 0, 2, 0, 0]])
-    cats, counts = A.disagreement(target, a, b, num_classes=4, ignore_index=9)
+    cats, counts = M.disagreement(target, a, b, num_classes=4, ignore_index=9)
     np.testing.assert_array_equal(cats, [[0, 1, 2, 3, 255]])
     assert counts == [1, 1, 1, 1]
 
@@ -139,25 +141,25 @@ def test_disagreement_categories_partition_labelled_pixels():
 def test_class_presence_and_error_pairs():
     target = np.array([[0, 0, 1, 9]])
     pred = np.array([[0, 2, 2, 1]])
-    p = A.class_presence(pred, target, 3, 9)
+    p = M.class_presence(pred, target, 3, 9)
     assert (p.truth, p.predicted, p.missing, p.extra) == ([0, 1], [0, 2], [1], [2])
-    assert A.class_presence(pred, None, 3, 9).predicted == [0, 1, 2]
-    assert A.error_pairs(pred, target, 3, 9) == [(0, 2, 1), (1, 2, 1)]
+    assert M.class_presence(pred, None, 3, 9).predicted == [0, 1, 2]
+    assert M.error_pairs(pred, target, 3, 9) == [(0, 2, 1), (1, 2, 1)]
 
 
 def test_summary_rows_and_series_come_from_history(ws):
-    rows = {r["run"]: r for r in A.summary_rows(ws.runs)}
+    rows = {r["run"]: r for r in H.summary_rows(ws.runs)}
     run = ws.run("seg-a")
     best = run.record(run.best_epoch)
     row = rows["seg-a"]
     assert row["mIoU"] == pytest.approx(best["miou"]) and row["val loss"] == pytest.approx(best["val_loss"])
     assert row["parameters"] == run.config["model"]["num_params"] and row["best epoch"] == run.best_epoch
     assert row["top-1"] is None
-    epochs, values = A.class_scores_by_epoch(run)
+    epochs, values = H.class_scores_by_epoch(run)
     assert epochs == [1, 2] and values.shape == (11, 2)
     np.testing.assert_allclose(np.nan_to_num(values[:, 1], nan=-1), [-1 if v is None else v for v in run.record(2)["iou"]])
-    cm = A.confusion_at(run, 2)
-    norm = A.row_normalize(cm)
+    cm = H.confusion_at(run, 2)
+    norm = H.row_normalize(cm)
     rows_with_pixels = cm.sum(1) > 0
     np.testing.assert_allclose(norm[rows_with_pixels].sum(1), 1.0)
     assert np.isnan(norm[~rows_with_pixels]).all()
@@ -247,7 +249,7 @@ def test_scored_epoch_skips_epochs_without_validation(tmp_path):
     """Runs trained with --val-every have epochs without scores; charts use the evaluated ones."""
     import json as _json
 
-    from core.analysis import class_scores_by_epoch, evaluated_epochs, scored_epoch
+    from core.history import class_scores_by_epoch, evaluated_epochs, scored_epoch
     from core.runs import load_run
 
     run_dir = tmp_path / "r"
@@ -263,3 +265,47 @@ def test_scored_epoch_skips_epochs_without_validation(tmp_path):
     assert scored_epoch(run, "last") == 4 and scored_epoch(run, 1) == 2 and scored_epoch(run, 3) == 2 and scored_epoch(run, 3.6) == 4
     epochs, values = class_scores_by_epoch(run)
     assert epochs == [2, 4] and values.shape == (2, 2) and values[0, 1] == 0.4
+
+
+# --- logic that moved out of app/ (hand-computed cases) -------------------------------------------------------
+def test_worst_cell_and_wrong_pixels():
+    cm = np.array([[9, 1, 0], [5, 9, 2], [0, 7, 1]])
+    assert M.worst_cell(cm) == (2, 1)  # 7 is the largest off-diagonal count
+    assert M.worst_cell(np.array([[4]])) == (0, 0)
+    target = np.array([[0, 1, 11], [2, 2, 1]])
+    pred = np.array([[0, 2, 5], [2, 1, 1]])
+    assert M.wrong_pixels(pred, target, 3, 11) == 2  # (0,1) and (1,1); the void pixel is not counted
+
+
+def test_spread_epochs_keeps_first_and_last():
+    assert H.spread_epochs([1, 2, 3], 12) == [1, 2, 3]
+    assert H.spread_epochs(list(range(1, 21)), 5) == [1, 6, 11, 15, 20]  # linspace(0, 19, 5) rounded: 0, 4.75, 9.5, 14.25, 19
+    assert len(H.spread_epochs(list(range(100)), 12)) == 12
+
+
+def test_align_class_scores_across_label_sets():
+    classes, series = H.align_class_scores([("a", ["x", "y"], [0.1, 0.2]), ("b", ["y", "z"], [0.3, 0.4])])
+    assert classes == ["x", "y", "z"]
+    assert series == [("a", [0.1, 0.2, None]), ("b", [None, 0.3, 0.4])]
+
+
+def test_early_stop_epoch_only_for_early_stopped_runs(ws):
+    run = ws.run("seg-a")
+    assert H.early_stop_epoch(run) is None
+    stopped = type(run)(path=run.path, config={**run.config, "status": {"state": "early_stopped", "stopped_epoch": 7}}, history=run.history)
+    assert H.early_stop_epoch(stopped) == 7
+
+
+def test_row_normalize_is_recall_per_true_class():
+    out = H.row_normalize(np.array([[3, 1], [0, 0]]))
+    assert out[0].tolist() == [0.75, 0.25] and np.isnan(out[1]).all()
+
+
+def test_map_steps_previews_with_pca_only_when_the_map_is_not_cached(ws):
+    run = ws.run("cls-a") if "cls-a" in ws.runs else ws.run("seg-a")
+    e = A.nearest_epoch(run, "best")
+    steps = list(A.map_steps(run, e, "val", "tsne"))
+    assert [(emb.method, preview) for emb, preview in steps] == [("pca", True), ("tsne", False)]
+    again = list(A.map_steps(run, e, "val", "tsne"))
+    assert [(emb.method, preview) for emb, preview in again] == [("tsne", False)]  # cached now: no preview
+    assert list(A.map_steps(run, e, "val", "pca"))[0][1] is False

@@ -1,0 +1,234 @@
+"""Tab "Compare models": one image, its ground truth and the predictions of up to 12 runs side by side,
+each at an epoch of its own, with a shared zoom, an optional ensemble, and one run across its epochs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import gradio as gr
+
+from app.common import INFER, LONG, PRIVATE, READ, AppContext, bind, epoch_slider, gallery, markdown_table, picked, slider_init, step_index
+from app.figures import topk_bars
+from core import visualize as V
+from core.explorer import hardest_images, nearest_epoch, thumbnails
+from core.explorer.compare import MAX_COMPARE, across_epochs, compare
+
+MAX_GALLERY = 500  # thumbnails shown for a split (any index can still be typed)
+SEG_COLUMNS = ["run", "epoch", "tags", "pixel_acc", "miou", "missing", "extra"]
+CLS_COLUMNS = ["run", "epoch", "top1", "correct"]
+
+
+# --- handlers (module level; ``ctx`` is bound by app.common.bind) ----------------------------------------
+def compare_images(ctx: AppContext, dataset: str, split: str, image: int, runs: list[str], epochs: list, opacity: float = 0.55,
+                   ensemble: bool = False, zoom_x: float = 0.5, zoom_y: float = 0.5, zoom: float = 1.0):  # fmt: skip
+    """Image, ground truth and each run's prediction on image ``image`` of ``dataset``/``split``.
+
+    ``runs`` are run names, ``epochs`` one per run ("best", "last" or a number; the nearest saved epoch
+    is used). Returns the gallery, the per-run scores on this image (JSON), a status line, a legend and a
+    top-5 chart (classification).
+    """
+    ref = ctx.ws.dataset_split(dataset, split)
+    result = compare(ctx.ws, ctx.renders, ref, image, runs, epochs, opacity=opacity, ensemble=ensemble, zoom=(zoom_x, zoom_y, zoom))
+    ds = ref.open()
+    seg = ds.task == "segmentation"
+    legend = V.class_legend(ds.classes, ds.palette, width=1100) if seg else None
+    table = markdown_table(result.scores["runs"], SEG_COLUMNS if seg else CLS_COLUMNS)
+    topk = gr.update(value=topk_bars(result.topk, true_label=result.scores.get("true_class")), visible=True) if result.topk else gr.update(visible=False)
+    columns = min(len(result.panels), 4)
+    return (gr.update(value=gallery(result.panels), columns=columns), result.scores, result.status + "\n\n" + table,
+            gr.update(value=legend, visible=seg), topk)  # fmt: skip
+
+
+def select_dataset(ctx: AppContext, dataset: str):
+    """A new dataset: its splits, the runs with its classes (two selected), image 0."""
+    ref = ctx.ws.sources().get(dataset)
+    if ref is None:
+        raise ValueError(f"unknown dataset {dataset!r}")
+    names = ctx.ws.runs_for_source(dataset)
+    return gr.update(choices=ctx.ws.splits(ref), value=ref.split), gr.update(choices=names, value=names[:2]), 0
+
+
+def select_runs(ctx: AppContext, runs: list[str], memory: dict):
+    """One epoch slider per selected run; the epochs list keeps each run's chosen epoch."""
+    names = list(runs or [])
+    if len(names) > MAX_COMPARE:
+        raise ValueError(f"at most {MAX_COMPARE} runs at once; {len(names)} are selected. Deselect some.")
+    epochs = [memory.get(n, "best") for n in names]
+    out: list[Any] = [epochs]
+    for k in range(MAX_COMPARE):
+        if k < len(names):
+            out += [gr.update(visible=True), f"**{names[k]}**", epoch_slider(ctx, names[k], epochs[k])]
+        else:
+            out += [gr.update(visible=False), "", gr.skip()]
+    return tuple(out) + (gr.update(choices=names, value=names[0] if names else None),)
+
+
+def set_epoch(ctx: AppContext, runs: list[str], memory: dict, slot: int, value: Any):
+    """Slot ``slot``'s slider moved (or best/last pressed): the run's epoch in the list and in memory."""
+    names = list(runs or [])
+    if not 0 <= slot < len(names):
+        return gr.skip(), gr.skip(), gr.skip()
+    run = ctx.ws.run(names[slot])
+    e = nearest_epoch(run, value)
+    memory = {**memory, names[slot]: e}
+    return [memory.get(n, "best") for n in names], memory, gr.update(value=e)
+
+
+def split_gallery(ctx: AppContext, dataset: str, split: str):
+    """Thumbnails of the split (written once, then served from the cache folder)."""
+    ref = ctx.ws.dataset_split(dataset, split)
+    n = min(ref.size(), MAX_GALLERY)
+    paths = thumbnails(ref, range(n), ctx.thumbs_dir)
+    ds = ref.open()
+    return [(p, f"{i}: {ds.item_id(i)}") for i, p in enumerate(paths)], list(range(n))
+
+
+def move(ctx: AppContext, dataset: str, split: str, image: int, direction: str):
+    """The next, previous or a random image of the split."""
+    return step_index(image, ctx.ws.dataset_split(dataset, split).size(), direction)
+
+
+def hardest(ctx: AppContext, dataset: str, split: str, runs: list[str], epochs: list, progress=gr.Progress()):
+    """The split sorted from hardest to easiest: per-image mIoU (or the true class's probability) averaged over the runs."""
+    from core.explorer.compare import resolve_members
+
+    ref = ctx.ws.dataset_split(dataset, split)
+    names = ctx.ws.check_runs(runs, ref, MAX_COMPARE)
+    if not names:
+        raise ValueError("select at least one run first")
+    members = resolve_members(ctx.ws, names, epochs)
+    ranking = hardest_images([[m] for m in members], ref, progress=lambda f, m: progress(f, desc=m))[:MAX_GALLERY]
+    idx = [i for i, _ in ranking]
+    paths = thumbnails(ref, idx, ctx.thumbs_dir)
+    label = ctx.ws.run(names[0]).task_type.score_label
+    items = [(p, f"{i}: {s:.3f}") for p, (i, s) in zip(paths, ranking)]
+    msg = f"Hardest first for {', '.join(names)} ({label}): image {idx[0]} … easiest image {idx[-1]}."
+    return items, idx, idx[0], msg
+
+
+def epochs_strip(ctx: AppContext, dataset: str, split: str, image: int, run: str, opacity: float = 0.55):
+    """One run's predictions on the image at its saved epochs (at most 12, evenly spaced), with scores."""
+    ref = ctx.ws.dataset_split(dataset, split)
+    panels, rows = across_epochs(ctx.ws, ctx.renders, ref, image, run, opacity=opacity)
+    return gallery(panels), {"run": run, "image": int(image or 0), "epochs": rows}
+
+
+def zoom_center(ctx: AppContext, dataset: str, split: str, image: int, evt: gr.SelectData):
+    """A click on the navigator: the zoom centre (fractions of the image's width and height)."""
+    from core.explorer.compare import display
+
+    _, im, _ = ctx.ws.dataset_split(dataset, split).item(image)
+    h, w = display(im).shape[:2]
+    x, y = evt.index[:2]
+    return round(min(max(x / w, 0.0), 1.0), 4), round(min(max(y / h, 0.0), 1.0), 4)
+
+
+def navigator(ctx: AppContext, dataset: str, split: str, image: int):
+    from core.explorer.compare import display
+
+    _, im, _ = ctx.ws.dataset_split(dataset, split).item(image)
+    return display(im)
+
+
+# --- layout and wiring ----------------------------------------------------------------------------------------
+def build(ctx: AppContext) -> dict[str, Any]:
+    ws = ctx.ws
+    sources = ws.sources()
+    source0 = default_source(ctx)
+    ref0 = sources.get(source0)
+    runs0 = ws.runs_for_source(source0)[:2] if source0 else []
+    with gr.Row():
+        dataset = gr.Dropdown(list(sources), value=source0, label="Dataset", scale=3)
+        # choices change with the dataset; the server checks every value (allow_custom_value lets the API send any run's)
+        split = gr.Dropdown(ws.splits(ref0) if ref0 else [], value=ref0.split if ref0 else None, label="Split", scale=1, allow_custom_value=True)
+        index = gr.Number(0, precision=0, minimum=0, label="Image # (Enter)", scale=1)
+        with gr.Column(scale=3, min_width=320):
+            with gr.Row():
+                buttons = {d: gr.Button(t, size="sm") for d, t in (("previous", "◀ Previous"), ("next", "Next ▶"), ("random", "Random"))}
+            hard_b = gr.Button("Hardest for the selected models", size="sm", variant="secondary")
+    with gr.Row():
+        runs = gr.Dropdown(ws.runs_for_source(source0) if source0 else [], value=runs0, multiselect=True, label=f"Runs (up to {MAX_COMPARE})",
+                           scale=4, elem_id="compare-runs", allow_custom_value=True)  # fmt: skip
+        opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Mask opacity", scale=2)
+        ensemble = gr.Checkbox(False, label="Add the ensemble of the selected runs", scale=1)
+    epochs = gr.JSON(["best"] * len(runs0), label="Epoch of each run (sent to /compare)", visible=False)
+    memory = gr.State({})
+    with gr.Accordion("Epoch of each run", open=True):
+        with gr.Row(elem_classes="explorer-grid"):
+            slots = []
+            for k in range(MAX_COMPARE):
+                name = runs0[k] if k < len(runs0) else None
+                with gr.Column(min_width=200, visible=name is not None, elem_id=f"slot-{k + 1}") as col:
+                    head = gr.Markdown(f"**{name}**" if name else "", elem_classes="slot-header")
+                    slider = gr.Slider(step=1, label="Epoch", elem_id=f"slot-{k + 1}-epoch", **slider_init(ctx, name))
+                    with gr.Row():
+                        best_b, last_b = gr.Button("best", size="sm", min_width=50), gr.Button("last", size="sm", min_width=50)
+                slots.append(dict(col=col, head=head, slider=slider, best=best_b, last=last_b))
+    with gr.Accordion("Zoom (every column at once)", open=False):
+        with gr.Row():
+            nav = gr.Image(label="Click to centre the zoom", interactive=False, height=180, scale=1, buttons=[])
+            with gr.Column(scale=3):
+                zoom = gr.Slider(1, 8, value=1, step=0.5, label="Zoom factor (1 = whole image)")
+                zoom_x = gr.Slider(0, 1, value=0.5, step=0.01, label="Centre x")
+                zoom_y = gr.Slider(0, 1, value=0.5, step=0.01, label="Centre y")
+    status = gr.Markdown("", elem_id="compare-status")
+    panels = gr.Gallery(label="Image, ground truth and predictions", columns=4, height="auto", object_fit="contain", allow_preview=True,
+                        interactive=False, elem_id="compare-gallery", buttons=["download", "fullscreen"])  # fmt: skip
+    legend = gr.Image(show_label=False, interactive=False, height=90, container=False, buttons=[])
+    topk = gr.Plot(label="Top-5 probabilities", visible=False)
+    with gr.Accordion("Scores on this image (JSON, as /compare returns them)", open=False):
+        scores = gr.JSON(label="scores")
+    with gr.Accordion("Across epochs: one run's predictions on this image, early to final", open=False):
+        with gr.Row():
+            strip_run = gr.Dropdown(runs0, value=runs0[0] if runs0 else None, label="Run", scale=3, allow_custom_value=True)
+            strip_b = gr.Button("Show across epochs", scale=1)
+        strip = gr.Gallery(label="Predictions at the saved epochs (epoch: mIoU on this image)", columns=6, height=300, object_fit="contain",
+                           interactive=False, elem_id="compare-strip")  # fmt: skip
+        strip_scores = gr.JSON(label="scores per epoch", visible=False)
+    order = gr.State([])
+    with gr.Accordion("Browse the split", open=False):
+        browse = gr.Gallery(label="Images of the split (click one)", columns=10, height=260, allow_preview=False, object_fit="cover", interactive=False)
+
+    # wiring: one public endpoint per action; the rest wires the page
+    view_in = [dataset, split, index, runs, epochs, opacity, ensemble, zoom_x, zoom_y, zoom]
+    view_out = [panels, scores, status, legend, topk]
+    show = dict(fn=bind(ctx, compare_images, 5, status=2), inputs=view_in, outputs=view_out, **INFER)
+    slot_out = [epochs] + [c for s in slots for c in (s["col"], s["head"], s["slider"])] + [strip_run]
+    runs.input(bind(ctx, select_runs, len(slot_out)), [runs, memory], slot_out, **PRIVATE, **READ).then(**show, **PRIVATE)
+    dataset.input(bind(ctx, select_dataset, 3), [dataset], [split, runs, index], **PRIVATE, **READ).then(
+        bind(ctx, select_runs, len(slot_out)), [runs, memory], slot_out, **PRIVATE, **READ).then(**show, **PRIVATE)  # fmt: skip
+    gr.on([index.submit, opacity.release, ensemble.input, zoom.release, zoom_x.release, zoom_y.release], **show, api_name="compare",
+          trigger_mode="always_last")  # fmt: skip
+    split.input(lambda: 0, None, index, **PRIVATE).then(**show, **PRIVATE)
+    for direction, b in buttons.items():
+        b.click(bind(ctx, lambda c, d, s, i, direction=direction: move(c, d, s, i, direction), 1), [dataset, split, index], index,
+                **PRIVATE, **READ).then(**show, **PRIVATE)  # fmt: skip
+    for k, s in enumerate(slots):
+        setter = bind(ctx, lambda c, r, m, v, k=k: set_epoch(c, r, m, k, v), 3)
+        s["slider"].release(setter, [runs, memory, s["slider"]], [epochs, memory, s["slider"]], **PRIVATE, **READ).then(**show, **PRIVATE)
+        for b, which in ((s["best"], "best"), (s["last"], "last")):
+            b.click(bind(ctx, lambda c, r, m, k=k, w=which: set_epoch(c, r, m, k, w), 3), [runs, memory], [epochs, memory, s["slider"]],
+                    **PRIVATE, **READ).then(**show, **PRIVATE)  # fmt: skip
+    hard_b.click(bind(ctx, hardest, 4, status=3), [dataset, split, runs, epochs], [browse, order, index, status], api_name="hardest",
+                 **LONG).then(**show, **PRIVATE)  # fmt: skip
+    browse.select(picked, [order], index, **PRIVATE).then(**show, **PRIVATE)
+    strip_b.click(bind(ctx, epochs_strip, 2), [dataset, split, index, strip_run, opacity], [strip, strip_scores], api_name="epochs_strip", **INFER)
+    nav.select(bind(ctx, zoom_center, 2), [dataset, split, index], [zoom_x, zoom_y], **PRIVATE, **READ).then(**show, **PRIVATE)
+    index.change(bind(ctx, navigator, 1), [dataset, split, index], nav, **PRIVATE, **READ)
+    thumbs = dict(fn=bind(ctx, split_gallery, 2), inputs=[dataset, split], outputs=[browse, order])
+    split.change(**thumbs, **PRIVATE, **READ)
+    return dict(load=[dict(fn=bind(ctx, select_runs, len(slot_out)), inputs=[runs, memory], outputs=slot_out), show, thumbs,
+                      dict(fn=bind(ctx, navigator, 1), inputs=[dataset, split, index], outputs=nav)])  # fmt: skip
+
+
+def default_source(ctx: AppContext) -> str | None:
+    """The dataset shown first: a segmentation dataset whose images are available, if there is one."""
+    sources = ctx.ws.sources()
+    seg = [s for s in sources if ctx.ws.run(ctx.ws.runs_for_source(s)[0]).task == "segmentation"]
+    for label in seg:
+        try:
+            sources[label].open()
+            return label
+        except Exception:  # noqa: BLE001  (unavailable here; shown with a message if chosen)
+            continue
+    return (seg or list(sources) or [None])[0]

@@ -1,0 +1,21 @@
+"""The explorer's service layer: everything the app shows, computed without any user interface
+(nothing here imports gradio).
+
+* ``Workspace`` maps run *names* (paths relative to the runs folder) to the runs it discovered; a name
+  that was not discovered is an error, so no client string reaches the disk. ``DatasetRef`` names one
+  split of one dataset; runs with the same classes can be compared on the same images.
+* Models are built lazily into a bounded LRU cache (``get_predictor``: the one road from a run to its
+  outputs); predictions are cached per (model, epoch, dataset split, image), uploads by content.
+* ``Renders`` writes each rendered image once; ``compare``, ``errors``, ``tables``, ``maps`` and
+  ``uploads`` assemble what each tab shows as file paths and plain, JSON-able data.
+"""
+
+from core.explorer.cache import (  # noqa: F401
+    DATASETS, EMBEDDINGS, LRU, MODELS, PREDICTIONS, SPLIT_STATS, UPLOADS, clear_caches, nbytes,
+)
+from core.explorer.maps import embedding, embedding_methods, map_steps, place_on_embedding  # noqa: F401
+from core.explorer.predictions import Member, Progress, get_predictor, member_key, nearest_epoch, predict_items  # noqa: F401
+from core.explorer.renders import Renders  # noqa: F401
+from core.explorer.splits import SplitStats, hardest_images, split_stats, top_images_for_cell  # noqa: F401
+from core.explorer.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, predict_image, read_image  # noqa: F401
+from core.explorer.workspace import DatasetRef, Workspace, thumbnails  # noqa: F401

@@ -1,0 +1,61 @@
+"""Embedding maps for the explorer: read from memory or the run's disk cache, computed on demand with
+the cached Predictor, and new images placed on them."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+import numpy as np
+
+from core.explorer.cache import EMBEDDINGS
+from core.explorer.predictions import Progress, get_predictor
+from core.runs import Run
+
+
+def embedding_methods() -> list[str]:
+    """Methods ``core.embeddings`` offers here (empty if the module is unavailable)."""
+    try:
+        from core.embeddings import available_methods
+    except ImportError:
+        return []
+    return available_methods()
+
+
+def embedding(run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None,
+              progress: Progress | None = None, cached_only: bool = False) -> Any:  # fmt: skip
+    """The run's 2-D map at ``epoch`` on ``split``: from memory, then the run's disk cache, else computed
+    with the explorer's cached Predictor. With ``cached_only`` nothing is computed and ``None`` is
+    returned on a miss."""
+    from core.embeddings import cached_embedding, compute_embedding
+
+    key = ("embedding", str(run.path), int(epoch), split, method, data_root)
+    hit = EMBEDDINGS.get(key)
+    if hit is not None:
+        return hit
+    emb = cached_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root)
+    if emb is None and not cached_only:
+        emb = compute_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root, progress=progress,
+                                predictor=get_predictor([(run, epoch)]))  # fmt: skip
+    if emb is not None:
+        EMBEDDINGS.put(key, emb)
+    return emb
+
+
+def map_steps(run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None,
+              progress: Progress | None = None) -> Iterator[tuple[Any, bool]]:  # fmt: skip
+    """What to show while a map is built, as ``(embedding, is_preview)`` steps: a cached map at once;
+    otherwise, for a slow method, a quick PCA preview first (about a tenth of the time), then the map."""
+    emb = embedding(run, epoch, split, method, data_root=data_root, cached_only=True)
+    if emb is None and method != "pca":
+        sub = None if progress is None else (lambda f, m: progress(0.3 * f, f"PCA preview: {m}"))
+        yield embedding(run, epoch, split, "pca", data_root=data_root, progress=sub), True
+    if emb is None:
+        emb = embedding(run, epoch, split, method, data_root=data_root, progress=progress)
+    yield emb, False
+
+
+def place_on_embedding(run: Run, emb: Any, image: np.ndarray) -> dict[str, Any]:
+    """Where a new image falls on a map, and its nearest map points (``core.embeddings.place_image``)."""
+    from core.embeddings import place_image
+
+    return place_image(run, emb, image, predictor=get_predictor([(run, emb.epoch)]))

@@ -1,0 +1,86 @@
+"""Models and their predictions on dataset items: built lazily, cached per (model, epoch, dataset
+split, image). ``get_predictor`` is the one road from a run (or an ensemble) to outputs."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Sequence
+
+import numpy as np
+
+from core.explorer.cache import MODELS, PREDICTIONS
+from core.explorer.workspace import DatasetRef
+from core.history import closest_epoch
+from core.inference import ClassificationPrediction, Predictor, SegmentationPrediction
+from core.runs import Run, RunError
+
+Progress = Callable[[float, str], None]
+Member = tuple[Run, int]  # a run at a resolved epoch
+
+
+# --- models and dataset predictions --------------------------------------------------------------------------
+def nearest_epoch(run: Run, epoch: int | str | float | None) -> int:
+    """A saved epoch of ``run``: "best", "last", or the saved epoch closest to a number."""
+    if epoch is None or epoch in ("best", "last"):
+        return run.resolve_epoch(epoch or "best")
+    saved = run.epochs or ([run.last_epoch] if run.last_epoch else [])
+    if not saved:
+        raise RunError(f"run {run.name} has no saved weights yet")
+    return closest_epoch(saved, round(float(epoch)))
+
+
+def member_key(members: Sequence[Member]) -> tuple:
+    return tuple((str(r.path), int(e)) for r, e in members)
+
+
+def get_predictor(members: Sequence[Member]):
+    """A model for one run at an epoch (``Predictor``) or several (``core.ensemble.Ensemble``), cached."""
+    members = [(r, int(e)) for r, e in members]
+    key = ("model",) + member_key(members)
+    if len(members) == 1:
+        run, epoch = members[0]
+        return MODELS.get_or_create(key, lambda: Predictor(run, epoch))
+    from core.ensemble import Ensemble  # built by the ensemble module; imported only when used
+
+    return MODELS.get_or_create(key, lambda: Ensemble(list(members)))
+
+
+def _compact(pred: SegmentationPrediction | ClassificationPrediction, num_classes: int) -> Any:
+    """What is kept of a prediction over a dataset: the label map (small ints) or the class scores."""
+    if isinstance(pred, SegmentationPrediction):
+        dtype = np.uint8 if num_classes <= 255 else np.int16
+        return pred.labels.astype(dtype)
+    return pred
+
+
+def predict_items(members: Sequence[Member], ref: DatasetRef, indices: Sequence[int], *, progress: Progress | None = None,
+                  batch_size: int = 8) -> list[Any]:  # fmt: skip
+    """Cached predictions of ``members`` (one run, or an ensemble) on items of a dataset split.
+
+    Segmentation: an (H, W) label map per item; classification: a ``ClassificationPrediction``.
+    Only items missing from the cache are run, in batches.
+    """
+    mkey = member_key(members)
+    num_classes = members[0][0].num_classes
+    out: dict[int, Any] = {}
+    missing = []
+    for i in indices:
+        hit = PREDICTIONS.get((mkey, ref, int(i)))
+        if hit is None:
+            missing.append(int(i))
+        else:
+            out[int(i)] = hit
+    if missing:
+        model = get_predictor(members)
+        for start in range(0, len(missing), batch_size):
+            chunk = missing[start : start + batch_size]
+            images = [ref.load(i)[0] for i in chunk]
+            try:
+                preds = model.predict(images)
+            except ValueError:  # images of different sizes for a native-size run: one at a time
+                preds = [model.predict([im])[0] for im in images]
+            for i, p in zip(chunk, preds):
+                out[i] = _compact(p, num_classes)
+                PREDICTIONS.put((mkey, ref, i), out[i])
+            if progress is not None:
+                progress(min(start + batch_size, len(missing)) / len(missing), f"predicting {len(missing)} images")
+    return [out[int(i)] for i in indices]

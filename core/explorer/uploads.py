@@ -1,0 +1,85 @@
+"""Uploaded images: decoded safely (size limits, every mode), downscaled, predicted once per content."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+from PIL import Image, UnidentifiedImageError
+
+from core.data.images import too_large_message
+from core.explorer.cache import UPLOADS
+from core.explorer.predictions import Member, get_predictor, member_key
+from core.inference import ClassificationPrediction, SegmentationPrediction, to_rgb_array
+from core.visualize import fit_within
+
+MAX_UPLOAD_SIDE = 1024  # uploads are downscaled to this longest side before inference
+MAX_UPLOAD_PIXELS = 64_000_000  # larger files are refused before decoding (decompression bombs)
+
+
+def read_image(source: str | Path | bytes, *, max_side: int = MAX_UPLOAD_SIDE) -> np.ndarray:
+    """An uploaded file as (H, W, 3) uint8 RGB: EXIF orientation applied, downscaled to ``max_side``.
+
+    Anything that is not a readable image is a ``ValueError`` with a message for the user.
+    """
+    try:
+        fh = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
+    except OSError as e:
+        raise ValueError(f"cannot read the uploaded file ({e.strerror})") from e
+    with fh:
+        try:
+            with Image.open(fh) as im:
+                if im.width * im.height > MAX_UPLOAD_PIXELS:
+                    raise ValueError(too_large_message(size=(im.width, im.height), limit_pixels=MAX_UPLOAD_PIXELS))
+                im.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale when much larger
+                array = to_rgb_array(im)
+        except Image.DecompressionBombError as e:
+            raise ValueError(too_large_message(e, limit_pixels=MAX_UPLOAD_PIXELS)) from e
+        except UnidentifiedImageError as e:
+            raise ValueError("this file is not an image that can be read (supported: JPEG, PNG, WebP, BMP, GIF, TIFF)") from e
+        except (OSError, SyntaxError) as e:
+            raise ValueError(f"the image file is damaged or truncated ({e})") from e
+    return fit_within(array, max_side)
+
+
+def predict_image(members: Sequence[Member], image: np.ndarray) -> SegmentationPrediction | ClassificationPrediction:
+    """Prediction of a run (or ensemble) on one image, cached by the image's content."""
+    digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest() + str(image.shape)
+    key = (member_key(members), digest)
+    return UPLOADS.get_or_create(key, lambda: get_predictor(members).predict([image])[0])
+
+
+def analyze(renders, image: np.ndarray, members: Sequence[tuple[str, Member]], *, opacity: float = 0.55):
+    """Each named run on an uploaded image: overlay and uncertainty (entropy) map with the predicted
+    classes, or the top-5 classes. Returns a ``core.explorer.compare.Comparison``."""
+    from core import visualize as V
+    from core.explorer.compare import Comparison, Panel, display
+    from core.image_metrics import class_presence
+
+    digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
+    opacity = round(float(np.clip(opacity, 0.0, 1.0)), 3)
+    panels = [Panel(renders.path(("upload", digest), lambda: display(image)), f"your image · {image.shape[1]}x{image.shape[0]} px")]
+    rows, topk = [], []
+    for name, member in members:
+        run, epoch = member
+        pred = predict_image([member], image)
+        if run.task == "segmentation":
+            key = (member_key([member]), digest)
+            panels.append(Panel(renders.path(("upload-pred", opacity) + key,
+                                              lambda: display(V.overlay(image, pred.labels, run.palette, opacity=opacity))),
+                                f"{name} @ {epoch}"))  # fmt: skip
+            entropy = pred.entropy()
+            panels.append(Panel(renders.path(("upload-entropy",) + key, lambda: display(V.entropy_map(entropy, run.num_classes))),
+                                f"{name}: uncertainty, mean {float(entropy.mean()):.2f} of at most {np.log(run.num_classes):.2f} nats"))  # fmt: skip
+            present = class_presence(pred.labels, None, run.num_classes, run.ignore_index).predicted
+            rows.append({"run": name, "epoch": epoch, "classes": [run.classes[c] for c in present],
+                         "mean_entropy": float(entropy.mean()), "max_entropy": float(np.log(run.num_classes))})  # fmt: skip
+        else:
+            top = [(run.classes[c], p) for c, p in pred.topk(5)]
+            topk.append((name, top))
+            rows.append({"run": name, "epoch": epoch, "top5": [[c, p] for c, p in top]})
+    scores = {"width": int(image.shape[1]), "height": int(image.shape[0]), "runs": rows}
+    return Comparison(panels, scores, f"{image.shape[1]}×{image.shape[0]} px · {len(members)} runs", topk)

@@ -1,0 +1,105 @@
+"""Scores and error maps of one image: pure functions of a prediction and its label map.
+
+Beside ``core.metrics`` (which scores a whole split from one confusion matrix): pixel accuracy and
+mIoU of one image, the classes present, the pixels of a confusion cell, the most frequent mistakes,
+and the agreement of two predictions. Label maps are (H, W) integer arrays; a value outside [0, K)
+or equal to ``ignore_index`` is unlabelled and never counted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from core.metrics import per_image_scores
+
+
+def valid_pixels(target: np.ndarray, num_classes: int, ignore_index: int | None) -> np.ndarray:
+    """(H, W) bool: the labelled pixels."""
+    keep = (target >= 0) & (target < num_classes)
+    if ignore_index is not None:
+        keep &= target != ignore_index
+    return keep
+
+
+def image_scores(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> dict[str, float]:
+    """Pixel accuracy and mIoU of one image (``core.metrics.per_image_scores``)."""
+    s = per_image_scores(torch.from_numpy(np.asarray(pred, dtype=np.int64))[None],
+                         torch.from_numpy(np.asarray(target, dtype=np.int64))[None], num_classes, ignore_index)  # fmt: skip
+    return {"pixel_acc": float(s["pixel_acc"][0]), "miou": float(s["miou"][0])}
+
+
+def wrong_pixels(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> int:
+    """Labelled pixels whose prediction differs from the label."""
+    return int((valid_pixels(target, num_classes, ignore_index) & (np.asarray(pred) != target)).sum())
+
+
+@dataclass
+class ClassPresence:
+    """Classes in the ground truth and in a prediction, and how they differ (sorted class indices)."""
+
+    truth: list[int]
+    predicted: list[int]
+
+    @property
+    def missing(self) -> list[int]:
+        return [c for c in self.truth if c not in self.predicted]
+
+    @property
+    def extra(self) -> list[int]:
+        return [c for c in self.predicted if c not in self.truth]
+
+
+def class_presence(pred: np.ndarray, target: np.ndarray | None, num_classes: int, ignore_index: int | None) -> ClassPresence:
+    """Which classes an image contains and which the model predicted (on labelled pixels, if labels exist)."""
+    if target is None:
+        p = np.asarray(pred)
+        return ClassPresence([], sorted(int(c) for c in np.unique(p) if 0 <= c < num_classes))
+    keep = valid_pixels(target, num_classes, ignore_index)
+    truth = sorted(int(c) for c in np.unique(target[keep]))
+    predicted = sorted(int(c) for c in np.unique(np.asarray(pred)[keep]) if 0 <= c < num_classes)
+    return ClassPresence(truth, predicted)
+
+
+def cell_mask(target: np.ndarray, pred: np.ndarray, true_class: int, pred_class: int) -> np.ndarray:
+    """(H, W) bool: exactly the pixels of confusion-matrix cell (true = a, predicted = b)."""
+    return (np.asarray(target) == true_class) & (np.asarray(pred) == pred_class)
+
+
+def error_pairs(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, limit: int = 5) -> list[tuple[int, int, int]]:
+    """The most frequent (true, predicted, pixels) mistakes in one image."""
+    keep = valid_pixels(target, num_classes, ignore_index) & (pred != target)
+    idx = target[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64)
+    counts = np.bincount(idx, minlength=num_classes * num_classes)
+    order = np.argsort(-counts, kind="stable")[:limit]
+    return [(int(i) // num_classes, int(i) % num_classes, int(counts[i])) for i in order if counts[i] > 0]
+
+
+def worst_cell(cm: np.ndarray) -> tuple[int, int]:
+    """(true, predicted) of the largest off-diagonal cell of a confusion matrix: the first mistake worth a look."""
+    off = np.asarray(cm, dtype=np.float64).copy()
+    if off.shape[0] < 2:
+        return 0, 0
+    np.fill_diagonal(off, -1)
+    a, b = np.unravel_index(int(off.argmax()), off.shape)
+    return int(a), int(b)
+
+
+def disagreement(target: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, num_classes: int,
+                 ignore_index: int | None) -> tuple[np.ndarray, list[int]]:  # fmt: skip
+    """Categories of each pixel for two predictions, and the pixel count of each category.
+
+    0 = both right, 1 = A right and B wrong, 2 = B right and A wrong, 3 = both wrong;
+    unlabelled pixels are 255 and not counted.
+    """
+    a_ok, b_ok = pred_a == target, pred_b == target
+    cat = np.full(target.shape, 255, dtype=np.uint8)
+    keep = valid_pixels(target, num_classes, ignore_index)
+    cat[keep & a_ok & b_ok] = 0
+    cat[keep & a_ok & ~b_ok] = 1
+    cat[keep & ~a_ok & b_ok] = 2
+    cat[keep & ~a_ok & ~b_ok] = 3
+    counts = np.bincount(cat[keep], minlength=4)[:4]
+    return cat, [int(c) for c in counts]
