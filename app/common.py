@@ -39,6 +39,14 @@ class AppContext:
 
     ws: Workspace
     cache_dir: Path
+    version: int = 0  # bumped whenever a refresh finds changed runs; the page's tabs follow it
+
+    def refresh(self) -> set[str]:
+        """Pick up new runs, epochs and snapshots (a stat per run file; nothing is re-read unless it changed)."""
+        changed = self.ws.refresh()
+        if changed:
+            self.version += 1
+        return changed
 
     @property
     def thumbs_dir(self) -> Path:

@@ -131,7 +131,13 @@ def navigator(ctx: AppContext, dataset: str, split: str, image: int):
 
 
 # --- layout and wiring ----------------------------------------------------------------------------------------
-def build(ctx: AppContext) -> dict[str, Any]:
+def follow_runs(ctx: AppContext, dataset: str):
+    """Runs changed on disk: the datasets and this dataset's runs in the menus."""
+    sources = list(ctx.ws.sources())
+    return gr.update(choices=sources), gr.update(choices=ctx.ws.runs_for_source(dataset) if dataset in sources else [])
+
+
+def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
     sources = ws.sources()
     source0 = default_source(ctx)
@@ -215,6 +221,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
     strip_b.click(bind(ctx, epochs_strip, 2), [dataset, split, index, strip_run, opacity], [strip, strip_scores], api_name="epochs_strip", **INFER)
     nav.select(bind(ctx, zoom_center, 2), [dataset, split, index], [zoom_x, zoom_y], **PRIVATE, **READ).then(**show, **PRIVATE)
     index.change(bind(ctx, navigator, 1), [dataset, split, index], nav, **PRIVATE, **READ)
+    version.change(bind(ctx, follow_runs, 2), [dataset], [dataset, runs], **PRIVATE, **READ)
     thumbs = dict(fn=bind(ctx, split_gallery, 2), inputs=[dataset, split], outputs=[browse, order])
     split.change(**thumbs, **PRIVATE, **READ)
     return dict(load=[dict(fn=bind(ctx, select_runs, len(slot_out)), inputs=[runs, memory], outputs=slot_out), show, thumbs,

@@ -96,7 +96,7 @@ def move(ctx: AppContext, run: str, split: str, image: int, direction: str):
     return step_index(image, ctx.ws.run_split(run, split).size(), direction)
 
 
-def build(ctx: AppContext) -> dict[str, Any]:
+def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
     run0 = default_run(ctx)
     r0 = ws.run(run0) if run0 else None
@@ -160,5 +160,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
     find_b.click(bind(ctx, cell_images, 3, status=2), [run, epoch, split, cls_a, cls_b], [cell_gallery, order, status],
                  api_name="confusion_cell_images", **LONG)  # fmt: skip
     cell_gallery.select(picked, [order], index, **PRIVATE).then(**image_ev, **PRIVATE, **INFER)
+    version.change(lambda name: (gr.update(choices=ws.names), gr.update(choices=partners(ctx, name) if name in ws.runs else [])), [run],
+                   [run, run_b], **PRIVATE)  # fmt: skip
     ranges = dict(fn=lambda a, b: (epoch_slider(ctx, a, "best"), epoch_slider(ctx, b, "best")), inputs=[run, run_b], outputs=[epoch, epoch_b])
     return dict(load=[ranges, matrix, dict(image_ev, **INFER)])

@@ -6,7 +6,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.common import LONG, PRIVATE, READ, AppContext, bind, default_run, epoch_slider, slider_init
+from app.common import PRIVATE, READ, AppContext, bind, default_run, epoch_slider, slider_init
 from app.figures import embedding_scatter
 from core import visualize as V
 from core.explorer import embedding, embedding_methods, map_steps, nearest_epoch
@@ -90,7 +90,7 @@ def select_run(ctx: AppContext, run: str):
     return epoch_slider(ctx, run, "best"), gr.update(choices=ctx.ws.splits(ctx.ws.dataset(run)) if run else [])
 
 
-def build(ctx: AppContext) -> dict[str, Any]:
+def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
     methods = embedding_methods()
     run0 = default_run(ctx, "classification" if ws.names_for("classification") else "segmentation")
@@ -118,10 +118,13 @@ def build(ctx: AppContext) -> dict[str, Any]:
                     show_b = gr.Button("Show", elem_id=f"emb-show-{side}", scale=1)
                 point_img = gr.Image(label="The point's image", interactive=False, elem_id=f"emb-image-{side}")
                 point_md = gr.Markdown("")
-            build_b.click(bind(ctx, embedding_map, 2, status=1), [run, epoch, split, method], [plot, status], **api, **LONG)
+            # a cached map is a fast read; a cold one is computed once (concurrent requests wait for it), so no
+            # lane of its own: it must not hold up other maps' reads
+            build_b.click(bind(ctx, embedding_map, 2, status=1), [run, epoch, split, method], [plot, status], **api, **READ)
             point_ev = dict(fn=bind(ctx, embedding_point, 3), inputs=[run, epoch, split, method, point], outputs=[point_img, point_md, plot])
             show_b.click(**point_ev, **({"api_name": "embedding_point"} if side == "a" else PRIVATE), **READ)
             point.submit(**point_ev, **PRIVATE, **READ)
             run.input(bind(ctx, select_run, 2), [run], [epoch, split], **PRIVATE, **READ)
+            version.change(lambda: gr.update(choices=ws.names), None, run, **PRIVATE)
             loads.append(dict(fn=bind(ctx, select_run, 2), inputs=[run], outputs=[epoch, split]))
     return dict(load=loads[:1])

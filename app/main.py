@@ -21,7 +21,7 @@ if str(ROOT) not in sys.path:  # `python app/main.py` puts app/ on the path, not
 
 import gradio as gr  # noqa: E402
 
-from app import compare_tab, confusion_tab, embeddings_tab, metrics_tab, upload_tab  # noqa: E402
+from app import compare_tab, confusion_tab, embeddings_tab, metrics_tab, runs_tab, upload_tab  # noqa: E402
 from app.common import PRIVATE, AppContext, default_cache_dir, private_dir  # noqa: E402
 from core.explorer import Workspace  # noqa: E402
 
@@ -44,8 +44,9 @@ def header_md(ws: Workspace) -> str:
     if ws.data_root:
         line += f" · data root `{ws.data_root}`"
     if not n:
-        line += (f"  \n**No runs found.** Train one, e.g. `python -m core.train --arch unet --dataset synthstreets "
-                 f"--epochs 3 --out {ws.runs_dir}/unet`, then restart the app.")  # fmt: skip
+        line += (f"  \n**No runs yet.** Train one, e.g. `python -m core.train --arch unet --dataset synthstreets "
+                 f"--epochs 3 --out {ws.runs_dir}/unet`; it appears in the Runs tab while it trains (restart the app "
+                 "to get the other tabs once it has weights).")  # fmt: skip
     return f"# Vision Explorer\n{line}"
 
 
@@ -59,13 +60,17 @@ def build_app(runs_dir: str | Path, data_root: str | None = None, *, cache_dir: 
         if ws.problems:
             with gr.Accordion(f"{len(ws.problems)} run folder(s) skipped", open=False):
                 gr.Markdown("\n".join(f"- `{name}`: {why}" for name, why in ws.problems))
-        if ws.runs:
-            with gr.Tabs():
+        version = gr.Number(0, visible=False)  # bumped when runs change on disk; every tab follows it
+        runs_tab.add_timer(ctx, version)
+        with gr.Tabs():
+            if ws.runs:
                 for title, tab_id, module in (("Compare models", "compare", compare_tab), ("Metrics", "metrics", metrics_tab),
                                               ("Confusion", "confusion", confusion_tab), ("Embeddings", "embeddings", embeddings_tab),
                                               ("Upload your own image", "upload", upload_tab)):  # fmt: skip
                     with gr.Tab(title, id=tab_id):
-                        loads += module.build(ctx).get("load", [])
+                        loads += module.build(ctx, version).get("load", [])
+            with gr.Tab("Runs", id="runs"):
+                loads += runs_tab.build(ctx, version).get("load", [])
         for event in loads:  # fill the page once it is open, each in its concurrency lane
             demo.load(**{"concurrency_id": "read", "concurrency_limit": 16, **event}, **PRIVATE)
     demo.explorer_context = ctx  # for tests and the benchmarks
@@ -89,7 +94,7 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7
     )  # fmt: skip
 
 
-def main(argv: list[str] | None = None) -> None:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python app/main.py", description=__doc__.splitlines()[0],
                                 formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
     p.add_argument("--runs", default=str(ROOT / "checkpoints"), help="folder searched for run directories")
@@ -99,7 +104,11 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores, at most 4)")
     p.add_argument("--cache-dir", default=None, help="folder for thumbnails and rendered images (default: ~/.cache/vision-explorer)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = build_parser().parse_args(argv)
 
     import torch
 

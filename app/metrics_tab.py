@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from app.common import READ, AppContext, bind
+from app.common import PRIVATE, READ, AppContext, bind
 from app.figures import class_epoch_heatmap, class_score_bars, empty_figure, training_curves
 from core.explorer import tables
 
@@ -37,7 +37,7 @@ def class_epoch(ctx: AppContext, run: str):
     return class_epoch_heatmap(classes, epochs, values, metric=metric, title=f"{run}: {metric} per class and epoch")
 
 
-def build(ctx: AppContext) -> dict[str, Any]:
+def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
     default = ws.names_for("segmentation") or ws.names
     with gr.Row():
@@ -57,4 +57,7 @@ def build(ctx: AppContext) -> dict[str, Any]:
     gr.on([runs.change, epoch.input], **show, api_name="metrics", trigger_mode="always_last", **READ)
     heat = dict(fn=bind(ctx, class_epoch, 1), inputs=[heat_run], outputs=heat_plot)
     heat_run.change(**heat, api_name="class_epoch", **READ)
+    # runs changed on disk: new runs in the menus, and the curves and heatmap grow while a run trains
+    version.change(lambda: (gr.update(choices=ws.names), gr.update(choices=ws.names)), None, [runs, heat_run], **PRIVATE).then(
+        **show, **PRIVATE, **READ).then(**heat, **PRIVATE, **READ)  # fmt: skip
     return dict(load=[show, heat])

@@ -65,7 +65,7 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
     return fig, items, f"Placed on {run}'s {split} map next to {len(nb)} training images"
 
 
-def build(ctx: AppContext) -> dict[str, Any]:
+def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
     seg = sorted(ws.names_for("segmentation"), key=lambda n: not images_available(ctx, n))
     cls = ws.names_for("classification")
@@ -106,5 +106,6 @@ def build(ctx: AppContext) -> dict[str, Any]:
         return examples[pos] if 0 <= pos < len(examples) else gr.skip()
 
     ex.select(use_example, None, image, **PRIVATE).then(**show, **PRIVATE)
+    version.change(lambda: (gr.update(choices=ws.names), gr.update(choices=ws.names_for("classification"))), None, [runs, emb_run], **PRIVATE)
     place_b.click(bind(ctx, place, 3, status=2), [image, emb_run, emb_method], [place_plot, neighbors, status], api_name="place", **LONG)
     return {}

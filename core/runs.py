@@ -20,14 +20,16 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
+import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from core.io import atomic_write, atomic_write_bytes, atomic_write_json, json_safe
@@ -51,7 +53,14 @@ def save_weights(path: Path, model_state: dict[str, torch.Tensor], metadata: dic
     # safetensors refuses shared or non-contiguous storage; clone makes every tensor its own.
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model_state.items()}
     meta = {k: json.dumps(json_safe(v)) for k, v in metadata.items()}
-    atomic_write(path, lambda tmp: save_file(tensors, tmp, metadata=meta))
+
+    def write(tmp: str) -> None:
+        try:
+            save_file(tensors, tmp, metadata=meta)
+        except SafetensorError as e:  # safetensors reports I/O errors (a full disk) as its own error type
+            raise OSError(f"cannot write {path}: {e}") from e
+
+    atomic_write(path, write)
 
 
 def write_history(run_dir: Path, records: list[dict[str, Any]]) -> None:
@@ -222,11 +231,16 @@ class Run:
         except (KeyError, TypeError, ValueError) as e:
             raise RunError(f"run {self.name}: cannot rebuild model {self.arch!r}: {e}") from e
         try:
-            state = load_file(path)
+            with safe_open(path, "pt") as f:
+                meta = f.metadata() or {}
+                state = {k: f.get_tensor(k) for k in f.keys()}
         except (SafetensorError, OSError) as e:
             raise RunError(f"{path} is damaged or unreadable ({e}); delete it or pick another epoch") from e
+        wanted = self.resolve_epoch(epoch)
+        if "epoch" in meta and int(json.loads(meta["epoch"])) != wanted:  # "last" moved on while a training runs
+            raise RunError(f"run {self.name}: epoch {wanted} is no longer available (training has moved on); choose a saved epoch")
         try:
-            model.load_state_dict(state, strict=True)
+            model.load_state_dict(state, strict=True)  # float16 snapshots are cast to the model's float32
         except RuntimeError as e:
             raise RunError(
                 f"{path} does not fit model {self.arch} {self.model_args}: the run was written by an incompatible "
@@ -266,41 +280,99 @@ def load_run(path: str | Path) -> Run:
     return Run(path=path, config=config, history=read_history(path))
 
 
-def discover_runs(root: str | Path, *, max_depth: int = 3) -> tuple[list[Run], list[tuple[Path, str]]]:
-    """Every run directory under ``root`` (sorted by path), and the broken ones with their reason.
+def weights_problem(run: Run) -> str | None:
+    """Why the run's weight files cannot serve its model, or None.
 
-    A broken directory is reported and skipped, never fatal; a run with no saved weights yet is
-    reported as such.
+    Each file's safetensors header is read (nothing is ever unpickled; a file that is not safetensors,
+    such as a pickle planted under that name, is refused here) and its tensor names and shapes are
+    compared with the model run.json describes, built on the meta device (no memory, no weights).
     """
+    from core.models import rebuild_model
+    from core.registry import UnknownNameError
+
+    try:
+        with torch.device("meta"):
+            expected = {k: tuple(v.shape) for k, v in rebuild_model(run.arch, run.model_args).state_dict().items()}
+    except UnknownNameError as e:
+        return f"unknown architecture {run.arch!r}: {e}. Was it trained with a plugin? Start the app with --plugins <module>."
+    except (TypeError, ValueError, RuntimeError) as e:
+        return f"cannot rebuild model {run.arch!r} from run.json: {e}"
+    files = [snapshot_path(run.path, e) for e in run.epochs] + [p for p in [run.path / "weights" / "last.safetensors"] if p.exists()]
+    for path in files:
+        name = path.relative_to(run.path)
+        try:
+            with safe_open(path, "pt") as f:
+                shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
+        except (SafetensorError, OSError) as e:
+            return f"{name} is not a readable safetensors file ({e}); delete it, or the run"
+        if shapes != expected:
+            missing = sorted(set(expected) - set(shapes))
+            unexpected = sorted(set(shapes) - set(expected))
+            wrong = [k for k in expected if k in shapes and shapes[k] != expected[k]]
+            if wrong:
+                k = wrong[0]
+                why = f"tensor {k} is {list(shapes[k])} but model {run.arch} with {run.num_classes} classes (run.json) needs {list(expected[k])}"
+            else:
+                why = f"missing tensors {missing[:3]}, unexpected {unexpected[:3]}"
+            return f"{name} does not fit the model run.json describes: {why}"
+    return None
+
+
+NO_WEIGHTS_YET = "training, no weights yet"
+
+
+def run_folders(root: str | Path, *, max_depth: int = 3) -> list[Path]:
+    """Folders under ``root`` (itself included, down to ``max_depth`` levels) that hold a run.json, sorted."""
     root = Path(root)
+    return sorted({p.parent for depth in range(max_depth + 1) for p in root.glob("/".join(["*"] * depth + [RUN_FILE]))})
+
+
+def read_run(folder: Path) -> tuple[Run | None, str | None]:
+    """``(run, None)`` for a usable run; ``(run, NO_WEIGHTS_YET)`` for a run still before its first
+    snapshot; ``(None, reason)`` for a folder that cannot be used. Never raises: a broken folder is a reason."""
+    try:
+        run = load_run(folder)
+    except RunError as e:
+        return None, str(e)
+    except Exception as e:  # noqa: BLE001  (a broken directory must never be fatal)
+        return None, f"unreadable: {type(e).__name__}: {e}"
+    if not run.epochs and run.last_epoch is None:
+        return run, NO_WEIGHTS_YET
+    problem = weights_problem(run)
+    return (None, problem) if problem else (run, None)
+
+
+def discover_runs(root: str | Path, *, max_depth: int = 3) -> tuple[list[Run], list[tuple[Path, str]]]:
+    """Every usable run directory under ``root`` (sorted by path), and the others with their reason
+    (broken, or training with no weights yet). A broken directory is reported and skipped, never fatal."""
+    root = Path(root)
+    if not root.is_dir():
+        return [], [(root, "not a directory")]
     runs: list[Run] = []
     problems: list[tuple[Path, str]] = []
-    if not root.is_dir():
-        return runs, [(root, "not a directory")]
-    candidates = sorted({p.parent for depth in range(max_depth + 1) for p in root.glob("/".join(["*"] * depth + [RUN_FILE]))})
-    for folder in candidates:
-        try:
-            run = load_run(folder)
-        except RunError as e:
-            problems.append((folder, str(e)))
-            continue
-        except Exception as e:  # noqa: BLE001  (a broken directory must never be fatal)
-            problems.append((folder, f"unreadable: {type(e).__name__}: {e}"))
-            continue
-        if not run.epochs and run.last_epoch is None:
-            problems.append((folder, "no saved weights yet (training has not finished an epoch)"))
-            continue
-        runs.append(run)
+    for folder in run_folders(root, max_depth=max_depth):
+        run, problem = read_run(folder)
+        if problem:
+            problems.append((folder, problem))
+        else:
+            runs.append(run)
     return runs, problems
 
 
 # --- writing (rank 0 of the training engine) ---------------------------------------------------
-def create_run(path: Path, config: dict[str, Any]) -> None:
-    """Start a run directory; refuses to overwrite an existing run."""
-    if (path / RUN_FILE).exists():
+def create_run(path: Path, config: dict[str, Any], *, replace: bool = False) -> None:
+    """Start a run directory; refuses to overwrite an existing run unless ``replace`` (a run restarted
+    before it committed any epoch)."""
+    if (path / RUN_FILE).exists() and not replace:
         raise RunError(f"{path} already holds a run; pass --resume to continue it or choose another --out")
     path.mkdir(parents=True, exist_ok=True)
-    atomic_write_json(path / RUN_FILE, {"format": RUN_FORMAT, **config, "status": {"state": "running"}})
+    atomic_write_json(path / RUN_FILE, {"format": RUN_FORMAT, **config, "status": running_status()})
+
+
+def running_status() -> dict[str, Any]:
+    """The status of a run being trained by this process: the explorer tells "running" from
+    "interrupted" by whether this process is still alive."""
+    return {"state": "running", "pid": os.getpid(), "host": socket.gethostname()}
 
 
 def update_run(path: Path, **sections: dict[str, Any]) -> None:

@@ -81,16 +81,21 @@ def train(cfg: TrainConfig, *, resume: str | Path | None = None, epochs: int | N
     the machine settings of ``cfg`` apply). A run that already ended (finished, early-stopped or out
     of budget) is left as it is unless ``epochs`` or ``budget_min`` raise its limits.
     """
+    restart = False
     if resume is not None:
         cfg = _resumed_config(cfg, Path(resume), epochs, budget_min)
         if cfg is None:
             return Path(resume)
+        restart = not runs.state_path(Path(resume)).exists()  # killed before its first epoch was committed
+        if restart:
+            print(f"{resume}: no epoch was finished before the interruption; starting again from epoch 1", flush=True)
     dist = init_distributed(pick_device(cfg.device))
     device = pick_device(cfg.device, dist.local_rank)
     set_threads(cfg.threads, dist.world_size)
     try:
-        s = _setup(cfg, dist, device, resuming=resume is not None)
-        _resume_or_create(s, resuming=resume is not None, extended=epochs is not None or budget_min is not None)
+        resuming = resume is not None and not restart
+        s = _setup(cfg, dist, device, resuming=resuming)
+        _resume_or_create(s, resuming=resuming, extended=epochs is not None or budget_min is not None, restart=restart)
         status = "finished"
         for epoch in range(s.start_epoch, cfg.epochs + 1):
             stop = _run_epoch(s, epoch, on_epoch_end)
@@ -180,11 +185,17 @@ def _memory_format(cfg: TrainConfig, model: nn.Module, device: torch.device, dis
     return torch.channels_last if cfg.channels_last and safe else torch.contiguous_format
 
 
-def _resume_or_create(s: Session, *, resuming: bool, extended: bool) -> None:
-    """Restore model, optimiser, schedule, weight average and counters from the run's state, or start the run."""
+def _resume_or_create(s: Session, *, resuming: bool, extended: bool, restart: bool = False) -> None:
+    """Restore model, optimiser, schedule, weight average and counters from the run's state, or start the
+    run (``restart``: again, in the folder of a run killed before it committed an epoch)."""
     if not resuming:
         if s.dist.is_main:
-            runs.create_run(s.out, s.run_info)
+            if restart:
+                from core.io import remove_stray_temporaries
+
+                remove_stray_temporaries(s.out)
+                runs.prune_after(s.out, 0)
+            runs.create_run(s.out, s.run_info, replace=restart)
         barrier()
         return
     state = runs.load_state(s.out)
@@ -203,7 +214,7 @@ def _resume_or_create(s: Session, *, resuming: bool, extended: bool) -> None:
         remove_stray_temporaries(s.out)
         runs.prune_after(s.out, int(state["epoch"]))
         runs.save_weights(s.out / "weights" / "last.safetensors", _evaluated_weights(state), {"epoch": state["epoch"]})
-        runs.update_run(s.out, train={"epochs": s.cfg.epochs, "budget_min": s.cfg.budget_min}, status={"state": "running"})
+        runs.update_run(s.out, train={"epochs": s.cfg.epochs, "budget_min": s.cfg.budget_min}, status=runs.running_status())
         print(f"resuming {s.out} from epoch {s.start_epoch}", flush=True)
     barrier()
     s.history = runs.read_history(s.out)
@@ -305,6 +316,11 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     except (ValueError, TypeError, KeyError, FileNotFoundError, runs.RunError) as e:
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only or unwritable folder: atomic writes left every file whole
+        print(f"error: cannot write the run directory: {e}. Every finished epoch is saved and no file was left half-written; "
+              "free some space (or make the folder writable), then continue with: python -m core.train --resume <run dir>",
+              file=sys.stderr)  # fmt: skip
         return 2
     print(f"run directory: {out}")
     return 0

@@ -46,7 +46,7 @@ def test_discover_reports_broken_runs_and_keeps_going(tiny_seg_run, tmp_path):
     reasons = {p.name: why for p, why in problems}
     assert set(reasons) == {"bad_json", "old_format", "no_weights"}
     assert "not valid JSON" in reasons["bad_json"] and "format 99" in reasons["old_format"]
-    assert "no saved weights" in reasons["no_weights"]
+    assert reasons["no_weights"] == "training, no weights yet"
     assert discover_runs(tmp_path / "missing")[1][0][1] == "not a directory"
 
 

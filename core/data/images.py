@@ -71,7 +71,8 @@ def array_to_rgb(a: np.ndarray) -> np.ndarray:
         return _composite(a)
     if a.shape[2] == 1:
         a = np.repeat(a, 3, axis=2)
-    return np.ascontiguousarray(a)
+    a = np.ascontiguousarray(a)
+    return a if a.flags.writeable else a.copy()  # torch.from_numpy wants memory it may write
 
 
 def open_rgb(path: str | Path) -> np.ndarray:

@@ -33,12 +33,14 @@ def embedding(run: Run, epoch: int, split: str, method: str, *, data_root: str |
     if hit is not None:
         return hit
     emb = cached_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root)
-    if emb is None and not cached_only:
-        emb = compute_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root, progress=progress,
-                                predictor=get_predictor([(run, epoch)]))  # fmt: skip
     if emb is not None:
         EMBEDDINGS.put(key, emb)
-    return emb
+        return emb
+    if cached_only:
+        return None
+    # computed once: concurrent requests for the same map wait for the first instead of repeating it
+    return EMBEDDINGS.get_or_create(key, lambda: compute_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root,
+                                                                    progress=progress, predictor=get_predictor([(run, epoch)])))  # fmt: skip
 
 
 def map_steps(run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None,

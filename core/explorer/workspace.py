@@ -15,7 +15,7 @@ import numpy as np
 from core.explorer.cache import DATASETS
 from core.data import DatasetNotFoundError
 from core.inference import to_rgb_array
-from core.runs import Run, RunError, discover_runs
+from core.runs import HISTORY_FILE, NO_WEIGHTS_YET, RUN_FILE, Run, RunError, read_run, run_folders
 from core.visualize import fit_within, save_image
 
 
@@ -104,14 +104,34 @@ def thumbnails(ref: DatasetRef, indices: Sequence[int], folder: str | Path, *, m
 
 
 # --- runs by name ----------------------------------------------------------------------------------
+def _signature(folder: Path) -> tuple:
+    """What changes when a run changes: run.json and history.jsonl (size, mtime) and the weights folder's
+    listing (its mtime moves when a snapshot or ``last`` is written). A stat per file, nothing read."""
+    out = []
+    for p in (folder / RUN_FILE, folder / HISTORY_FILE, folder / "weights"):
+        try:
+            st = p.stat()
+            out.append((st.st_size, st.st_mtime_ns))
+        except OSError:
+            out.append(None)
+    return tuple(out)
+
+
 @dataclass
 class Workspace:
-    """The runs found under ``runs_dir``, addressed by name; ``data_root`` overrides recorded roots."""
+    """The runs found under ``runs_dir``, addressed by name; ``data_root`` overrides recorded roots.
+
+    ``runs`` are usable (at least one snapshot), ``pending`` are training with no weights yet, and
+    ``problems`` are folders that cannot be used, with the reason. ``refresh()`` looks again, cheaply.
+    """
 
     runs_dir: Path
     data_root: str | None = None
     runs: dict[str, Run] = field(default_factory=dict)
+    pending: dict[str, Run] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
+    _seen: dict[Path, tuple] = field(default_factory=dict, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def discover(cls, runs_dir: str | Path, data_root: str | None = None) -> "Workspace":
@@ -119,11 +139,38 @@ class Workspace:
         ws.refresh()
         return ws
 
-    def refresh(self) -> None:
-        """Look for runs again (new runs, new epochs of running ones)."""
-        found, problems = discover_runs(self.runs_dir)
-        self.runs = {self._name(r.path): r for r in found}
-        self.problems = [(self._name(p), why) for p, why in problems]
+    def refresh(self) -> set[str]:
+        """Look for runs again: new folders, new epochs and snapshots, runs gone. Only folders whose
+        run.json, history or weights changed (by a stat) are read again. Returns the changed names."""
+        with self._lock:
+            folders = run_folders(self.runs_dir) if self.runs_dir.is_dir() else []
+            changed = {self._name(f) for f in set(self._seen) - set(folders)}  # removed
+            runs, pending = dict(self.runs), dict(self.pending)
+            problems = dict(self.problems)
+            for name in changed:
+                runs.pop(name, None), pending.pop(name, None), problems.pop(name, None)
+            seen = {}
+            for folder in folders:
+                name, sig = self._name(folder), _signature(folder)
+                seen[folder] = sig
+                if self._seen.get(folder) == sig:
+                    continue
+                changed.add(name)
+                runs.pop(name, None), pending.pop(name, None), problems.pop(name, None)
+                run, problem = read_run(folder)
+                if problem == NO_WEIGHTS_YET:
+                    pending[name] = run
+                elif problem:
+                    problems[name] = problem
+                else:
+                    runs[name] = run
+            if not self.runs_dir.is_dir():
+                problems[str(self.runs_dir)] = "not a directory"
+            self._seen = seen
+            self.runs = dict(sorted(runs.items()))
+            self.pending = dict(sorted(pending.items()))
+            self.problems = sorted(problems.items())
+            return changed
 
     def _name(self, path: Path) -> str:
         try:
