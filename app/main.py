@@ -50,18 +50,34 @@ def header_md(ws: Workspace) -> str:
     return f"# Vision Explorer\n{line}"
 
 
-def build_app(runs_dir: str | Path, data_root: str | None = None, *, cache_dir: str | Path | None = None) -> gr.Blocks:
-    """The explorer for the runs under ``runs_dir``; ``data_root`` overrides the dataset roots recorded in runs."""
+def load_plugins(modules: list[str]) -> None:
+    """Import the modules named on the command line (they register models or datasets). Nothing else is
+    ever imported: a run directory alone cannot make the app run code."""
+    import importlib
+
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise SystemExit(f"--plugins {name}: cannot import it ({e}); is its package on PYTHONPATH?") from e
+
+
+def build_app(runs_dir: str | Path, data_root: str | None = None, *, cache_dir: str | Path | None = None,
+              plugins: list[str] | None = None) -> gr.Blocks:  # fmt: skip
+    """The explorer for the runs under ``runs_dir``; ``data_root`` overrides the dataset roots recorded in runs;
+    ``plugins`` are modules to import first (models or datasets registered outside this project)."""
+    load_plugins(plugins or [])
     ws = Workspace.discover(runs_dir, data_root)
     ctx = AppContext(ws, private_dir(Path(cache_dir)) if cache_dir else default_cache_dir())
     loads: list[dict] = []
     with gr.Blocks(title="Vision Explorer") as demo:
-        gr.Markdown(header_md(ws), elem_id="explorer-header")
+        header = gr.Markdown(header_md(ws), elem_id="explorer-header")
         if ws.problems:
             with gr.Accordion(f"{len(ws.problems)} run folder(s) skipped", open=False):
                 gr.Markdown("\n".join(f"- `{name}`: {why}" for name, why in ws.problems))
         version = gr.Number(0, visible=False)  # bumped when runs change on disk; every tab follows it
         runs_tab.add_timer(ctx, version)
+        version.change(lambda: header_md(ws), None, header, **PRIVATE)
         with gr.Tabs():
             if ws.runs:
                 for title, tab_id, module in (("Compare models", "compare", compare_tab), ("Metrics", "metrics", metrics_tab),
@@ -104,6 +120,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores, at most 4)")
     p.add_argument("--cache-dir", default=None, help="folder for thumbnails and rendered images (default: ~/.cache/vision-explorer)")
+    p.add_argument("--plugins", action="append", default=[], metavar="MODULE",
+                   help="import this module first, e.g. mypkg.models registering your own architectures (repeatable)")
     return p
 
 
@@ -113,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.threads or max(1, min(4, (os.cpu_count() or 2) // 2)))
-    demo = build_app(args.runs, args.data_root, cache_dir=args.cache_dir)
+    demo = build_app(args.runs, args.data_root, cache_dir=args.cache_dir, plugins=args.plugins)
     launch_app(demo, host=args.host, port=args.port, share=args.share)
 
 

@@ -62,20 +62,25 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
 class Predictor:
     """``Predictor(run_dir, epoch="best").predict([image, ...])``.
 
+    ``model=`` serves an in-memory model with the run's preprocessing instead of a saved epoch (e.g. to
+    score a model before its first snapshot is written).
+
     ``tta_flip`` averages the probabilities of each image and its mirror; ``None`` follows the run
     (its ``--tta-flip`` training option, under which its recorded scores were measured).
     """
 
     def __init__(
-        self, run: Run | str | Path, epoch: int | str = "best", *, device: torch.device | str | None = None, batch_size: int = 8,
-        tta_flip: bool | None = None,
+        self, run: Run | str | Path, epoch: int | str | None = "best", *, device: torch.device | str | None = None, batch_size: int = 8,
+        tta_flip: bool | None = None, model: torch.nn.Module | None = None,
     ) -> None:  # fmt: skip
         self.run = run if isinstance(run, Run) else load_run(run)
-        self.epoch = self.run.resolve_epoch(epoch)
+        self.epoch = None if model is not None and epoch is None else self.run.resolve_epoch(epoch)
         self.tta_flip = bool(self.run.config.get("train", {}).get("tta_flip", False)) if tta_flip is None else bool(tta_flip)
         self.device = pick_device() if device is None else torch.device(device)
+        if model is None:  # the usual road: the run's weights at ``epoch``
+            model = self.run.build_model(self.epoch, self.device)
         # channels-last, as the engine trains: faster convolutions and the same numbers as in training
-        self.model = self.run.build_model(self.epoch, self.device).to(memory_format=torch.channels_last)
+        self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
         self.batch_size = batch_size
         data = self.run.data
         self.transform = eval_transforms(size=self.run.input_size, mean=tuple(data["mean"]), std=tuple(data["std"]))

@@ -163,6 +163,6 @@ def classification_scores(cm: np.ndarray | Tensor, topk_hits: dict[int, int] | N
     cm = np.asarray(cm.cpu() if isinstance(cm, Tensor) else cm)
     total = int(cm.sum())
     out = {"top1": base["pixel_acc"], "mean_acc": base["mean_acc"], "class_acc": base["class_acc"]}
-    if topk_hits is not None:
-        out["top5"] = topk_hits.get(5, 0) / total if total else math.nan
+    if topk_hits is not None and topk_hits.get(5) is not None:  # unknown when only labels were given
+        out["top5"] = topk_hits[5] / total if total else math.nan
     return out

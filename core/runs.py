@@ -25,7 +25,7 @@ import re
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from safetensors import SafetensorError, safe_open
@@ -174,10 +174,12 @@ class Run:
 
     @property
     def best_epoch(self) -> int | None:
-        """Best epoch by the monitored metric among those with a snapshot."""
+        """Best epoch by the monitored metric among those with a snapshot (with no scores recorded: the last saved one)."""
         saved = set(self.epochs)
         best = best_record([r for r in self.history if r["epoch"] in saved], self.monitor)
-        return best["epoch"] if best else None
+        if best is None:
+            return self.epochs[-1] if self.epochs else None
+        return best["epoch"]
 
     @property
     def last_epoch(self) -> int | None:
@@ -271,12 +273,14 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{cfg_path} must hold a JSON object")
     if config.get("format") != RUN_FORMAT:
         raise RunError(f"{cfg_path}: run format {config.get('format')!r} is not supported (this version reads {RUN_FORMAT})")
-    for key, sub in (("task", None), ("model", "name"), ("model", "args"), ("data", "classes"), ("data", "palette")):
+    for key, sub in (("task", None), ("model", "name"), ("model", "args"), ("data", "name"), ("data", "classes"), ("data", "palette")):
         node = config.get(key)
         if node is None or (sub is not None and (not isinstance(node, dict) or sub not in node)):
             raise RunError(f"{cfg_path} lacks {key + ('.' + sub if sub else '')}")
     if config["task"] not in MONITOR:
         raise RunError(f"{cfg_path}: unknown task {config['task']!r}")
+    config["data"].setdefault("train_split", "train")
+    config["data"].setdefault("val_split", "val")
     return Run(path=path, config=config, history=read_history(path))
 
 
@@ -385,6 +389,32 @@ def update_run(path: Path, **sections: dict[str, Any]) -> None:
 
 def update_status(path: Path, **status: Any) -> None:
     update_run(path, status=status)
+
+
+def commit_epoch(path: Path, history: list[dict[str, Any]], record: dict[str, Any], weights: dict[str, torch.Tensor], *, monitor: str,
+                 snapshot: bool, keep: Callable[[int, bool], bool], state: dict[str, Any] | None = None) -> None:  # fmt: skip
+    """Write one finished epoch: its snapshot (if wanted), the history line, the resume state (the commit
+    point, if any), then ``last``. The best epoch's snapshot is always kept: a new best is saved even if
+    no rule asked for it, and the former best is dropped when no rule wanted it. ``history`` grows in place."""
+    epoch = record["epoch"]
+    previous_best = best_record(history, monitor)
+    history.append(record)
+    best = best_record(history, monitor)
+    if snapshot or best["epoch"] == epoch:
+        save_weights(snapshot_path(path, epoch), weights, {"epoch": epoch, monitor: record.get(monitor)})
+    write_history(path, history)
+    if state is not None:
+        save_state(path, state)
+    save_weights(path / "weights" / "last.safetensors", weights, {"epoch": epoch})
+    if previous_best and best["epoch"] != previous_best["epoch"] and not keep(previous_best["epoch"], False):
+        snapshot_path(path, previous_best["epoch"]).unlink(missing_ok=True)
+
+
+def finish_run(path: Path, state: str, history: list[dict[str, Any]]) -> None:
+    """Record how a run ended: its state, last and best epochs and training time."""
+    last = history[-1] if history else {}
+    update_run(path, status={"state": state, "stopped_epoch": last.get("epoch"), "best_epoch": load_run(path).best_epoch,
+                             "train_time": last.get("train_time", 0.0)})  # fmt: skip
 
 
 def state_path(path: Path) -> Path:

@@ -256,7 +256,7 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
     record = {"epoch": epoch, **stats, **metrics, "lr": s.optimizer.param_groups[0]["lr"], "epoch_time": epoch_clock(),
               "train_time": s.clock.local(), "images_per_s": stats["train_images"] / max(train_seconds, 1e-9)}  # fmt: skip
     if s.dist.is_main:
-        _commit_epoch(s, record, s.keep(epoch, epoch == cfg.epochs or stop is not None) or improved)
+        _commit_epoch(s, record, s.keep(epoch, epoch == cfg.epochs or stop is not None))
         print(summary_line(epoch, cfg.epochs, record, s.task.name), flush=True)
         if on_epoch_end is not None:
             on_epoch_end(epoch, s.evaluated)
@@ -269,33 +269,19 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
 
 
 def _commit_epoch(s: Session, record: dict, snapshot: bool) -> None:
-    """Write one epoch: snapshot, history, then the resume state (the commit point), then ``last``."""
-    weights = {k: v.detach().cpu() for k, v in s.evaluated.state_dict().items()}
-    epoch, monitor = record["epoch"], s.task.monitor
-    previous_best = runs.best_record(s.history, monitor)
-    if snapshot:
-        runs.save_weights(runs.snapshot_path(s.out, epoch), weights, {"epoch": epoch, monitor: record.get(monitor)})
-    s.history.append(record)
-    runs.write_history(s.out, s.history)
-    state = {"epoch": epoch, "model": {k: v.detach().cpu() for k, v in s.model.state_dict().items()},
+    """Write one epoch (``core.runs.commit_epoch``): the evaluated weights, and the resume state."""
+    state = {"epoch": record["epoch"], "model": {k: v.detach().cpu() for k, v in s.model.state_dict().items()},
              "optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(), "scaler": s.scaler.state_dict(),
              "best_value": s.best_value, "bad_epochs": s.bad_epochs, "train_time": record["train_time"]}  # fmt: skip
     if s.ema is not None:
         state["ema"] = {k: v.detach().cpu() for k, v in s.ema.state_dict().items()}
-    runs.save_state(s.out, state)
-    runs.save_weights(s.out / "weights" / "last.safetensors", weights, {"epoch": epoch})
-    # The best epoch's snapshot is always kept; drop the former best if no rule wanted it.
-    best = runs.best_record(s.history, monitor)
-    if previous_best and best["epoch"] != previous_best["epoch"] and not s.keep(previous_best["epoch"], False):
-        runs.snapshot_path(s.out, previous_best["epoch"]).unlink(missing_ok=True)
+    weights = {k: v.detach().cpu() for k, v in s.evaluated.state_dict().items()}
+    runs.commit_epoch(s.out, s.history, record, weights, monitor=s.task.monitor, snapshot=snapshot, keep=s.keep, state=state)
 
 
 def _finish(s: Session, status: str) -> None:
     if s.dist.is_main:
-        done = runs.load_run(s.out)
-        last = s.history[-1] if s.history else {}
-        runs.update_run(s.out, status={"state": status, "stopped_epoch": last.get("epoch"), "best_epoch": done.best_epoch,
-                                       "train_time": last.get("train_time", 0.0)})  # fmt: skip
+        runs.finish_run(s.out, status, s.history)
     barrier()
 
 

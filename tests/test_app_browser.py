@@ -132,3 +132,24 @@ def test_upload_tab_overlays_and_uncertainty(page):
     wait_images(page, "#upload-gallery", 5)  # the image, then an overlay and an entropy map per segmentation run
     assert "uncertainty" in page.locator("#upload-gallery").inner_text()
     page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
+
+
+def test_a_new_run_appears_after_refresh_and_shows_in_metrics(page, explorer_runs):
+    import shutil
+
+    new = explorer_runs / "seg-new"
+    shutil.copytree(explorer_runs / "seg-a", new)
+    try:
+        page.get_by_role("tab", name="Runs").click()
+        page.locator("#refresh-runs").click()
+        page.wait_for_function("() => (document.querySelector('#runs-table')?.innerText || '').includes('seg-new')")
+        page.screenshot(path=str(SHOTS / "runs.png"), full_page=True)
+        page.get_by_role("tab", name="Metrics").click()
+        page.locator("#metrics-runs input").click()
+        page.get_by_role("option", name="seg-new", exact=True).click()
+        page.locator("h1").first.click()
+        page.wait_for_function("() => (document.querySelector('#metrics-table')?.innerText || '').includes('seg-new')")
+        wait_plots(page, "#metrics-curves")
+        page.screenshot(path=str(SHOTS / "metrics-new-run.png"), full_page=True)
+    finally:
+        shutil.rmtree(new)

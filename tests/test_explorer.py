@@ -255,7 +255,7 @@ def test_scored_epoch_skips_epochs_without_validation(tmp_path):
     run_dir = tmp_path / "r"
     (run_dir / "weights").mkdir(parents=True)
     cfg = {"format": 1, "task": "segmentation", "model": {"name": "unet", "args": {}},
-           "data": {"classes": ["a", "b"], "palette": [[0, 0, 0], [1, 1, 1]], "ignore_index": 255}}  # fmt: skip
+           "data": {"name": "custom", "classes": ["a", "b"], "palette": [[0, 0, 0], [1, 1, 1]], "ignore_index": 255}}  # fmt: skip
     (run_dir / "run.json").write_text(_json.dumps(cfg))
     history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.9, "val_loss": 0.8, "miou": 0.4, "iou": [0.5, 0.3]},
                {"epoch": 3, "train_loss": 0.8}, {"epoch": 4, "train_loss": 0.7, "val_loss": 0.7, "miou": 0.3, "iou": [0.4, 0.2]}]  # fmt: skip

@@ -72,6 +72,7 @@ def run_summary(name: str, run: Run, *, pending: bool = False, now: float | None
         "run": name, "task": run.task, "architecture": run.arch, "dataset": run.data.get("name"),
         "state": "training, no weights yet" if pending and state == "running" else state,
         "epoch": last.get("epoch"), "of": epochs if not (budget and epochs and epochs >= 10_000) else None,
-        "budget (min)": budget, run.task_type.monitor_label: None if metric is None or (isinstance(metric, float) and math.isnan(metric)) else metric,
+        "budget (min)": budget,
+        run.task_type.monitor_label: None if metric is None or (isinstance(metric, float) and math.isnan(metric)) else round(metric, 4),
         "snapshots": len(run.epochs), "time left (min)": None if eta is None else round(eta / 60, 1),
     }  # fmt: skip
