@@ -8,9 +8,9 @@ from typing import Any
 import gradio as gr
 
 from app.common import INFER, LONG, PRIVATE, READ, AppContext, bind, epoch_slider, gallery, markdown_table, picked, slider_init, step_index
-from app.figures import topk_bars
+from app.figures import churn_line, topk_bars
 from core import visualize as V
-from core.explorer import hardest_images, nearest_epoch, thumbnails
+from core.explorer import assess, hardest_images, nearest_epoch, thumbnails
 from core.explorer.compare import MAX_COMPARE, across_epochs, compare
 
 MAX_GALLERY = 500  # thumbnails shown for a split (any index can still be typed)
@@ -72,6 +72,28 @@ def set_epoch(ctx: AppContext, runs: list[str], memory: dict, slot: int, value: 
     e = nearest_epoch(run, value)
     memory = {**memory, names[slot]: e}
     return [memory.get(n, "best") for n in names], memory, gr.update(value=e)
+
+
+def agreement(ctx: AppContext, dataset: str, split: str, image: int, runs: list[str], epochs: list):
+    """On the image: how many of the runs get each pixel right (consensus; the true classes that no run
+    gets right are counted), and where each run is wrong and confident, wrong and unsure, right and unsure."""
+    ref = ctx.ws.dataset_split(dataset, split)
+    panels, data = assess.agreement(ctx.ws, ctx.renders, ref, image, runs, epochs)
+    missed = ", ".join(f"{c} {n:,}" for c, n in data["none_right_by_class"].items() if n) or "none"
+    return gallery(panels), data, f"Pixels no run gets right, by true class: {missed}"
+
+
+def epoch_churn(ctx: AppContext, dataset: str, split: str, image: int, run: str):
+    """The pixels whose predicted class changed between consecutive saved epochs, counted per true class,
+    and the fraction changed per step (on the image, and on the split where its predictions are cached)."""
+    panels, data = assess.epoch_churn(ctx.ws, ctx.renders, ctx.ws.dataset_split(dataset, split), image, run)
+    return gallery(panels), churn_line(data["steps"], run), data
+
+
+def swipe(panels: list | None):
+    """The first two runs' overlays in the swipe view (gallery items 3 and 4: after the image and the ground truth)."""
+    items = [p[0] if isinstance(p, (list, tuple)) else p for p in (panels or [])]
+    return (items[2], items[3]) if len(items) >= 4 else gr.skip()
 
 
 def split_gallery(ctx: AppContext, dataset: str, split: str):
@@ -182,8 +204,17 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
                         interactive=False, elem_id="compare-gallery", buttons=["download", "fullscreen"])  # fmt: skip
     legend = gr.Image(show_label=False, interactive=False, height=90, container=False, buttons=[])
     topk = gr.Plot(label="Top-5 probabilities", visible=False)
+    with gr.Accordion("Swipe between the first two runs", open=False):
+        slider_view = gr.ImageSlider(label="first run | second run", type="filepath", elem_id="compare-swipe", max_height=520)
     with gr.Accordion("Scores on this image (JSON, as /compare returns them)", open=False):
         scores = gr.JSON(label="scores")
+    with gr.Accordion("Agreement and uncertainty: which pixels no run gets right, where each is confidently wrong", open=False):
+        agree_b = gr.Button("Show on this image")
+        agree_md = gr.Markdown("")
+        agree = gr.Gallery(label="Consensus · each run's confidence vs error (grey right and sure, blue right but unsure, yellow wrong and "
+                           "unsure, red wrong and confident)", columns=4, height="auto", object_fit="contain", interactive=False,
+                           elem_id="compare-agreement")  # fmt: skip
+        agree_data = gr.JSON(label="counts", visible=False)
     with gr.Accordion("Across epochs: one run's predictions on this image, early to final", open=False):
         with gr.Row():
             strip_run = gr.Dropdown(runs0, value=runs0[0] if runs0 else None, label="Run", scale=3, allow_custom_value=True)
@@ -191,6 +222,11 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
         strip = gr.Gallery(label="Predictions at the saved epochs (epoch: mIoU on this image)", columns=6, height=300, object_fit="contain",
                            interactive=False, elem_id="compare-strip")  # fmt: skip
         strip_scores = gr.JSON(label="scores per epoch", visible=False)
+        churn_b = gr.Button("What changed between epochs")
+        churn_gallery = gr.Gallery(label="Changed pixels (magenta) between consecutive saved epochs", columns=6, height=260, object_fit="contain",
+                                   interactive=False, elem_id="compare-churn")  # fmt: skip
+        churn_plot = gr.Plot(label="Fraction changed")
+        churn_data = gr.JSON(visible=False)
     order = gr.State([])
     with gr.Accordion("Browse the split", open=False):
         browse = gr.Gallery(label="Images of the split (click one)", columns=10, height=260, allow_preview=False, object_fit="cover", interactive=False)
@@ -218,6 +254,9 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     hard_b.click(bind(ctx, hardest, 4, status=3), [dataset, split, runs, epochs], [browse, order, index, status], api_name="hardest",
                  **LONG).then(**show, **PRIVATE)  # fmt: skip
     browse.select(picked, [order], index, **PRIVATE).then(**show, **PRIVATE)
+    agree_b.click(bind(ctx, agreement, 3, status=2), [dataset, split, index, runs, epochs], [agree, agree_data, agree_md], api_name="agreement", **INFER)
+    churn_b.click(bind(ctx, epoch_churn, 3), [dataset, split, index, strip_run], [churn_gallery, churn_plot, churn_data], api_name="churn", **INFER)
+    panels.change(swipe, [panels], slider_view, **PRIVATE)
     strip_b.click(bind(ctx, epochs_strip, 2), [dataset, split, index, strip_run, opacity], [strip, strip_scores], api_name="epochs_strip", **INFER)
     nav.select(bind(ctx, zoom_center, 2), [dataset, split, index], [zoom_x, zoom_y], **PRIVATE, **READ).then(**show, **PRIVATE)
     index.change(bind(ctx, navigator, 1), [dataset, split, index], nav, **PRIVATE, **READ)

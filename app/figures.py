@@ -195,3 +195,101 @@ def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray,
     fig.update_layout(**LAYOUT, title=title, height=height, legend=dict(itemsizing="constant", title="true class"),
                       xaxis=dict(showticklabels=False, zeroline=False), yaxis=dict(showticklabels=False, zeroline=False))  # fmt: skip
     return fig
+
+
+def reliability_diagram(runs: Sequence[dict[str, Any]]) -> go.Figure:
+    """Accuracy against confidence per bin for each run: the diagonal is perfect calibration; the shaded
+    gap between a run's bars and the diagonal is what ECE averages (weighted by the bin's share)."""
+    fig = go.Figure()
+    fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated", line=dict(color="#888", dash="dash")))
+    for i, r in enumerate(runs):
+        rel, color = r["reliability"], run_color(i)
+        mid = [(lo + hi) / 2 for lo, hi in zip(rel["lower"], rel["upper"])]
+        acc = [_none(v) for v in rel["accuracy"]]
+        conf = [_none(v) for v in rel["confidence"]]
+        fig.add_trace(go.Bar(x=mid, y=acc, width=[hi - lo for lo, hi in zip(rel["lower"], rel["upper"])], name=f"{r['run']} (ECE {r['ece']:.3f})",
+                             marker=dict(color=color, opacity=0.55), customdata=np.stack([conf, rel["count"]], 1),
+                             hovertemplate="confidence %{customdata[0]:.3f}<br>accuracy %{y:.3f}<br>%{customdata[1]:,} items<extra>" + r["run"] + "</extra>"))  # fmt: skip
+        gap_x, gap_y = [], []
+        for m, a, c in zip(mid, acc, conf):
+            if a is not None and c is not None:
+                gap_x += [m, m, None]
+                gap_y += [a, c, None]
+        fig.add_trace(go.Scatter(x=gap_x, y=gap_y, mode="lines", line=dict(color=color, width=6), opacity=0.35, name=f"{r['run']} gap",
+                                 hoverinfo="skip", showlegend=False))  # fmt: skip
+    fig.update_layout(**LAYOUT, title="Reliability: accuracy against confidence (15 bins)", barmode="overlay", height=420,
+                      xaxis=dict(title="confidence", range=[0, 1]), yaxis=dict(title="accuracy", range=[0, 1]), legend=dict(orientation="h", y=-0.2))  # fmt: skip
+    return fig
+
+
+def per_image_violin(a: Sequence[float | None], b: Sequence[float | None], name_a: str, name_b: str) -> go.Figure:
+    """Per-image mIoU of two runs on the same images: violins with the points, and the paired lines' spread."""
+    fig = go.Figure()
+    for i, (name, values) in enumerate(((name_a, a), (name_b, b))):
+        fig.add_trace(go.Violin(y=[_none(v) for v in values], name=name, box_visible=True, meanline_visible=True, points="all",
+                                line_color=run_color(i), hovertemplate="image %{pointNumber}: mIoU %{y:.3f}<extra>" + name + "</extra>"))  # fmt: skip
+    fig.update_layout(**LAYOUT, title="Per-image mIoU (each image weighs the same)", height=400, yaxis=dict(title="mIoU of the image", range=[0, 1]),
+                      showlegend=False)  # fmt: skip
+    return fig
+
+
+def pooled_vs_per_image(result: dict[str, Any]) -> go.Figure:
+    """The two ways to average IoU, side by side for both runs, each formula on hover."""
+    pooled = "pooled mIoU = mean over classes of ΣTP / Σ(TP + FP + FN), sums over every pixel of the split"
+    per_image = "mean per-image mIoU = mean over images of (mean over the classes present of TP / (TP + FP + FN))"
+    fig = go.Figure()
+    for label, keys, formula in (("pooled", ("miou_a", "miou_b"), pooled), ("mean per image", ("mean_per_image_a", "mean_per_image_b"), per_image)):
+        fig.add_trace(go.Bar(x=[result["run_a"], result["run_b"]], y=[result[keys[0]], result[keys[1]]], name=label,
+                             hovertemplate="%{x}: %{y:.3f}<br>" + formula + "<extra></extra>"))  # fmt: skip
+    fig.update_layout(**LAYOUT, barmode="group", height=320, title="Pooled and per-image mIoU (hover for the formulas)", yaxis=dict(range=[0, 1]))
+    return fig
+
+
+def class_difference_bars(result: dict[str, Any]) -> go.Figure:
+    """Per-class IoU difference A - B with its bootstrap interval; a bar whose interval crosses 0 is not significant."""
+    diff = [_none(v) for v in result["class_difference"]]
+    lo = [None if d is None or ci[0] is None or math.isnan(ci[0]) else d - ci[0] for d, ci in zip(diff, result["class_interval"])]
+    hi = [None if d is None or ci[1] is None or math.isnan(ci[1]) else ci[1] - d for d, ci in zip(diff, result["class_interval"])]
+    colors = ["#2ca02c" if ci[0] > 0 else "#d62728" if ci[1] < 0 else "#999" for ci in result["class_interval"]]
+    fig = go.Figure(go.Bar(x=result["classes"], y=diff, marker_color=colors, error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo),
+                           hovertemplate="%{x}: %{y:+.3f} IoU<extra></extra>"))  # fmt: skip
+    fig.update_layout(**LAYOUT, height=360, title=f"IoU of {result['run_a']} minus {result['run_b']} per class (95% intervals; grey = not significant)",
+                      yaxis=dict(title="IoU difference", zeroline=True))  # fmt: skip
+    return fig
+
+
+def boundary_bars(table: dict[str, Any]) -> go.Figure:
+    """Region IoU (light) and boundary IoU (dark) per class for each run."""
+    fig = go.Figure()
+    for i, r in enumerate(table["runs"]):
+        color = run_color(i)
+        fig.add_trace(go.Bar(x=r["classes"], y=r["iou"], name=f"{r['run']} @{r['epoch']} IoU", marker=dict(color=color, opacity=0.35),
+                             offsetgroup=str(i), hovertemplate="%{x}: IoU %{y:.3f}<extra></extra>"))  # fmt: skip
+        fig.add_trace(go.Bar(x=r["classes"], y=r["boundary_iou"], name=f"{r['run']} boundary IoU", marker=dict(color=color), offsetgroup=str(i),
+                             width=0.8 / max(1, len(table["runs"])) / 2, hovertemplate="%{x}: boundary IoU %{y:.3f}<extra></extra>"))  # fmt: skip
+    fig.update_layout(**LAYOUT, barmode="group", height=420, yaxis=dict(range=[0, 1], title="IoU"), legend=dict(orientation="h", y=-0.25),
+                      title=f"Region IoU (light) and boundary IoU (dark, band of 2% of the diagonal) on {table['split']}")  # fmt: skip
+    return fig
+
+
+def segment_recall_bars(table: dict[str, Any]) -> go.Figure:
+    """Recall of ground-truth segments per class and size bin (a segment is found when half of it is predicted as its class)."""
+    fig = make_subplots(rows=1, cols=len(table["bins"]), subplot_titles=table["bins"], shared_yaxes=True)
+    for i, r in enumerate(table["runs"]):
+        for b in range(len(table["bins"])):
+            fig.add_trace(go.Bar(x=r["classes"], y=[row[b] for row in r["recall"]], name=f"{r['run']} @{r['epoch']}", marker_color=run_color(i),
+                                 customdata=[seg[b] for seg in r["segments"]], showlegend=b == 0, legendgroup=r["run"],
+                                 hovertemplate="%{x}: recall %{y:.2f} of %{customdata} segments<extra></extra>"), row=1, col=b + 1)  # fmt: skip
+    fig.update_layout(**LAYOUT, barmode="group", height=400, title="Segments found, by size", legend=dict(orientation="h", y=-0.3))
+    fig.update_yaxes(range=[0, 1])
+    return fig
+
+
+def churn_line(steps: Sequence[dict[str, Any]], run: str) -> go.Figure:
+    """Fraction of pixels whose predicted class changed between consecutive saved epochs (image; split where cached)."""
+    x = [f"{s['from']}→{s['to']}" for s in steps]
+    fig = go.Figure(go.Scatter(x=x, y=[s["fraction"] for s in steps], mode="lines+markers", name="this image"))
+    if any(s["split_fraction"] is not None for s in steps):
+        fig.add_trace(go.Scatter(x=x, y=[s["split_fraction"] for s in steps], mode="lines+markers", name="whole split"))
+    fig.update_layout(**LAYOUT, height=300, title=f"{run}: pixels that changed class between saved epochs", yaxis=dict(title="fraction", rangemode="tozero"))
+    return fig

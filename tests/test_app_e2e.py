@@ -278,3 +278,64 @@ def test_embedding_map_point_and_placing_an_upload(app, ws):
     assert "no split" in bad
     plot3, gallery, msg = client.predict(handle_file(str(EXAMPLE)), "cls-a", "pca", api_name="/place")
     assert "your image" in [t["name"] for t in figure(plot3)["data"]] and len(gallery) > 0
+
+
+def _split_predictions(ws, name, epoch):
+    ref = ws.dataset(name)
+    predictor = Predictor(ws.run(name), epoch, device="cpu")
+    for i in range(ref.size()):
+        image, target = ref.load(i)
+        yield predictor.predict([image])[0], target
+
+
+def test_boundary_calibration_and_segment_sizes_match_core(app, ws):
+    from core.evaluation.agreement import segment_recall, segment_recall_counts
+    from core.evaluation.boundary import boundary_counts, boundary_iou
+    from core.evaluation.calibration import calibration_sums, ece
+
+    _, client = app
+    plot, table, data, text = client.predict(["seg-a", "seg-b"], "best", "val", api_name="/boundary")
+    counts, calib, segs = np.zeros((3, 11), np.int64), np.zeros((11, 15, 3)), np.zeros((11, 3, 2), np.int64)
+    for pred, target in _split_predictions(ws, "seg-a", ws.run("seg-a").best_epoch):
+        counts += boundary_counts(pred.labels, target, 11, 11)
+        calib += calibration_sums(pred.probs, target, 11, 11)
+        segs += segment_recall_counts(pred.labels, target, 11, 11)
+    assert data["runs"][0]["boundary_iou"] == pytest.approx(boundary_iou(counts).tolist(), nan_ok=True)
+    assert data["runs"][0]["iou"] == pytest.approx(ws.run("seg-a").record(ws.run("seg-a").best_epoch)["iou"], nan_ok=True)  # same val split
+    assert "boundary" in text and len(table["data"]) == 22
+    assert list((ws.run("seg-a").path / "evaluation").glob("*.npz")), "cached on disk like the embeddings"
+    _, _, cal, text = client.predict(["seg-a"], "best", "val", api_name="/calibration")
+    assert cal["runs"][0]["ece"] == pytest.approx(ece(calib)) and "ECE" in text
+    assert sum(cal["runs"][0]["reliability"]["count"]) == int((np.concatenate([t.ravel() for _, t in _split_predictions(ws, "seg-a", 2)]) != 11).sum())
+    _, sizes = client.predict(["seg-a"], "best", "val", api_name="/segment_sizes")
+    got = np.array([[np.nan if v is None else v for v in row] for row in sizes["runs"][0]["recall"]])
+    np.testing.assert_allclose(got, segment_recall(segs))
+    assert sizes["runs"][0]["segments"] == segs[..., 1].tolist()
+
+
+def test_significance_of_two_runs(app, ws):
+    _, client = app
+    text, violin, pooled, diff, data = client.predict("seg-a", "best", "seg-b", "best", "val", api_name="/significance")
+    a, b = ws.run("seg-a"), ws.run("seg-b")
+    assert data["difference"] == pytest.approx(a.record(a.best_epoch)["miou"] - b.record(b.best_epoch)["miou"])
+    assert data["interval"][0] <= data["difference"] <= data["interval"][1] and data["resamples"] == 1000
+    assert len(data["per_image_a"]) == ws.dataset("seg-a").size() and data["verdict"] in text
+    assert [t["name"] for t in figure(violin)["data"]] == [data["run_a"], data["run_b"]]
+    assert "formula" in json.dumps(figure(pooled)) or "TP / (TP + FP + FN)" in json.dumps(figure(pooled))
+
+
+def test_consensus_confidence_and_churn_on_an_image(app, ws):
+    from core.evaluation.agreement import churn, consensus
+
+    _, client = app
+    source = ws.dataset("seg-a").source
+    panels, data, text = client.predict(source, "val", 2, ["seg-a", "seg-b"], [2, 3], api_name="/agreement")
+    image, target = ws.dataset("seg-a").load(2)
+    preds = [Predictor(ws.run(n), e).predict([image])[0].labels for n, e in (("seg-a", 2), ("seg-b", 3))]
+    right, none = consensus(preds, target, 11, 11)
+    assert data["right_by"] == np.bincount(right[right != 255], minlength=3).tolist()
+    assert list(data["none_right_by_class"].values()) == none.tolist() and len(panels) == 3
+    gallery, line, steps = client.predict(source, "val", 2, "seg-b", api_name="/churn")
+    p1, p3 = (Predictor(ws.run("seg-b"), e).predict([image])[0].labels for e in (1, 3))
+    _, counts, fraction = churn(p1, p3, target, 11, 11)
+    assert steps["steps"][0]["fraction"] == pytest.approx(fraction) and list(steps["steps"][0]["by_class"].values()) == counts.tolist()

@@ -88,9 +88,10 @@ SPLIT_STATS: LRU[Any] = LRU(max_items=256, weigh=nbytes)  # per-image scores ove
 DATASETS: LRU[Any] = LRU(max_items=32)  # opened datasets
 UPLOADS: LRU[Any] = LRU(max_items=64)  # full predictions on uploaded images, by content
 EMBEDDINGS: LRU[Any] = LRU(max_items=16)  # embedding maps read or computed
+QUALITY: LRU[Any] = LRU(max_items=64)  # per-split boundary, calibration and per-image measures of a run at an epoch
 
 
 def clear_caches() -> None:
     """Forget every cached model, prediction, dataset and map (tests, or after runs changed on disk)."""
-    for cache in (MODELS, PREDICTIONS, SPLIT_STATS, DATASETS, UPLOADS, EMBEDDINGS):
+    for cache in (MODELS, PREDICTIONS, SPLIT_STATS, DATASETS, UPLOADS, EMBEDDINGS, QUALITY):
         cache.clear()

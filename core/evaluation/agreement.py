@@ -1,0 +1,80 @@
+"""Agreement between predictions: how many models get each pixel right (consensus), which pixels change
+class between two epochs (churn), and which ground-truth segments are found, by size."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy import ndimage
+
+# Segment-size bins as fractions of the image area: small < 0.1% (< 173 px at 360x480), medium 0.1-1%, large >= 1%.
+SIZE_BINS = (0.001, 0.01)
+SIZE_NAMES = ("small (< 0.1% of the image)", "medium (0.1-1%)", "large (>= 1%)")
+FOUND_FRACTION = 0.5  # a segment counts as found when at least half its pixels are predicted as its class
+
+
+def consensus(preds: Sequence[np.ndarray], target: np.ndarray, num_classes: int, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+    """(H, W) uint8 number of predictions right at each pixel (255 = unlabelled), and (K,) the labelled
+    pixels of each true class that no prediction gets right."""
+    target = np.asarray(target)
+    right = np.zeros(target.shape, dtype=np.uint8)
+    for p in preds:
+        right += (np.asarray(p) == target).astype(np.uint8)
+    valid = (target >= 0) & (target < num_classes)
+    if ignore_index is not None:
+        valid &= target != ignore_index
+    right[~valid] = 255
+    none = valid & (right == 0)
+    return right, np.bincount(target[none].astype(np.int64), minlength=num_classes)[:num_classes]
+
+
+def churn(before: np.ndarray, after: np.ndarray, target: np.ndarray | None, num_classes: int,
+          ignore_index: int | None) -> tuple[np.ndarray, np.ndarray, float]:  # fmt: skip
+    """Pixels whose predicted class changed between two epochs: (H, W) bool, their count per class (the true
+    class where labelled, else the new predicted class), and the fraction of pixels that changed."""
+    before, after = np.asarray(before), np.asarray(after)
+    changed = before != after
+    if target is not None:
+        target = np.asarray(target)
+        valid = (target >= 0) & (target < num_classes)
+        if ignore_index is not None:
+            valid &= target != ignore_index
+        by = target[changed & valid]
+        fraction = float((changed & valid).sum() / max(1, valid.sum()))
+    else:
+        by = after[changed]
+        fraction = float(changed.mean())
+    return changed, np.bincount(by.astype(np.int64), minlength=num_classes)[:num_classes], fraction
+
+
+def segment_recall_counts(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None,
+                          bins: Sequence[float] = SIZE_BINS) -> np.ndarray:  # fmt: skip
+    """(K, len(bins) + 1, 2) int64: per class and size bin, ground-truth segments (8-connected) found and in all.
+
+    A segment's size is its area over the image's; it is found when at least half of it is predicted as its class.
+    """
+    target, pred = np.asarray(target), np.asarray(pred)
+    area = target.size
+    out = np.zeros((num_classes, len(bins) + 1, 2), dtype=np.int64)
+    structure = np.ones((3, 3), dtype=bool)
+    for c in range(num_classes):
+        if ignore_index is not None and c == ignore_index:
+            continue
+        mask = target == c
+        if not mask.any():
+            continue
+        labels, n = ndimage.label(mask, structure=structure)
+        sizes = np.bincount(labels.ravel(), minlength=n + 1)[1:]  # (n,)
+        hits = np.bincount(labels[mask & (pred == c)], minlength=n + 1)[1:]
+        which = np.searchsorted(np.asarray(bins) * area, sizes, side="right")  # 0 small, 1 medium, 2 large
+        found = hits >= FOUND_FRACTION * sizes
+        np.add.at(out[c], (which, 1), 1)
+        np.add.at(out[c], (which, 0), found.astype(np.int64))
+    return out
+
+
+def segment_recall(counts: np.ndarray) -> np.ndarray:
+    """(K, bins) recall = found / segments; NaN where a class has no segment of that size."""
+    c = np.asarray(counts, dtype=np.float64)
+    return np.divide(c[..., 0], c[..., 1], out=np.full(c.shape[:-1], np.nan), where=c[..., 1] > 0)

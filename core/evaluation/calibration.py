@@ -1,0 +1,78 @@
+"""Calibration: is a model as often right as it is confident? Expected calibration error (ECE) with
+equal-width confidence bins (15, as Guo et al. 2017), a reliability diagram, and per-class ECE.
+
+Confidence is the top softmax probability, over valid pixels (segmentation) or images (classification).
+Per-class ECE groups the predictions by the class predicted: "when it says Pole with 0.9, is it a Pole
+9 times in 10?". Everything is accumulated as sums per bin, so splits of any size stream through.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+BINS = 15
+
+
+def calibration_sums(probs: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, bins: int = BINS) -> np.ndarray:
+    """(K, bins, 3) float64 sums per predicted class and confidence bin: count, confidence, correct.
+
+    ``probs`` is (K, ...) (a pixel map's (K, H, W) or an image's (K,)), ``target`` the matching labels.
+    """
+    probs = np.asarray(probs, dtype=np.float64).reshape(num_classes, -1)  # (K, N)
+    target = np.asarray(target).reshape(-1)
+    keep = (target >= 0) & (target < num_classes)
+    if ignore_index is not None:
+        keep &= target != ignore_index
+    probs, target = probs[:, keep], target[keep]
+    pred = probs.argmax(0)
+    conf = probs[pred, np.arange(probs.shape[1])]
+    b = np.minimum((conf * bins).astype(np.int64), bins - 1)  # bin i holds [i/bins, (i+1)/bins); 1.0 goes to the last
+    cell = pred * bins + b
+    out = np.zeros((num_classes * bins, 3))
+    out[:, 0] = np.bincount(cell, minlength=num_classes * bins)
+    out[:, 1] = np.bincount(cell, weights=conf, minlength=num_classes * bins)
+    out[:, 2] = np.bincount(cell, weights=(pred == target).astype(np.float64), minlength=num_classes * bins)
+    return out.reshape(num_classes, bins, 3)
+
+
+def ece(sums: np.ndarray) -> float:
+    """Expected calibration error: sum over bins of (items in bin / items) x |accuracy - confidence|."""
+    s = np.asarray(sums, dtype=np.float64).reshape(-1, np.asarray(sums).shape[-2], 3).sum(0)  # (bins, 3)
+    n = s[:, 0].sum()
+    if n == 0:
+        return float("nan")
+    return float(np.abs(s[:, 2] - s[:, 1]).sum() / n)  # |sum correct - sum confidence| per bin = n_b |acc_b - conf_b|
+
+
+def per_class_ece(sums: np.ndarray) -> list[float]:
+    """ECE of the predictions of each class (NaN for a class never predicted)."""
+    return [ece(sums[c]) for c in range(sums.shape[0])]
+
+
+def reliability(sums: np.ndarray) -> dict[str, list]:
+    """Per bin: its edges, the mean confidence, the accuracy and the count (NaN where the bin is empty)."""
+    s = np.asarray(sums, dtype=np.float64).reshape(-1, np.asarray(sums).shape[-2], 3).sum(0)
+    n = s[:, 0]
+    bins = len(n)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        conf = np.where(n > 0, s[:, 1] / np.maximum(n, 1), np.nan)
+        acc = np.where(n > 0, s[:, 2] / np.maximum(n, 1), np.nan)
+    return {"lower": [i / bins for i in range(bins)], "upper": [(i + 1) / bins for i in range(bins)], "confidence": conf.tolist(),
+            "accuracy": acc.tolist(), "count": n.astype(int).tolist()}  # fmt: skip
+
+
+def confidence_error_map(probs: np.ndarray, target: np.ndarray, ignore_index: int | None, unsure: float = 0.5) -> np.ndarray:
+    """(H, W) uint8 categories of each pixel: 0 right and sure, 1 right but unsure, 2 wrong and unsure,
+    3 wrong and confident; 255 unlabelled. Unsure: normalised entropy (H / log K) above ``unsure``."""
+    probs = np.asarray(probs, dtype=np.float64)
+    k = probs.shape[0]
+    p = np.clip(probs, 1e-12, 1.0)
+    h = -(p * np.log(p)).sum(0) / np.log(max(k, 2))  # (H, W) in [0, 1]
+    right = probs.argmax(0) == target
+    sure = h <= unsure
+    cat = np.where(right, np.where(sure, 0, 1), np.where(sure, 3, 2)).astype(np.uint8)
+    invalid = (target < 0) | (target >= k)
+    if ignore_index is not None:
+        invalid |= target == ignore_index
+    cat[invalid] = 255
+    return cat
