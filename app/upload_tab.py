@@ -20,8 +20,10 @@ EXAMPLES = ASSETS / "examples"
 
 
 def example_paths() -> list[str]:
-    """The example images shipped in assets/ (the only files an example click can load)."""
-    return sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
+    """The example images shipped in assets/ (the only files an example click can load): three real CamVid
+    street scenes from the val sample, then the synthetic ones."""
+    camvid = sorted((ASSETS / "camvid-val-sample" / "val").glob("*.jpg"))[::8][:3]
+    return [str(p) for p in camvid] + sorted(str(p) for p in EXAMPLES.glob("*.jpg"))
 
 
 def upload(ctx: AppContext, image: str | None, runs: list[str], opacity: float = 0.55):

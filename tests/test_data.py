@@ -264,3 +264,33 @@ def test_download_failure_is_clear_and_leaves_no_file(tmp_path):
     with pytest.raises(DownloadError, match="could not download"):
         download_file("http://127.0.0.1:9/none", tmp_path / "x.zip", progress=False)
     assert not (tmp_path / "x.zip").exists()
+
+
+def test_camvid_val_sample_ships_with_the_project(tmp_path, monkeypatch):
+    monkeypatch.delenv("CAMVID_ROOT", raising=False)
+    ds = get_dataset("camvid", "val-sample", root=str(tmp_path / "nowhere"))  # no dataset needed
+    assert len(ds) == 24 and ds.item_id(0) == "0016E5_07959" and "24 of 101" in ds.note
+    image, mask = ds.load(0)
+    assert image.shape == (360, 480, 3) and mask.shape == (360, 480) and mask.max() <= 11 and len(np.unique(mask)) > 5
+    from core.data.registry import sample_split
+
+    assert sample_split("camvid") == "val-sample" and sample_split("synthstreets") is None
+    size = sum(p.stat().st_size for p in (Path(__file__).resolve().parents[1] / "assets" / "camvid-val-sample").rglob("*") if p.is_file())
+    assert size <= 4 * 2**20
+
+
+def test_the_explorer_falls_back_to_the_sample_when_camvid_is_absent(tiny_seg_run, tmp_path):
+    import shutil
+
+    from core.explorer import Workspace
+
+    run = tmp_path / "runs" / "cv"
+    shutil.copytree(tiny_seg_run[0], run)
+    cfg = json.loads((run / "run.json").read_text())
+    cfg["data"].update(name="camvid", root=str(tmp_path / "absent"), options={})
+    (run / "run.json").write_text(json.dumps(cfg))
+    ws = Workspace.discover(tmp_path / "runs")
+    assert ws.splits(ws.dataset("cv")) == ["val-sample"] and next(iter(ws.sources().values())).split == "val-sample"
+    camvid_layout(tmp_path / "here")
+    ws = Workspace.discover(tmp_path / "runs", data_root=str(tmp_path / "here"))
+    assert ws.splits(ws.dataset("cv")) == ["val", "train", "val-sample"]

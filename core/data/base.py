@@ -51,6 +51,7 @@ class VisionDataset(Dataset):
     ignore_index: int = 255
     mean: tuple[float, float, float] = IMAGENET_MEAN
     std: tuple[float, float, float] = IMAGENET_STD
+    note: str = ""  # what a reader should know about this split (e.g. that it is a shipped sample)
 
     def __init__(self, transform: Callable | None = None) -> None:
         self.transform = transform

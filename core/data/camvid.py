@@ -19,7 +19,9 @@ PALETTE = [
     (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
 ]  # fmt: skip
 VOID = 11
-SPLITS = ("train", "val", "test", "trainval", "holdout")
+SPLITS = ("train", "val", "test", "trainval", "holdout", "val-sample")
+SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "camvid-val-sample"  # 24 val images shipped with the project
+SAMPLE_NOTE = "CamVid val sample: 24 of 101 images, shipped with the project; the Metrics tab's numbers come from the full val split"
 # "trainval" is train + val (468 images, the usual final-model protocol). With ``holdout=<sequence>``
 # the train and trainval splits leave out every image of that driving sequence and "holdout" is
 # exactly those images: a leave-one-sequence-out proxy for streets the model has never seen.
@@ -124,13 +126,18 @@ class CamVid(VisionDataset):
         return image, mask
 
 
-@register_dataset("camvid", task="segmentation")
+@register_dataset("camvid", task="segmentation", sample_split="val-sample")
 def camvid(split: str, root: str | None = None, *, download: bool = False, holdout: str | None = None, transform=None) -> CamVid:
     """CamVid (SegNet split): 11 classes, void = 11 ignored. ``download=True`` fetches it if missing.
 
     ``holdout="0006R0"`` leaves that driving sequence out of train/trainval and serves it as split "holdout".
+    Split "val-sample" is the 24 val images shipped in assets/ (available without the dataset).
     """
     check_split("camvid", split, SPLITS)
+    if split == "val-sample":  # always here, whatever the root: a fresh clone has real images to show
+        ds = CamVid("val", SAMPLE, transform)
+        ds.note = SAMPLE_NOTE
+        return ds
     path = resolve_root(root)
     if download and not (path / (split if split in ("train", "val", "test") else "val")).is_dir():
         download_camvid(path)

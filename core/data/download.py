@@ -98,3 +98,26 @@ def extract_zip_subdir(archive: str | Path, member_prefix: str, dest: str | Path
             shutil.rmtree(dest)
         os.replace(tmp_dest, dest)
     return dest
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m core.data.download camvid DIR``: fetch a dataset that can be downloaded (needs internet)."""
+    import argparse
+    import sys
+
+    p = argparse.ArgumentParser(prog="python -m core.data.download", description=main.__doc__)
+    p.add_argument("dataset", choices=["camvid"])
+    p.add_argument("root", help="folder to put it in")
+    a = p.parse_args(argv)
+    from core.data.camvid import download_camvid
+
+    try:
+        print(f"CamVid in {download_camvid(a.root)}; use it with --data-root {a.root}")
+    except (DownloadError, OSError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

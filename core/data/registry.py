@@ -11,9 +11,19 @@ from core.registry import Registry
 DATASETS: Registry[Callable[..., VisionDataset]] = Registry("dataset")
 
 
-def register_dataset(name: str, *, task: str) -> Callable:
-    """Register ``builder(split, root=None, *, option=..., transform=None) -> VisionDataset``."""
-    return DATASETS.register(name, task=task)
+def register_dataset(name: str, *, task: str, sample_split: str | None = None) -> Callable:
+    """Register ``builder(split, root=None, *, option=..., transform=None) -> VisionDataset``.
+
+    ``sample_split`` names a split shipped with the project, served without the dataset's files (the
+    explorer falls back to it when the dataset is not on this machine).
+    """
+    return DATASETS.register(name, task=task, sample_split=sample_split)
+
+
+def sample_split(name: str) -> str | None:
+    """The shipped sample split of dataset ``name`` (see ``register_dataset``), or None."""
+    base = _split_name(name)[0]
+    return DATASETS.meta(base).get("sample_split") if base in DATASETS else None
 
 
 def list_datasets(task: str | None = None) -> list[str]:

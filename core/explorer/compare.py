@@ -128,10 +128,12 @@ def compare(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, names:
             topk.append((name, top))
         rows.append(row)
     truth = "" if seg else f" · true class **{ds.classes[target]}**"
-    scores = {"dataset": ref.source, "split": ref.split, "image": i, "item_id": ds.item_id(i), "runs": rows}
+    scores = {"dataset": ref.source, "split": ref.split, "image": i, "item_id": ds.item_id(i), "runs": rows, "note": ds.note}
     if not seg:
         scores["true_class"] = ds.classes[target]
     status = f"{ref.source} · {ref.split} · image {i} of {ref.size()} (`{ds.item_id(i)}`){truth} · {len(names)} runs"
+    if ds.note:
+        status += f"  \n*{ds.note}*"
     return Comparison(panels, scores, status, topk)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 
 from core.explorer.cache import DATASETS
 from core.data import DatasetNotFoundError
+from core.data.registry import sample_split
 from core.inference import to_rgb_array
 from core.runs import HISTORY_FILE, NO_WEIGHTS_YET, RUN_FILE, Run, RunError, read_run, run_folders
 from core.visualize import fit_within, save_image
@@ -212,11 +213,13 @@ class Workspace:
         return DatasetRef.of_run(self.run(name), split, self.data_root)
 
     def sources(self) -> dict[str, DatasetRef]:
-        """Distinct datasets of the runs, by readable label (validation split of each)."""
+        """Distinct datasets of the runs, by readable label, each at the split shown first (the runs'
+        validation split, or the shipped sample when the dataset is not on this machine)."""
         out: dict[str, DatasetRef] = {}
         for name in self.runs:
             ref = self.dataset(name)
-            out.setdefault(ref.source, ref)
+            if ref.source not in out:
+                out[ref.source] = ref.with_split(self.splits(ref)[0])
         return out
 
     def dataset_split(self, source: str, split: str) -> DatasetRef:
@@ -261,4 +264,16 @@ class Workspace:
                 for s in (run.data.get("val_split"), run.data.get("train_split")):
                     if s and s not in names:
                         names.append(s)
-        return names or [ref.split]
+        names = names or [ref.split]
+        sample = sample_split(ref.name)
+        if sample is not None:  # shipped with the project: first when the dataset itself is not here
+            names = names + [sample] if self._available(ref.with_split(names[0])) else [sample]
+        return names
+
+    @staticmethod
+    def _available(ref: DatasetRef) -> bool:
+        try:
+            ref.open()
+            return True
+        except (DatasetNotFoundError, FileNotFoundError, ValueError):
+            return False
