@@ -31,7 +31,7 @@ def compare_images(ctx: AppContext, dataset: str, split: str, image: int, runs: 
     result = compare(ctx.ws, ctx.renders, ref, image, runs, epochs, opacity=opacity, ensemble=ensemble, zoom=(zoom_x, zoom_y, zoom))
     ds = ref.open()
     seg = ds.task == "segmentation"
-    legend = V.class_legend(ds.classes, ds.palette, width=1100) if seg else None
+    legend = ctx.renders.path(("legend", tuple(ds.classes)), lambda: V.class_legend(ds.classes, ds.palette, width=1100), photo=False) if seg else None
     table = markdown_table(result.scores["runs"], SEG_COLUMNS if seg else CLS_COLUMNS)
     topk = gr.update(value=topk_bars(result.topk, true_label=result.scores.get("true_class")), visible=True) if result.topk else gr.update(visible=False)
     columns = min(len(result.panels), 4)

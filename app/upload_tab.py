@@ -37,7 +37,8 @@ def upload(ctx: AppContext, image: str | None, runs: list[str], opacity: float =
     members = [(n, (ctx.ws.run(n), nearest_epoch(ctx.ws.run(n), "best"))) for n in names]
     result = analyze(ctx.renders, read_image(image), members, opacity=opacity)
     seg = next((r for _, (r, _) in members if r.task == "segmentation"), None)
-    legend = gr.update(value=V.class_legend(seg.classes, seg.palette, width=1100), visible=True) if seg else gr.update(visible=False)
+    legend = (gr.update(value=ctx.renders.path(("legend", tuple(seg.classes)), lambda: V.class_legend(seg.classes, seg.palette, width=1100),
+                                               photo=False), visible=True) if seg else gr.update(visible=False))  # fmt: skip
     topk = gr.update(value=topk_bars(result.topk), visible=True) if result.topk else gr.update(visible=False)
     return gr.update(value=gallery(result.panels), columns=min(len(result.panels), 4)), result.scores, result.status, legend, topk
 

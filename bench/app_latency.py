@@ -6,15 +6,16 @@ Starts ``app/main.py`` in a subprocess and reports:
 
 * start-up: from launching the process to the first served page (HTTP 200 on ``/``);
 * the compare grid of six segmentation runs on one image: the very first call (models built and run),
-  a new image (models in memory, predictions computed) and the same image again (cached: only overlays
-  are blended and sent);
+  a new image (models in memory, predictions computed) and the same image again (cached: the rendered
+  files are served again);
 * a change of epoch of one run column: to an epoch not seen yet (model built and run) and back (cached);
 * the upload tab on a new image with the six runs (decode, downscale, inference, overlays, entropy maps),
-  and the same image again.
+  and the same image again; and on a 12-megapixel photo (4000x3000 JPEG).
 
-Times include the client's download of the returned images, as a browser would load them.
+Times include downloading the returned images as a browser loads them: in parallel over 6 connections
+(``gradio_client`` alone fetches them one after another, which no browser does).
 The shipped demo runs in ``checkpoints/`` (six segmentation, two classification) are the default;
-``bench/make_dev_runs.sh`` trains another suitable set in ~15 minutes.
+``--runs checkpoints/camvid`` measures the 360x480 CamVid zoo (``--runs`` also narrows to a sub-folder).
 """
 
 from __future__ import annotations
@@ -36,6 +37,40 @@ sys.path.insert(0, str(ROOT))
 from core.explorer import Workspace  # noqa: E402
 
 SLOTS = 6
+
+
+class BrowserLikeClient:
+    """``gradio_client.Client.predict`` whose returned files are then fetched as a browser does: in parallel,
+    six at a time, over kept-alive connections."""
+
+    def __init__(self, url: str) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        import httpx
+        from gradio_client import Client
+
+        self.client = Client(url, verbose=False, download_files=False)
+        self.http = httpx.Client(limits=httpx.Limits(max_connections=6, max_keepalive_connections=6))
+        self.pool = ThreadPoolExecutor(6)
+
+    def predict(self, *args, **kwargs):
+        out = self.client.predict(*args, **kwargs)
+        urls = []
+
+        def collect(v) -> None:
+            if isinstance(v, dict):
+                if v.get("url") and (v.get("path") or v.get("meta")):
+                    urls.append(v["url"])
+                for x in v.values():
+                    collect(x)
+            elif isinstance(v, (list, tuple)):
+                for x in v:
+                    collect(x)
+
+        collect(out)
+        for r in self.pool.map(self.http.get, urls):
+            r.raise_for_status()
+        return out
 
 
 def p95(xs: list[float]) -> float:
@@ -70,17 +105,17 @@ def wait_for_page(url: str, proc: subprocess.Popen, timeout: float = 300) -> Non
     raise SystemExit(f"no page at {url} after {timeout} s")
 
 
-def pick_runs(ws: Workspace) -> tuple[str, list[str]]:
-    """A segmentation dataset with at least six runs, and six of its runs (those trained on it first)."""
+def pick_runs(ws: Workspace) -> tuple[str, str, list[str]]:
+    """A segmentation dataset with at least six runs: its label, the split shown first, six of its runs."""
     for source, ref in ws.sources().items():
         names = [n for n in ws.runs_for_source(source) if ws.run(n).task == "segmentation"]
         if len(names) >= SLOTS:
-            return source, names[:SLOTS]
-    raise SystemExit(f"need {SLOTS} segmentation runs of one dataset under {ws.runs_dir}; run bench/make_dev_runs.sh first")
+            return source, ref.split, names[:SLOTS]
+    raise SystemExit(f"need {SLOTS} segmentation runs of one dataset under {ws.runs_dir}")
 
 
-def variants(example: Path, n: int, folder: Path) -> list[Path]:
-    """``n`` distinct images (crops and flips of an example) so every upload is new to the app's cache."""
+def variants(example: Path, n: int, folder: Path, size: tuple[int, int] | None = None) -> list[Path]:
+    """``n`` distinct images (crops and flips of an example, resized to ``size`` if given) so every upload is new to the app's cache."""
     from PIL import Image, ImageOps
 
     base = Image.open(example).convert("RGB")
@@ -88,7 +123,9 @@ def variants(example: Path, n: int, folder: Path) -> list[Path]:
     for i in range(n):
         im = base.crop((i, i // 2, base.width - (i % 5), base.height - (i % 3)))
         im = ImageOps.mirror(im) if i % 2 else im
-        path = folder / f"upload_{i}.jpg"
+        if size is not None:
+            im = im.resize(size, Image.BICUBIC)
+        path = folder / f"upload_{i}{'_' + 'x'.join(map(str, size)) if size else ''}.jpg"
         im.save(path, quality=90)
         out.append(path)
     return out
@@ -103,10 +140,10 @@ def main() -> None:
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
     args = p.parse_args()
 
-    from gradio_client import Client, handle_file
+    from gradio_client import handle_file
 
     ws = Workspace.discover(args.runs)
-    source, runs = pick_runs(ws)
+    source, split, runs = pick_runs(ws)
     epochs = {n: ws.run(n).epochs for n in runs}
     tmp = Path(tempfile.mkdtemp(prefix="app_latency-"))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(ROOT)}
@@ -119,10 +156,11 @@ def main() -> None:
     try:
         wait_for_page(url, proc)
         results["start-up to first served page"] = [time.perf_counter() - t0]
-        client = Client(url, verbose=False, download_files=str(tmp / "downloads"))
+        client = BrowserLikeClient(url)
 
-        def compare(index: int, slot_epochs: list[int]) -> None:
-            client.predict(source, "val", index, runs, *slot_epochs, 0.55, False, api_name="/compare")
+        def compare(index: int, epochs: list[int]) -> None:
+            out = client.predict(source, split, index, runs, epochs, 0.55, False, 0.5, 0.5, 1.0, api_name="/compare")
+            assert out[1].get("runs"), out[2]
 
         best = [ws.run(n).best_epoch or epochs[n][-1] for n in runs]
         first, _ = timed(compare, 0, best)
@@ -140,18 +178,21 @@ def main() -> None:
         new_epoch, back = [], []
         for i, e in enumerate(epochs[name][:-1][: args.repeats]):
             index = 1 + (i % args.repeats)
-            new_epoch.append(timed(client.predict, source, "val", index, runs, e, 0.55, api_name=f"/compare_slot_{k + 1}")[0])
-            back.append(timed(client.predict, source, "val", index, runs, best[k], 0.55, api_name=f"/compare_slot_{k + 1}")[0])
+            new_epoch.append(timed(compare, index, best[:k] + [e] + best[k + 1 :])[0])
+            back.append(timed(compare, index, best)[0])
         results[f"epoch change of one column ({name}): new epoch"] = new_epoch
         results[f"epoch change of one column ({name}): back (cached)"] = back
 
         example = ROOT / "assets" / "examples" / "street_a.jpg"
-        up_new, up_again = [], []
+        up_new, up_again, big = [], [], []
         for path in variants(example, args.repeats, tmp):
-            up_new.append(timed(client.predict, handle_file(str(path)), runs, 0.55, api_name="/analyze_upload")[0])
-            up_again.append(timed(client.predict, handle_file(str(path)), runs, 0.55, api_name="/analyze_upload")[0])
+            up_new.append(timed(client.predict, handle_file(str(path)), runs, 0.55, api_name="/upload")[0])
+            up_again.append(timed(client.predict, handle_file(str(path)), runs, 0.55, api_name="/upload")[0])
         results["upload, 6 runs: new image"] = up_new
         results["upload, 6 runs: same image again (cached)"] = up_again
+        for path in variants(example, args.repeats, tmp, size=(4000, 3000)):
+            big.append(timed(client.predict, handle_file(str(path)), runs, 0.55, api_name="/upload")[0])
+        results["upload, 6 runs: new 12-megapixel photo"] = big
     finally:
         proc.terminate()
         try:

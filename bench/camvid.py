@@ -56,7 +56,9 @@ RECIPES: dict[str, dict] = {
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    p.add_argument("--arch", default="resunet", choices=sorted(RECIPES), help="recipe to train")
+    p.add_argument("--recipe", default=None, choices=sorted(RECIPES), help="recipe to train (default: the one named by --arch)")
+    p.add_argument("--arch", default=None,
+                   help="without --recipe: the recipe of that name (default resunet); with it: the architecture to train with the recipe")
     p.add_argument("--data-root", default=str(DEFAULT_ROOT))
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget of the whole run")
     p.add_argument("--epochs", type=int, default=None,
@@ -67,7 +69,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--out", default=None, help="run directory (default runs/camvid-<arch>-s<seed>-<time>)")
     p.add_argument("--holdout", default=None, metavar="SEQUENCE",
                    help="leave-one-sequence-out protocol: train without this sequence (e.g. 0006R0), validate on it")
-    p.add_argument("--split", default="val", choices=["val", "test"], help="test: evaluate --run on a test split")
+    p.add_argument("--split", default="val", choices=["val", "test", "holdout"],
+                   help="with --run: evaluate that run on this split (holdout needs --holdout)")
     p.add_argument("--run", default=None, help="with --split test: the finished run to evaluate")
     p.add_argument("--epoch", default="last", help="with --split test: the epoch to evaluate (last, best or a number)")
     p.add_argument("--progress", action="store_true", help="tqdm bars")
@@ -92,25 +95,33 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--tta-flip", action="store_true", default=None, help="flip test-time augmentation (recorded in the run)")
     g.add_argument("--train-split", default=None, choices=["train", "trainval"], help="trainval: train + val (468 images)")
     g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=None)
+    g.add_argument("--snapshot-epochs", default=None, help='e.g. "1,3,8,16,last"')
     return p.parse_args(argv)
 
 
 def recipe_config(args: argparse.Namespace):
     from core.train_config import TrainConfig, _key_values
 
-    recipe = dict(RECIPES[args.arch])
+    name = args.recipe or args.arch or "resunet"
+    if name not in RECIPES:
+        raise SystemExit(f"no recipe {name!r}; recipes: {', '.join(sorted(RECIPES))} (use --recipe R --arch A for another architecture)")
+    recipe = dict(RECIPES[name])
+    if args.recipe and args.arch:  # the recipe applied to another architecture
+        recipe.update(arch=args.arch, model_args={})
     overrides = {
         "size": args.size, "crop": args.crop, "scale": args.scale, "batch_size": args.batch_size, "lr": args.lr,
         "weight_decay": args.weight_decay, "schedule": args.schedule, "class_weighting": args.class_weighting,
         "class_weight_power": args.class_weight_power,
         "color_jitter": args.color_jitter, "rotation": args.rotation, "val_every": args.val_every, "hflip": args.hflip,
         "gamma_jitter": args.gamma_jitter, "blur": args.blur, "label_smoothing": args.label_smoothing, "ema": args.ema,
-        "tta_flip": args.tta_flip, "train_split": args.train_split,
+        "tta_flip": args.tta_flip, "train_split": args.train_split, "snapshot_epochs": args.snapshot_epochs,
     }  # fmt: skip
+    if args.snapshot_epochs:
+        recipe.pop("snapshot_every", None)
     recipe.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None})
     if args.model_arg:
         recipe["model_args"] = {**recipe["model_args"], **_key_values(args.model_arg, "--model-arg")}
-    out = args.out or str(ROOT / "runs" / f"camvid-{args.arch}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
+    out = args.out or str(ROOT / "runs" / f"camvid-{recipe['arch']}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.holdout:
         recipe.update(data_options={"holdout": args.holdout}, val_split="holdout")  # trainval also leaves it out
     return TrainConfig(
@@ -134,7 +145,7 @@ def train_and_report(args: argparse.Namespace) -> None:
     from core.train import train
 
     cfg = recipe_config(args)
-    print(f"recipe {args.arch}: {json.dumps({k: v for k, v in cfg.to_dict().items() if k not in ('progress',)}, default=str)}")
+    print(f"recipe {args.recipe or args.arch or 'resunet'}: {json.dumps({k: v for k, v in cfg.to_dict().items() if k not in ('progress',)}, default=str)}")
     wall = time.perf_counter()
     out = train(cfg)
     wall = time.perf_counter() - wall
@@ -158,14 +169,17 @@ def train_and_report(args: argparse.Namespace) -> None:
     print("RESULT " + json.dumps(result))
 
 
-def score_split(run, split: str, data_root: str, epoch: str | int = "last") -> dict:
-    """A run's model scored on a plain CamVid split at native size, through the Predictor."""
+def score_split(run, split: str, data_root: str, epoch: str | int = "last", *, holdout: str | None = None,
+                tta_flip: bool | None = None) -> dict:  # fmt: skip
+    """A run's model scored on a CamVid split at native size, through the Predictor (flip TTA: the run's
+    setting unless ``tta_flip`` says otherwise)."""
     from core.data import get_dataset
     from core.evaluation import evaluate_predictor
     from core.inference import Predictor
 
-    predictor = Predictor(run, epoch, device="cpu")
-    return evaluate_predictor(predictor, get_dataset("camvid", split, data_root), batch_size=4, progress=False)
+    predictor = Predictor(run, epoch, device="cpu", tta_flip=tta_flip)
+    ds = get_dataset("camvid", split, data_root, holdout=holdout)
+    return evaluate_predictor(predictor, ds, batch_size=4, progress=False)
 
 
 def evaluate_split(args: argparse.Namespace) -> None:
@@ -176,15 +190,18 @@ def evaluate_split(args: argparse.Namespace) -> None:
         raise SystemExit("--split test needs --run <run directory>")
     run = load_run(args.run)
     epoch = args.epoch if args.epoch in ("best", "last") else int(args.epoch)
-    metrics = score_split(run, args.split, args.data_root, epoch)
-    report(metrics, f"{args.split} split ({metrics['num_items']} images), run {run.name} at epoch {run.resolve_epoch(epoch)}, scored at native size")
+    metrics = score_split(run, args.split, args.data_root, epoch, holdout=args.holdout, tta_flip=args.tta_flip)
+    tta = " with flip TTA" if args.tta_flip else ""
+    report(metrics, f"{args.split} split ({metrics['num_items']} images), run {run.name} at epoch {run.resolve_epoch(epoch)}, "
+                    f"scored at native size{tta}")  # fmt: skip
+    print("RESULT " + json.dumps({"run": str(run.path), "split": args.split, "tta_flip": bool(args.tta_flip), "miou": metrics["miou"]}))
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     torch.set_num_threads(args.threads)
     os.environ.setdefault("OMP_NUM_THREADS", str(args.threads))
-    if args.split == "test" or args.run:
+    if args.run:
         evaluate_split(args)
     else:
         train_and_report(args)

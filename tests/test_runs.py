@@ -2,6 +2,7 @@ import json
 import shutil
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -106,3 +107,25 @@ def test_atomic_files_get_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o666 & ~umask
+
+
+def test_shipped_float16_snapshots_agree_with_float32(tiny_seg_run, tmp_path):
+    """A run stored as float16 (python -m core.ship) predicts the same labels as its float32 original."""
+    from core.data import get_dataset
+    from core.inference import Predictor
+    from core.ship import main as ship_main
+
+    shipped = tmp_path / "shipped"
+    shutil.copytree(tiny_seg_run[0], shipped)
+    assert ship_main([str(shipped)]) == 0
+    from safetensors import safe_open
+
+    with safe_open(shipped / "weights" / "epoch_0002.safetensors", "pt") as f:
+        assert all(f.get_tensor(k).dtype in (torch.float16, torch.int64) for k in f.keys())
+    assert not (shipped / "state").exists() and not (shipped / "weights" / "last.safetensors").exists()
+    ds = get_dataset("synthstreets", "val", num_images=8, size=(48, 64))
+    images = [ds.load(i)[0] for i in range(8)]
+    full, half = Predictor(load_run(tiny_seg_run[0]), 2, device="cpu"), Predictor(load_run(shipped), 2, device="cpu")
+    assert next(half.model.parameters()).dtype == torch.float32  # loaded back as float32
+    agree = np.mean([(a.labels == b.labels).mean() for a, b in zip(full.predict(images), half.predict(images))])
+    assert agree >= 0.999

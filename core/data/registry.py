@@ -21,9 +21,13 @@ def register_dataset(name: str, *, task: str, sample_split: str | None = None) -
 
 
 def sample_split(name: str) -> str | None:
-    """The shipped sample split of dataset ``name`` (see ``register_dataset``), or None."""
-    base = _split_name(name)[0]
-    return DATASETS.meta(base).get("sample_split") if base in DATASETS else None
+    """The shipped sample split of dataset ``name`` (see ``register_dataset``), or None; a derived dataset
+    (``crops:camvid``) has its source's."""
+    base, implied = _split_name(name)
+    if base not in DATASETS:
+        return None
+    own = DATASETS.meta(base).get("sample_split")
+    return own if own or "source" not in implied else sample_split(implied["source"])
 
 
 def list_datasets(task: str | None = None) -> list[str]:

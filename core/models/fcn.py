@@ -2,14 +2,15 @@
 
 Follows the reference Caffe models (fcn.berkeleyvision.org, "at-once" FCN-8s): fc6/fc7 are
 convolutions holding VGG16's fully connected weights, the class-scoring layers start at zero,
-pool4 and pool3 are scaled by 0.01 and 0.0001 before scoring, and the transposed convolutions
-start as bilinear upsamplers. Instead of the paper's 100-pixel input padding, fc6 is padded
+pool4 and pool3 are scaled by 0.01 and 0.0001 before scoring, the skip upsamplings are transposed
+convolutions that start bilinear, and the final upsampling is a fixed bilinear one. Instead of the paper's 100-pixel input padding, fc6 is padded
 (7x7, padding 3) and the base class pads the input to a multiple of 32.
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from core.models._api import register_model
@@ -18,6 +19,19 @@ from core.models.base import SegmentationModel, bilinear_kernel
 from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
 
 POOL_SCALES = {"pool4": 0.01, "pool3": 0.0001}  # at-once FCN-8s: keeps the skips small at the start
+
+
+class FixedBilinear(nn.Module):
+    """The final upsampling of the reference FCNs ("upscore", lr_mult 0): a fixed per-class bilinear
+    transposed convolution. The kernel is a non-persistent buffer: nothing to learn, nothing to store."""
+
+    def __init__(self, channels: int, stride: int) -> None:
+        super().__init__()
+        self.stride = stride
+        self.register_buffer("weight", bilinear_kernel(channels, 2 * stride), persistent=False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return F.conv_transpose2d(x, self.weight.to(x.dtype), stride=self.stride, padding=self.stride // 2)  # (B, K, sH, sW)
 
 
 def _upsample(channels: int, stride: int) -> nn.ConvTranspose2d:
@@ -51,7 +65,7 @@ class FCN(SegmentationModel):
         if skips >= 2:
             self.upscore_pool4 = _upsample(k, 2)
             self.score_pool3 = nn.Conv2d(c3, k, 1)
-        self.upscore = _upsample(k, 32 // 2**skips)
+        self.upscore = FixedBilinear(k, 32 // 2**skips)  # as the reference: fixed, not learned
         for name in ("score_fr", "score_pool4", "score_pool3")[: skips + 1]:  # zero-initialised, as in the paper
             score = getattr(self, name)
             nn.init.zeros_(score.weight)

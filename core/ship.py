@@ -1,0 +1,59 @@
+"""Make finished runs small enough to ship or share: ``python -m core.ship RUN_DIR [RUN_DIR ...]``.
+
+Each run loses its resume state and its ``last`` weights when the final epoch has a snapshot
+(``core.runs.strip_for_sharing``), its derived caches (embedding maps, evaluation measures), and its
+snapshots are stored as float16 safetensors; the ``Predictor`` loads them back into the float32 model.
+The run still loads at every saved epoch; it can no longer be resumed.
+"""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from pathlib import Path
+
+import torch
+from safetensors import safe_open
+
+from core.runs import load_run, save_weights, strip_for_sharing
+
+CACHES = ("embeddings", "evaluation")
+
+
+def to_half(path: Path) -> None:
+    """Rewrite one safetensors file with its floating-point tensors as float16 (metadata kept, atomically)."""
+    with safe_open(path, "pt") as f:
+        meta = f.metadata() or {}
+        tensors = {k: f.get_tensor(k) for k in f.keys()}
+    half = {k: (v.half() if v.is_floating_point() else v) for k, v in tensors.items()}
+    import json
+
+    save_weights(path, half, {k: json.loads(v) for k, v in meta.items()})
+
+
+def ship(path: str | Path) -> tuple[int, int]:
+    """Strip and halve one run in place; returns its size in bytes before and after."""
+    path = Path(path)
+    before = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    strip_for_sharing(path)
+    for name in CACHES:
+        shutil.rmtree(path / name, ignore_errors=True)
+    for weights in sorted((path / "weights").glob("*.safetensors")):
+        to_half(weights)
+    load_run(path).build_model("best")  # still loads
+    return before, sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+def main(argv: list[str] | None = None) -> int:
+    paths = argv if argv is not None else sys.argv[1:]
+    if not paths:
+        print(__doc__.splitlines()[0], file=sys.stderr)
+        return 2
+    for p in paths:
+        before, after = ship(p)
+        print(f"{p}: {before / 2**20:.1f} MB -> {after / 2**20:.1f} MB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
