@@ -8,11 +8,11 @@ The run still loads at every saved epoch; it can no longer be resumed.
 
 from __future__ import annotations
 
+import json
 import shutil
 import sys
 from pathlib import Path
 
-import torch
 from safetensors import safe_open
 
 from core.runs import load_run, save_weights, strip_for_sharing
@@ -26,8 +26,6 @@ def to_half(path: Path) -> None:
         meta = f.metadata() or {}
         tensors = {k: f.get_tensor(k) for k in f.keys()}
     half = {k: (v.half() if v.is_floating_point() else v) for k, v in tensors.items()}
-    import json
-
     save_weights(path, half, {k: json.loads(v) for k, v in meta.items()})
 
 
