@@ -147,29 +147,9 @@ def _load(path: Path) -> Embedding:
         )  # fmt: skip
 
 
-def cached_embedding(
-    run: Run,
-    *,
-    epoch: int | str = "best",
-    split: str | None = None,
-    method: str = "tsne",
-    data_root: str | None = None,
-    per_class: int = 300,
-    max_items: int | None = None,
-    seed: int = 0,
-    progress: Progress | None = None,
-    **params: Any,
-) -> Embedding | None:
-    """The cached map for exactly these arguments, or None. Never computes anything."""
-    e = run.resolve_epoch(epoch)
-    split = split or run.data["val_split"]
-    path = _cache_path(run, e, split, method, _options(method, per_class, max_items, seed, params), data_root)
-    if not path.is_file():
-        return None
-    try:
-        return _load(path)
-    except (OSError, ValueError, KeyError):  # a damaged cache file is recomputed, not fatal
-        return None
+def cached_embedding(run: Run, **kwargs: Any) -> Embedding | None:
+    """The cached map for exactly these arguments (those of ``compute_embedding``), or None. Never computes anything."""
+    return compute_embedding(run, cached_only=True, **kwargs)
 
 
 # --------------------------------------------------------------------------------- features
@@ -382,14 +362,16 @@ def compute_embedding(
     seed: int = 0,
     progress: Progress | None = None,
     predictor: Predictor | None = None,
+    cached_only: bool = False,
     **params: Any,
-) -> Embedding:
+) -> Embedding | None:
     """The 2-D map of ``run``'s features at ``epoch`` on ``split`` (cached in the run directory).
 
     ``per_class`` caps the points of each class; ``max_items`` caps the images scanned (default:
     all for classification, 60 for segmentation). ``params`` go to the reducer (see
     ``METHOD_DEFAULTS``). ``progress(fraction, message)`` is called as the work advances.
     ``predictor``: the run's ``Predictor`` at ``epoch`` if the caller holds one (the explorer's cache).
+    With ``cached_only``, a map that is not cached is None instead of being computed.
     """
     e = run.resolve_epoch(epoch)
     split = split or run.data["val_split"]
@@ -402,6 +384,8 @@ def compute_embedding(
             return emb
         except (OSError, ValueError, KeyError):
             pass  # damaged: recompute and overwrite
+    if cached_only:
+        return None
     _report(progress, 0.0, "loading the model")
     ds = run.open_dataset(split, data_root)
     predictor = predictor if predictor is not None and predictor.epoch == e else Predictor(run, e)

@@ -137,9 +137,6 @@ class ConfusionMatrix:
     def update(self, pred: Tensor, target: Tensor) -> None:
         self.mat += confusion_matrix(pred, target.to(pred.device), self.num_classes, self.ignore_index).to(self.mat.device)
 
-    def reset(self) -> None:
-        self.mat.zero_()
-
     def all_reduce(self) -> None:
         """Sum the matrices of every rank (no-op outside torch.distributed)."""
         if torch.distributed.is_available() and torch.distributed.is_initialized():

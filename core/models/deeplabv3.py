@@ -63,15 +63,8 @@ class DeepLabV3(SegmentationModel):
 
 
 @register_model("deeplabv3", task="segmentation")
-def deeplabv3(
-    *,
-    num_classes: int,
-    in_channels: int = 3,
-    backbone: str = "resnet50",
-    width_mult: float = 1.0,
-    aux_head: bool = True,
-    pretrained_backbone: bool = False,
-) -> DeepLabV3:
+def deeplabv3(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", width_mult: float = 1.0, aux_head: bool = True,
+              pretrained_backbone: bool = False) -> DeepLabV3:  # fmt: skip
     """DeepLabV3; ``backbone`` is "resnet50", "resnet101" (output stride 8) or "mobilenet_v3_large" (16).
 
     ``aux_head`` adds torchvision's FCN head on layer3 (or the stride-8 MobileNet block).
@@ -99,11 +92,5 @@ def deeplabv3(
         classifier = deeplab_head(trunk.out_channels["layer4"], num_classes, scale_channels(256, width_mult))
         aux = FCNHead(trunk.out_channels["layer3"], num_classes) if aux_head else None
         divisor = 8
-    return DeepLabV3(
-        num_classes=num_classes,
-        in_channels=in_channels,
-        backbone=body,
-        classifier=classifier,
-        aux_classifier=aux,
-        size_divisor=divisor,
-    )
+    return DeepLabV3(num_classes=num_classes, in_channels=in_channels, backbone=body, classifier=classifier, aux_classifier=aux,
+                     size_divisor=divisor)  # fmt: skip

@@ -33,16 +33,8 @@ class ResNetFCN(SegmentationModel):
 
     size_divisor = 32
 
-    def __init__(
-        self,
-        *,
-        num_classes: int,
-        in_channels: int,
-        backbone: str,
-        width_mult: float,
-        freeze_encoder: bool,
-        pretrained_backbone: bool,
-    ) -> None:
+    def __init__(self, *, num_classes: int, in_channels: int, backbone: str, width_mult: float, freeze_encoder: bool,
+                 pretrained_backbone: bool) -> None:  # fmt: skip
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         self.backbone = resnet(backbone, width_mult=width_mult, in_channels=in_channels, pretrained=pretrained_backbone)
         c, target = self.backbone.out_channels["layer4"], scale_channels(512, width_mult)
@@ -75,23 +67,10 @@ class ResNetFCN(SegmentationModel):
 
 
 @register_model("resnet_fcn", task="segmentation")
-def resnet_fcn(
-    *,
-    num_classes: int,
-    in_channels: int = 3,
-    backbone: str = "resnet50",
-    width_mult: float = 1.0,
-    freeze_encoder: bool = False,
-    pretrained_backbone: bool = False,
-) -> ResNetFCN:
+def resnet_fcn(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", width_mult: float = 1.0,
+               freeze_encoder: bool = False, pretrained_backbone: bool = False) -> ResNetFCN:  # fmt: skip
     """ResNet-FCN; ``backbone`` is "resnet18", "resnet34" or "resnet50"."""
     if backbone not in ("resnet18", "resnet34", "resnet50"):
         raise ValueError(f"resnet_fcn: backbone must be resnet18, resnet34 or resnet50, got {backbone!r}")
-    return ResNetFCN(
-        num_classes=num_classes,
-        in_channels=in_channels,
-        backbone=backbone,
-        width_mult=width_mult,
-        freeze_encoder=freeze_encoder,
-        pretrained_backbone=pretrained_backbone,
-    )
+    return ResNetFCN(num_classes=num_classes, in_channels=in_channels, backbone=backbone, width_mult=width_mult,
+                     freeze_encoder=freeze_encoder, pretrained_backbone=pretrained_backbone)  # fmt: skip
