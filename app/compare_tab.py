@@ -30,7 +30,7 @@ def compare_images(ctx: AppContext, dataset: str, split: str, image: int, runs: 
     ref = ctx.ws.dataset_split(dataset, split)
     result = compare(ctx.ws, ctx.renders, ref, image, runs, epochs, opacity=opacity, ensemble=ensemble, zoom=(zoom_x, zoom_y, zoom))
     ds = ref.open()
-    seg = ds.task == "segmentation"
+    seg = ds.task_type.dense
     legend = ctx.renders.path(("legend", tuple(ds.classes)), lambda: V.class_legend(ds.classes, ds.palette, width=1100), photo=False) if seg else None
     table = markdown_table(result.scores["runs"], SEG_COLUMNS if seg else CLS_COLUMNS)
     topk = gr.update(value=topk_bars(result.topk, true_label=result.scores.get("true_class")), visible=True) if result.topk else gr.update(visible=False)
@@ -270,7 +270,7 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
 def default_source(ctx: AppContext) -> str | None:
     """The dataset shown first: a segmentation dataset whose images are available, if there is one."""
     sources = ctx.ws.sources()
-    seg = [s for s in sources if ctx.ws.run(ctx.ws.runs_for_source(s)[0]).task == "segmentation"]
+    seg = [s for s in sources if ctx.ws.run(ctx.ws.runs_for_source(s)[0]).task_type.dense]
     for label in seg:
         try:
             sources[label].open()

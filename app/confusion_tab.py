@@ -67,7 +67,7 @@ def cell_images(ctx: AppContext, run: str, epoch: int | str, split: str, true_cl
 def pixel(ctx: AppContext, run: str, epoch: int | str, split: str, image: int, evt: gr.SelectData):
     """True and predicted class of the clicked pixel of the confusion map."""
     r = ctx.ws.run(run)
-    if r.task != "segmentation":
+    if not r.task_type.dense:
         return gr.skip()
     return E.pixel_info(ctx.ws.run_split(run, split), image, (r, nearest_epoch(r, epoch)), evt.index)
 

@@ -48,8 +48,7 @@ def _checked(ctx: AppContext, run: str, epoch: int | str, split: str, method: st
 
 
 def _figure(run, emb, name: str, extra: str = "", selected: int | None = None):
-    what = "images" if run.task == "classification" else "pixels"
-    title = f"{name} @ epoch {emb.epoch} · {emb.split} · {emb.method} · {len(emb.coords)} {what}{extra}"
+    title = f"{name} @ epoch {emb.epoch} · {emb.split} · {emb.method} · {len(emb.coords)} {run.task_type.unit}{extra}"
     return embedding_scatter(emb.coords, emb.labels, emb.preds, run.classes, run.palette, title=title, selected=selected)
 
 

@@ -36,7 +36,7 @@ def upload(ctx: AppContext, image: str | None, runs: list[str], opacity: float =
         raise ValueError(f"at most {MAX_COMPARE} runs at once; {len(names)} are selected. Deselect some.")
     members = [(n, (ctx.ws.run(n), nearest_epoch(ctx.ws.run(n), "best"))) for n in names]
     result = analyze(ctx.renders, read_image(image), members, opacity=opacity)
-    seg = next((r for _, (r, _) in members if r.task == "segmentation"), None)
+    seg = next((r for _, (r, _) in members if r.task_type.dense), None)
     legend = (gr.update(value=ctx.renders.path(("legend", tuple(seg.classes)), lambda: V.class_legend(seg.classes, seg.palette, width=1100),
                                                photo=False), visible=True) if seg else gr.update(visible=False))  # fmt: skip
     topk = gr.update(value=topk_bars(result.topk), visible=True) if result.topk else gr.update(visible=False)
@@ -52,7 +52,7 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
     if not run:
         raise ValueError("no classification run found: train one to place images on its embedding map")
     r = ctx.ws.run(run)
-    if r.task != "classification":
+    if r.task_type.dense:
         raise ValueError(f"run {run} is a {r.task} run; choose a classification run")
     e = nearest_epoch(r, "best")
     split = r.data.get("train_split", "train")

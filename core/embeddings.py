@@ -390,7 +390,7 @@ def compute_embedding(
     ds = run.open_dataset(split, data_root)
     predictor = predictor if predictor is not None and predictor.epoch == e else Predictor(run, e)
     rng = np.random.default_rng(seed)
-    if run.task == "classification":
+    if not run.task_type.dense:
         points = _classification_points(predictor, ds, per_class, max_items, rng, progress)
     else:
         points = _segmentation_points(predictor, ds, per_class, max_items, rng, progress, run.ignore_index)
@@ -438,7 +438,7 @@ def place_image(run: Run, embedding: Embedding, image: ImageLike, *, k: int = 8,
     if predictor is None or predictor.epoch != embedding.epoch:
         predictor = Predictor(run, embedding.epoch)
     image = to_rgb_array(image)
-    if run.task == "classification":
+    if not run.task_type.dense:
         pred = predictor.predict([image])[0]
         queries = pred.features[None].astype(np.float32)  # (1, D)
         xy, idx = knn_place(embedding.features, embedding.coords, queries, k)

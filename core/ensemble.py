@@ -86,7 +86,7 @@ class Ensemble:
         out: list = []
         for j in range(len(images)):
             probs = sum(w * m[j].probs.astype(np.float64) for w, m in zip(self.weights, per_member)).astype(np.float32)
-            if self.task == "segmentation":
+            if self.predictors[0].run.task_type.dense:
                 out.append(SegmentationPrediction(labels=probs.argmax(0).astype(np.int64), probs=probs))
             else:
                 features = np.concatenate([m[j].features for m in per_member])

@@ -113,7 +113,7 @@ class Predictor:
         """
         out: list = []
         for x, sizes in self._batches(list(images)):
-            if self.task == "segmentation":
+            if self.run.task_type.dense:
                 out.extend(self._segment(x, sizes, features))
             else:
                 feats = self.model.features(x).float()  # (B, D)

@@ -112,7 +112,7 @@ class RunWriter:
                 p, t = torch.as_tensor(p), torch.as_tensor(t)
                 labels = p.argmax(1) if p.dim() == t.dim() + 1 else p
                 cm.update(labels.long(), t.long())
-                if self.task.name == "classification":
+                if not self.task.dense:
                     if p.dim() == 2:
                         got = topk_correct(p, t.long(), (1, 5))
                         hits = {1: hits[1] + got[1], 5: None if hits[5] is None else hits[5] + got[5]}

@@ -87,6 +87,7 @@ class SegmentationTask(Task):
     """Per-pixel classes: scored by mIoU from one confusion matrix over every labelled pixel."""
 
     name, monitor = "segmentation", "miou"
+    dense = True  # a label per pixel: overlays, boundaries, per-pixel maps
     monitor_label = "mIoU"
     class_metric, class_metric_label = "iou", "IoU"  # per-class score recorded in history
     unit = "pixels"
@@ -112,6 +113,7 @@ class ClassificationTask(Task):
     """One class per image: scored by top-1 / top-5 accuracy."""
 
     name, monitor = "classification", "top1"
+    dense = False  # one label per image: top-k lists
     monitor_label = "top-1"
     class_metric, class_metric_label = "class_acc", "accuracy"
     unit = "images"

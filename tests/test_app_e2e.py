@@ -213,10 +213,13 @@ def test_confusion_matrix_cell_and_disagreement(app, ws, tmp_path):
     assert [g["caption"] for g in gallery] == [f"{i}: {n:,} px" for i, n in top] and str(top[0][0]) in msg
 
 
-def test_unavailable_dataset_is_a_clear_message(app, ws):
+def test_unavailable_dataset_falls_back_to_the_shipped_sample(app, ws):
     _, client = app
-    out = compare(client, ws, 0, ["camvid-a"], [2])
-    assert "--data-root" in out[2] and "camvid" in out[2]
+    out = compare(client, ws, 0, ["camvid-a"], [2])  # its val split is not on this machine
+    assert "no split 'val' here; splits: val-sample" in out[2]
+    source = ws.dataset("camvid-a").source
+    panels, scores, status, _, _ = client.predict(source, "val-sample", 0, ["camvid-a"], [2], 0.5, False, 0.5, 0.5, 1.0, api_name="/compare")
+    assert scores["item_id"] == "0016E5_07959" and "24 of 101 images" in status and len(value(panels)) == 3
     assert client.predict("camvid-a", api_name="/class_epoch")["type"] == "plotly"  # the app keeps serving
 
 

@@ -84,6 +84,13 @@ class VisionDataset(Dataset):
         return self.transform(image, target)
 
     @property
+    def task_type(self):
+        """The task as an object (``core.tasks``): what its labels mean and how they are scored."""
+        from core.tasks import task_type
+
+        return task_type(self.task)
+
+    @property
     def num_classes(self) -> int:
         return len(self.classes)
 

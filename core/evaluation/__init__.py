@@ -16,7 +16,8 @@ import torch
 from tqdm.auto import tqdm
 
 from core.data.base import VisionDataset
-from core.metrics import ConfusionMatrix, classification_scores
+from core.metrics import ConfusionMatrix
+from core.tasks import task_type
 
 
 def label_set(predictor: Any) -> tuple[str, list[str], int]:
@@ -53,29 +54,22 @@ def evaluate_predictor(
         items = [dataset.load(i) for i in chunk]
         preds = predictor.predict([image for image, _ in items])
         for (_, target), pred in zip(items, preds):
-            if task == "segmentation":
-                mask = torch.from_numpy(np.asarray(target, dtype=np.int64))  # (H, W) native size
-                cm.update(torch.from_numpy(pred.labels), mask)
-                m = mask.numpy()
-                valid = (m >= 0) & (m < k) & (m != ignore_index)
-                if valid.any():
-                    p = np.take_along_axis(pred.probs, np.where(valid, m, 0)[None], 0)[0][valid]  # (N,)
-                    nll_sum += float(-np.log(np.clip(p, 1e-12, None)).sum())
-                    nll_count += int(valid.sum())
-            else:
-                label = int(target)
-                cm.update(torch.tensor([int(pred.probs.argmax())]), torch.tensor([label]))
-                top5_hits += int(label in np.argsort(-pred.probs)[: min(5, k)])
-                nll_sum += float(-np.log(max(float(pred.probs[label]), 1e-12)))
-                nll_count += 1
+            # the same for both tasks: a segmentation item is H x W labelled points, a classification item one
+            probs = pred.probs.reshape(k, -1)  # (K, N)
+            labels = np.asarray(target, dtype=np.int64).reshape(-1)  # (N,) at the label's native size
+            cm.update(torch.from_numpy(probs.argmax(0)), torch.from_numpy(labels))
+            valid = (labels >= 0) & (labels < k) & (labels != ignore_index)
+            if valid.any():
+                p = np.take_along_axis(probs, np.where(valid, labels, 0)[None], 0)[0][valid]  # (N,) probability of the truth
+                nll_sum += float(-np.log(np.clip(p, 1e-12, None)).sum())
+                nll_count += int(valid.sum())
+            if probs.shape[1] == 1 and valid[0]:  # one label per item: top-5 hits too
+                top5_hits += int(labels[0] in np.argsort(-probs[:, 0])[: min(5, k)])
         bar.update(len(chunk))
         if callable(progress):
             progress(min(1.0, (start + len(chunk)) / max(1, len(order))), f"evaluated {start + len(chunk)}/{len(order)}")
     bar.close()
-    if task == "segmentation":
-        metrics = cm.compute()
-    else:
-        metrics = classification_scores(cm.mat, {1: int(cm.mat.diag().sum()), 5: top5_hits})
+    metrics = task_type(task).scores(cm.mat, {1: int(cm.mat.diag().sum()), 5: top5_hits})
     return {
         **metrics,
         "confusion": cm.mat.tolist(),

@@ -45,7 +45,7 @@ def boundary_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, 
     members = _members(ws, names, epoch, split)
     for j, (name, member, ref) in enumerate(members):
         run = member[0]
-        if run.task != "segmentation":
+        if not run.task_type.dense:
             raise ValueError(f"run {name} is a {run.task} run: boundary IoU is for segmentation")
         sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(members), m))
         q = split_quality(member, ref, progress=sub)
@@ -67,14 +67,14 @@ def calibration_table(ws: Workspace, names: Sequence[str], epoch: Any, split: st
         q = split_quality(member, ref, progress=sub)
         out.append({"run": name, "epoch": member[1], "classes": member[0].classes, "ece": _none(ece(q.calibration)),
                     "class_ece": [_none(v) for v in per_class_ece(q.calibration)], "reliability": reliability(q.calibration)})  # fmt: skip
-    return {"split": split, "unit": "pixels" if members[0][1][0].task == "segmentation" else "images", "runs": out}
+    return {"split": split, "unit": members[0][1][0].task_type.unit, "runs": out}
 
 
 def segment_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None) -> dict[str, Any]:
     """Per run and class: the recall of ground-truth segments in small, medium and large area bins."""
     out = []
     for name, member, ref in _members(ws, names, epoch, split):
-        if member[0].task != "segmentation":
+        if not member[0].task_type.dense:
             raise ValueError(f"run {name} is a {member[0].task} run: segment sizes are for segmentation")
         q = split_quality(member, ref, progress=progress)
         recall = segment_recall(q.segments)
@@ -106,7 +106,7 @@ def agreement(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, name
     """On one image: the consensus map of the runs (how many get each pixel right) and each run's
     confidence-versus-error map (wrong and confident, wrong and unsure, right and unsure)."""
     names = ws.check_runs(names, ref, 12)
-    if not names or ref.open().task != "segmentation":
+    if not names or not ref.open().task_type.dense:
         raise ValueError("select one or more segmentation runs")
     i, image, target = ref.item(index)
     ds = ref.open()
@@ -139,7 +139,7 @@ def epoch_churn(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, na
 
     ws.check_runs([name], ref, 1)
     run = ws.run(name)
-    if run.task != "segmentation":
+    if not run.task_type.dense:
         raise ValueError("churn is for segmentation runs")
     i, image, target = ref.item(index)
     ds = ref.open()

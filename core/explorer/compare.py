@@ -108,7 +108,7 @@ def compare(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, names:
     ds = ref.open()
     i, image, target = ref.item(index)
     members = resolve_members(ws, names, epochs)
-    seg = ds.task == "segmentation"
+    seg = ds.task_type.dense
     panels = [Panel(renders.path(("image", ref, i, zoom), lambda: display(image, zoom)), f"image {i}: {ds.item_id(i)}")]
     if seg:
         gt = renders.path(("gt", ref, i, opacity, zoom),
@@ -147,7 +147,7 @@ def across_epochs(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, 
     panels, rows = [], []
     for e in spread_epochs(run.epochs or [run.last_epoch], limit):
         pred = predict_items([(run, e)], ref, [i])[0]
-        if ds.task == "segmentation":
+        if ds.task_type.dense:
             panel, row = _seg_panel(renders, ref, i, image, target, name, [(run, e)], pred, opacity, NO_ZOOM)
             panel.caption = f"epoch {e}: mIoU {_fmt(row['miou'], 2)}"
         else:

@@ -52,7 +52,7 @@ def image_errors(renders: Renders, ref: DatasetRef, index: Any, member: Member, 
     item = ref.open().item_id(i)
     pred = predict_items([member], ref, [i])[0]
     image_panel = Panel(renders.path(("image", ref, i), lambda: display(image)), f"image {i}: {item}")
-    if run.task != "segmentation":
+    if not run.task_type.dense:
         top = int(pred.topk(1)[0][0])
         scores = {"image": i, "true_class": run.classes[target], "predicted": run.classes[top], "probability": float(pred.probs[top])}
         return ImageErrors([image_panel], scores, f"{run.name} @ {epoch} · {ref.split} image {i} (`{item}`)")
@@ -83,7 +83,7 @@ def cell_images(ref: DatasetRef, member: Member, a: int, b: int, thumbs_dir, *, 
     run, epoch = member
     stats = split_stats([member], ref, progress=progress)
     top = top_images_for_cell(stats, a, b, MAX_CELL_IMAGES)
-    unit = "px" if run.task == "segmentation" else "image"
+    unit = {"pixels": "px", "images": "image"}[run.task_type.unit]
     if not top:
         return [], [], f"No image of {ref.split} has {run.classes[a]} predicted as {run.classes[b]} at epoch {epoch}."
     paths = thumbnails(ref, [i for i, _ in top], thumbs_dir)

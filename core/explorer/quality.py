@@ -62,7 +62,7 @@ def _compute(member: Member, ref: DatasetRef, progress: Progress | None) -> Qual
     boundary = np.zeros((3, k), dtype=np.int64)
     calib = np.zeros((k, BINS, 3))
     segments = np.zeros((k, 3, 2), dtype=np.int64)
-    seg = run.task == "segmentation"
+    seg = run.task_type.dense
     for start in range(0, n, 8):
         idx = list(range(start, min(n, start + 8)))
         items = [ref.load(i) for i in idx]

@@ -66,7 +66,7 @@ def analyze(renders, image: np.ndarray, members: Sequence[tuple[str, Member]], *
     for name, member in members:
         run, epoch = member
         pred = predict_image([member], image)
-        if run.task == "segmentation":
+        if run.task_type.dense:
             key = (member_key([member]), digest)
             panels.append(Panel(renders.path(("upload-pred", opacity) + key,
                                               lambda: display(V.overlay(image, pred.labels, run.palette, opacity=opacity))),
