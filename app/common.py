@@ -189,7 +189,7 @@ def images_available(ctx: AppContext, name: str) -> bool:
 
 def default_run(ctx: AppContext, task: str = "segmentation") -> str | None:
     """The run shown first: of ``task`` if any; for segmentation, one whose images are available."""
-    names = ctx.ws.names_for(task) or ctx.ws.names
+    names = ctx.ws.ranked(ctx.ws.names_for(task) or ctx.ws.names)
     if task == "segmentation":
         return next((n for n in names if images_available(ctx, n)), names[0] if names else None)
     return names[0] if names else None
@@ -207,3 +207,16 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> st
 
     head = "| " + " | ".join(columns) + " |\n|" + "---|" * len(columns)
     return head + "".join("\n| " + " | ".join(cell(r.get(c)) for c in columns) + " |" for r in rows)
+
+
+def default_source(ctx: AppContext) -> str | None:
+    """The dataset shown first: a segmentation dataset whose images are available, if there is one."""
+    sources = ctx.ws.sources()
+    seg = [s for s in sources if ctx.ws.run(ctx.ws.runs_for_source(s)[0]).task_type.dense]
+    for label in seg:
+        try:
+            sources[label].open()
+            return label
+        except Exception:  # noqa: BLE001  (unavailable here; shown with a message if chosen)
+            continue
+    return (seg or list(sources) or [None])[0]

@@ -7,7 +7,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.common import INFER, LONG, PRIVATE, READ, AppContext, bind, epoch_slider, gallery, markdown_table, picked, slider_init, step_index
+from app.common import INFER, LONG, PRIVATE, READ, AppContext, bind, default_source, epoch_slider, gallery, markdown_table, picked, slider_init, step_index
 from app.figures import churn_line, topk_bars
 from core import visualize as V
 from core.explorer import assess, hardest_images, nearest_epoch, thumbnails
@@ -45,7 +45,7 @@ def select_dataset(ctx: AppContext, dataset: str):
     if ref is None:
         raise ValueError(f"unknown dataset {dataset!r}")
     names = ctx.ws.runs_for_source(dataset)
-    return gr.update(choices=ctx.ws.splits(ref), value=ref.split), gr.update(choices=names, value=names[:2]), 0
+    return gr.update(choices=ctx.ws.splits(ref), value=ref.split), gr.update(choices=names, value=ctx.ws.ranked(names)[:4]), 0
 
 
 def select_runs(ctx: AppContext, runs: list[str], memory: dict):
@@ -164,7 +164,7 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     sources = ws.sources()
     source0 = default_source(ctx)
     ref0 = sources.get(source0)
-    runs0 = ws.runs_for_source(source0)[:2] if source0 else []
+    runs0 = ws.ranked(ws.runs_for_source(source0))[:4] if source0 else []  # the dataset shown first, its four best runs
     with gr.Row():
         dataset = gr.Dropdown(list(sources), value=source0, label="Dataset", scale=3)
         # choices change with the dataset; the server checks every value (allow_custom_value lets the API send any run's)
@@ -265,16 +265,3 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     split.change(**thumbs, **PRIVATE, **READ)
     return dict(load=[dict(fn=bind(ctx, select_runs, len(slot_out)), inputs=[runs, memory], outputs=slot_out), show, thumbs,
                       dict(fn=bind(ctx, navigator, 1), inputs=[dataset, split, index], outputs=nav)])  # fmt: skip
-
-
-def default_source(ctx: AppContext) -> str | None:
-    """The dataset shown first: a segmentation dataset whose images are available, if there is one."""
-    sources = ctx.ws.sources()
-    seg = [s for s in sources if ctx.ws.run(ctx.ws.runs_for_source(s)[0]).task_type.dense]
-    for label in seg:
-        try:
-            sources[label].open()
-            return label
-        except Exception:  # noqa: BLE001  (unavailable here; shown with a message if chosen)
-            continue
-    return (seg or list(sources) or [None])[0]

@@ -7,7 +7,7 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from app.common import LONG, PRIVATE, READ, AppContext, bind, fmt
+from app.common import LONG, PRIVATE, READ, AppContext, bind, default_source, fmt
 from app.figures import (
     boundary_bars, class_difference_bars, class_epoch_heatmap, class_score_bars, empty_figure, per_image_violin, pooled_vs_per_image,
     reliability_diagram, segment_recall_bars, training_curves,
@@ -74,7 +74,8 @@ def significance(ctx: AppContext, run_a: str, epoch_a: str, run_b: str, epoch_b:
 
 def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
-    default = ws.names_for("segmentation") or ws.names
+    source = default_source(ctx)  # the dataset the Compare tab opens on: its runs, best first
+    default = ws.ranked(ws.runs_for_source(source))[:9] if source else ws.names
     with gr.Row():
         runs = gr.Dropdown(ws.names, value=default[:6], multiselect=True, label="Runs", scale=4, elem_id="metrics-runs")
         epoch = gr.Dropdown(["best", "last"], value="best", allow_custom_value=True, label="Per-class scores at epoch (best, last or a number)",

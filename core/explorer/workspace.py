@@ -201,6 +201,17 @@ class Workspace:
         run = self.run(name)
         return self.names_for(run.task, run.classes)
 
+    def ranked(self, names: Sequence[str]) -> list[str]:
+        """``names`` from the best to the worst recorded score (each run's best epoch); unscored runs last."""
+
+        def score(n: str) -> float:
+            run = self.run(n)
+            rec = run.record(run.best_epoch) if run.best_epoch is not None else None
+            v = (rec or {}).get(run.monitor)
+            return -1.0 if v is None or v != v else float(v)
+
+        return sorted(names, key=lambda n: -score(n))
+
     def runs_for_source(self, source: str) -> list[str]:
         """Runs that can predict on dataset ``source`` (a label of ``sources()``): same task and classes,
         those trained on ``source`` itself first."""
