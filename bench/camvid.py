@@ -35,7 +35,13 @@ sys.path.insert(0, str(ROOT))
 
 import torch  # noqa: E402
 
+# Imported here, not lazily: a run takes an hour, and the code it ends with must be the code it started with.
+from core.data import get_dataset  # noqa: E402
 from core.data.camvid import CLASSES  # noqa: E402
+from core.evaluation import evaluate_predictor  # noqa: E402
+from core.inference import Predictor  # noqa: E402
+from core.runs import load_run  # noqa: E402
+from core.train import train  # noqa: E402
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "camvid"
 
@@ -141,9 +147,6 @@ def report(metrics: dict, title: str) -> None:
 
 
 def train_and_report(args: argparse.Namespace) -> None:
-    from core.runs import load_run
-    from core.train import train
-
     cfg = recipe_config(args)
     print(f"recipe {args.recipe or args.arch or 'resunet'}: {json.dumps({k: v for k, v in cfg.to_dict().items() if k not in ('progress',)}, default=str)}")
     wall = time.perf_counter()
@@ -173,10 +176,6 @@ def score_split(run, split: str, data_root: str, epoch: str | int = "last", *, h
                 tta_flip: bool | None = None) -> dict:  # fmt: skip
     """A run's model scored on a CamVid split at native size, through the Predictor (flip TTA: the run's
     setting unless ``tta_flip`` says otherwise)."""
-    from core.data import get_dataset
-    from core.evaluation import evaluate_predictor
-    from core.inference import Predictor
-
     predictor = Predictor(run, epoch, device="cpu", tta_flip=tta_flip)
     ds = get_dataset("camvid", split, data_root, holdout=holdout)
     return evaluate_predictor(predictor, ds, batch_size=4, progress=False)
@@ -184,8 +183,6 @@ def score_split(run, split: str, data_root: str, epoch: str | int = "last", *, h
 
 def evaluate_split(args: argparse.Namespace) -> None:
     """Score a finished run through the Predictor (the run's own preprocessing) at native size."""
-    from core.runs import load_run
-
     if not args.run:
         raise SystemExit("--split test needs --run <run directory>")
     run = load_run(args.run)
