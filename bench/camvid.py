@@ -45,12 +45,24 @@ from core.train import train  # noqa: E402
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "camvid"
 
-# Each recipe is a set of TrainConfig fields. Chosen on the val split only (see BENCHMARKS.md).
+# Each recipe is a set of TrainConfig fields. "resunet" and "unet" were chosen on the val split (issue 6);
+# "resunet60" and "zoo15" on the held-out-sequence proxy (--holdout 0006R0; see BENCHMARKS.md).
+MID_RESUNET = {"widths": [32, 48, 96, 112, 112], "blocks": [2, 2, 2, 2]}  # 2.05M parameters: 5 float16 snapshots fit the zoo's 80 MB
 RECIPES: dict[str, dict] = {
     "resunet": dict(
         arch="resunet", model_args={}, size=(360, 480), crop=(288, 384), scale=(0.75, 1.25), hflip=0.5,
         color_jitter=0.0, batch_size=8, optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle",
         class_weighting="median", class_weight_power=0.5, val_every=5, snapshot_every=5,
+    ),
+    "resunet60": dict(
+        arch="resunet", model_args=MID_RESUNET, size=(360, 480), crop=(288, 384), scale=(0.75, 1.25), hflip=0.5,
+        color_jitter=0.0, batch_size=8, optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle",
+        class_weighting="median", class_weight_power=0.5, ema=0.995, tta_flip=True, val_every=5, snapshot_every=5,
+    ),
+    "zoo15": dict(  # one recipe for every architecture of the CamVid zoo: the same data, loss and schedule
+        arch="resunet", model_args=MID_RESUNET, size=(360, 480), crop=(288, 384), scale=(0.75, 1.25), hflip=0.5,
+        color_jitter=0.0, batch_size=8, optimizer="adamw", lr=2e-3, weight_decay=1e-4, schedule="onecycle",
+        class_weighting="median", class_weight_power=0.5, ema=0.995, val_every=4, snapshot_every=4,
     ),
     "unet": dict(
         arch="unet", model_args={"base_width": 16}, size=(180, 240), crop=(176, 224), scale=(0.75, 1.25), hflip=0.5,
