@@ -131,6 +131,7 @@ def _resumed_config(cfg: TrainConfig, out: Path, epochs: int | None, budget_min:
 
 def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: bool) -> Session:
     """Datasets, loaders, model, weight average, optimiser, schedule and the shared clock."""
+    clock = SharedClock()  # started first: a --budget-min covers everything, data caching included
     task_name = resolve_task(cfg)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     np.random.seed(cfg.seed)
@@ -159,7 +160,6 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     if dist.enabled:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
     optimizer = build_optimizer(model.parameters(), cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
-    clock = SharedClock()
     total_steps = cfg.epochs * max(1, len(train_loader))
     budget_s = cfg.budget_min * 60 if cfg.budget_min else None
 
