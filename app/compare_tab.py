@@ -135,14 +135,14 @@ def epochs_strip(ctx: AppContext, dataset: str, split: str, image: int, run: str
     return gallery(panels), {"run": run, "image": int(image or 0), "epochs": rows}
 
 
-def zoom_center(ctx: AppContext, dataset: str, split: str, image: int, evt: gr.SelectData):
-    """A click on the navigator: the zoom centre (fractions of the image's width and height)."""
+def zoom_center(ctx: AppContext, dataset: str, split: str, image: int, zoom: float, evt: gr.SelectData):
+    """A click on the navigator: the zoom centre (fractions of the image's width and height), zoomed 3x if it was not zoomed yet."""
     from core.explorer.compare import display
 
     _, im, _ = ctx.ws.dataset_split(dataset, split).item(image)
     h, w = display(im).shape[:2]
     x, y = evt.index[:2]
-    return round(min(max(x / w, 0.0), 1.0), 4), round(min(max(y / h, 0.0), 1.0), 4)
+    return round(min(max(x / w, 0.0), 1.0), 4), round(min(max(y / h, 0.0), 1.0), 4), zoom if zoom > 1 else 3
 
 
 def navigator(ctx: AppContext, dataset: str, split: str, image: int):
@@ -228,7 +228,7 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
         churn_plot = gr.Plot(label="Fraction changed")
         churn_data = gr.JSON(visible=False)
     order = gr.State([])
-    with gr.Accordion("Browse the split", open=False):
+    with gr.Accordion("Browse the split", open=False) as browse_acc:
         browse = gr.Gallery(label="Images of the split (click one)", columns=10, height=260, allow_preview=False, object_fit="cover", interactive=False)
 
     # wiring: one public endpoint per action; the rest wires the page
@@ -252,13 +252,14 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
             b.click(bind(ctx, lambda c, r, m, k=k, w=which: set_epoch(c, r, m, k, w), 3), [runs, memory], [epochs, memory, s["slider"]],
                     **PRIVATE, **READ).then(**show, **PRIVATE)  # fmt: skip
     hard_b.click(bind(ctx, hardest, 4, status=3), [dataset, split, runs, epochs], [browse, order, index, status], api_name="hardest",
-                 **LONG).then(**show, **PRIVATE)  # fmt: skip
+                 **LONG).then(lambda: gr.update(open=True, label="Browse the split: hardest first"), None, browse_acc, **PRIVATE).then(
+        **show, **PRIVATE)  # fmt: skip
     browse.select(picked, [order], index, **PRIVATE).then(**show, **PRIVATE)
     agree_b.click(bind(ctx, agreement, 3, status=2), [dataset, split, index, runs, epochs], [agree, agree_data, agree_md], api_name="agreement", **INFER)
     churn_b.click(bind(ctx, epoch_churn, 3), [dataset, split, index, strip_run], [churn_gallery, churn_plot, churn_data], api_name="churn", **INFER)
     panels.change(swipe, [panels], slider_view, **PRIVATE)
     strip_b.click(bind(ctx, epochs_strip, 2), [dataset, split, index, strip_run, opacity], [strip, strip_scores], api_name="epochs_strip", **INFER)
-    nav.select(bind(ctx, zoom_center, 2), [dataset, split, index], [zoom_x, zoom_y], **PRIVATE, **READ).then(**show, **PRIVATE)
+    nav.select(bind(ctx, zoom_center, 3), [dataset, split, index, zoom], [zoom_x, zoom_y, zoom], **PRIVATE, **READ).then(**show, **PRIVATE)
     index.change(bind(ctx, navigator, 1), [dataset, split, index], nav, **PRIVATE, **READ)
     version.change(bind(ctx, follow_runs, 2), [dataset], [dataset, runs], **PRIVATE, **READ)
     thumbs = dict(fn=bind(ctx, split_gallery, 2), inputs=[dataset, split], outputs=[browse, order])
