@@ -40,10 +40,10 @@ seg fcn_baseline   fcn_baseline base_width=10
 seg fcn32s         fcn32s       width_mult=0.0625
 seg fcn8s          fcn8s        width_mult=0.0625
 seg unet           unet         base_width=8
-seg resnet_fcn     resnet_fcn   backbone=resnet18 width_mult=0.25
+seg resnet_fcn     resnet_fcn   backbone=resnet18 width_mult=0.2
 seg pspnet         pspnet       backbone=resnet18 width_mult=0.2
-seg pspnet-no-ppm  pspnet       backbone=resnet18 width_mult=0.2 use_ppm=false
 seg lraspp         lraspp       width_mult=0.35
+[ -n "${ABLATION:-}" ] && seg pspnet-no-ppm pspnet backbone=resnet18 width_mult=0.2 use_ppm=false  # optional: over the size cap with the rest
 
 if done_or_resume resunet-60min; then
   echo "== resunet-60min (its own recipe and budget)"
