@@ -8,7 +8,7 @@ from PIL import Image
 
 from core.inference import Predictor, to_rgb_array
 from core.io import atomic_write, atomic_write_json
-from core.runs import RunError, discover_runs, load_run
+from core.runs import RunError, discover_runs, load_run, save_weights
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):
@@ -104,9 +104,11 @@ def test_atomic_files_get_normal_permissions(tmp_path):
     import stat
 
     atomic_write_json(tmp_path / "a.json", {})
+    save_weights(tmp_path / "w.safetensors", {"w": torch.zeros(2)}, {})  # safetensors' own writer too
     umask = os.umask(0)
     os.umask(umask)
-    assert stat.S_IMODE((tmp_path / "a.json").stat().st_mode) == 0o666 & ~umask
+    for name in ("a.json", "w.safetensors"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o666 & ~umask, name
 
 
 def test_shipped_float16_snapshots_agree_with_float32(tiny_seg_run, tmp_path):
