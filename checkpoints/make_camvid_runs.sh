@@ -13,7 +13,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-${CAMVID_ROOT:-../shared/data/camvid}}
 OUT=${OUT:-checkpoints/camvid}
-SNAP=1,3,8,16,last
+BUDGET=${BUDGET:-15}  # minutes per zoo architecture
+CLS_BUDGET=${CLS_BUDGET:-8}
+SNAP=${SNAP:-1,3,8,16,last}
 
 done_or_resume() {  # 0 when the run needs (re)starting; shipped runs are skipped, interrupted ones resumed
   local dir=$OUT/$1
@@ -31,10 +33,25 @@ seg() {  # name arch [model args...]
   local args=(); for a in "$@"; do args+=(--model-arg "$a"); done
   done_or_resume "$name" || return 0
   echo "== $name"
-  python bench/camvid.py --recipe zoo15 --arch "$arch" "${args[@]}" --budget-min 15 --data-root "$DATA" \
+  python bench/camvid.py --recipe zoo15 --arch "$arch" "${args[@]}" --budget-min "$BUDGET" --data-root "$DATA" \
       --snapshot-epochs "$SNAP" --out "$OUT/$name"
   python -m core.ship "$OUT/$name"
 }
+
+CLS=(--dataset crops:camvid --data-root "$DATA" --data-opt max_per_class=1000 --size 48 48 --cache --epochs 100 --budget-min "$CLS_BUDGET"
+     --batch-size 64 --lr 3e-3 --schedule onecycle --color-jitter 0.2 --snapshot-epochs 1,2,4,8,last --seed 0 --threads 2 --no-progress)
+cls() {  # name arch [model args...]
+  local name=$1 arch=$2; shift 2
+  local args=(); for a in "$@"; do args+=(--model-arg "$a"); done
+  done_or_resume "$name" || return 0
+  echo "== $name"; python -m core.train --arch "$arch" "${args[@]}" "${CLS[@]}" --out "$OUT/$name"
+  python -m core.ship "$OUT/$name"
+}
+
+# The classifiers first (minutes), then the architectures, then the long ResUNet.
+cls crops-small_cnn  small_cnn base_width=16
+cls crops-resnet18   resnet18  width_mult=0.125 small_input=true
+
 
 seg fcn_baseline   fcn_baseline base_width=10
 seg fcn32s         fcn32s       width_mult=0.0625
@@ -50,17 +67,5 @@ if done_or_resume resunet-60min; then
   python bench/camvid.py --recipe resunet60 --budget-min 60 --data-root "$DATA" --snapshot-epochs 1,5,15,35,last --out "$OUT/resunet-60min"
   python -m core.ship "$OUT/resunet-60min"
 fi
-
-CLS=(--dataset crops:camvid --data-root "$DATA" --data-opt max_per_class=1000 --size 48 48 --cache --epochs 100 --budget-min 8
-     --batch-size 64 --lr 3e-3 --schedule onecycle --color-jitter 0.2 --snapshot-epochs 1,2,4,8,last --seed 0 --threads 2 --no-progress)
-cls() {  # name arch [model args...]
-  local name=$1 arch=$2; shift 2
-  local args=(); for a in "$@"; do args+=(--model-arg "$a"); done
-  done_or_resume "$name" || return 0
-  echo "== $name"; python -m core.train --arch "$arch" "${args[@]}" "${CLS[@]}" --out "$OUT/$name"
-  python -m core.ship "$OUT/$name"
-}
-cls crops-small_cnn  small_cnn base_width=16
-cls crops-resnet18   resnet18  width_mult=0.125 small_input=true
 
 du -sh checkpoints "$OUT"

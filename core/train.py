@@ -242,7 +242,9 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
     out_of_time = cfg.budget_min is not None and epoch < cfg.epochs and elapsed + train_s + eval_s > cfg.budget_min * 60
     metrics: dict[str, Any] = {}
     improved = False
-    if epoch % cfg.val_every == 0 or epoch == cfg.epochs or out_of_time:
+    # Named snapshot epochs are scored too, so every saved epoch has its val metrics in the history.
+    named_snapshot = bool(cfg.snapshot_epochs) and s.keep(epoch, False)
+    if epoch % cfg.val_every == 0 or epoch == cfg.epochs or out_of_time or named_snapshot:
         eval_clock = Timer()
         metrics = evaluate(s.evaluated, s.val_loader, s.task, s.device, amp=cfg.amp, progress=progress,
                            memory_format=s.memory_format, tta_flip=cfg.tta_flip)  # fmt: skip

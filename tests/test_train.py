@@ -99,6 +99,17 @@ def test_snapshot_rule_early_stopping_and_best_kept(tmp_path):
     assert run.best_epoch == 1 and run.epochs == [1, 2, 3]  # 1 = best (always kept), 2 = asked, 3 = last
 
 
+def test_named_snapshot_epochs_are_scored_even_between_val_epochs(tmp_path):
+    """--snapshot-epochs asks for those epochs to be kept for the across-epochs views; each gets its val
+    metrics too, so the tables and curves have a score for every saved epoch."""
+    out = tmp_path / "run"
+    assert train_main(TINY + ["--data-opt", "num_images=8", "--epochs", "4", "--val-every", "3",
+                              "--snapshot-epochs", "1,last", "--out", str(out)]) == 0  # fmt: skip
+    run = load_run(out)
+    scored = [r["epoch"] for r in run.history if "miou" in r]
+    assert scored == [1, 3, 4] and {1, 4} <= set(run.epochs)
+
+
 def test_cli_errors_are_clear(tmp_path, capsys):
     assert train_main(TINY + ["--arch", "nonet", "--out", str(tmp_path / "r")]) == 2
     assert "valid names" in capsys.readouterr().err
