@@ -181,18 +181,26 @@ def slider_init(ctx: AppContext, name: str | None) -> dict[str, Any]:
 def images_available(ctx: AppContext, name: str) -> bool:
     """Whether run ``name``'s dataset can be opened here (to pick sensible defaults)."""
     try:
-        ctx.ws.dataset(name).open()
+        ref = ctx.ws.dataset(name)
+        ref.with_split(ctx.ws.splits(ref)[0]).open()  # the shipped sample counts
         return True
     except Exception:  # noqa: BLE001
         return False
 
 
+def preferred_runs(ctx: AppContext, task: str = "segmentation") -> list[str]:
+    """Runs of ``task`` in the order the app offers them: those on the dataset the app
+    opens on (or derived from it, e.g. its crops) first, then those whose images are here, best first."""
+    names = ctx.ws.ranked(ctx.ws.names_for(task))
+    source = default_source(ctx)
+    base = ctx.ws.sources()[source].name if source is not None else None
+    available = {n: images_available(ctx, n) for n in names} if task == "segmentation" else {}
+    return sorted(names, key=lambda n: (ctx.ws.dataset(n).name.split(":")[-1] != base, not available.get(n, True)))
+
+
 def default_run(ctx: AppContext, task: str = "segmentation") -> str | None:
-    """The run shown first: of ``task`` if any; for segmentation, one whose images are available."""
-    names = ctx.ws.ranked(ctx.ws.names_for(task) or ctx.ws.names)
-    if task == "segmentation":
-        return next((n for n in names if images_available(ctx, n)), names[0] if names else None)
-    return names[0] if names else None
+    """The run shown first (see ``preferred_runs``)."""
+    return next(iter(preferred_runs(ctx, task) or ctx.ws.ranked(ctx.ws.names)), None)
 
 
 def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:

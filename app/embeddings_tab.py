@@ -93,6 +93,7 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
     methods = embedding_methods()
     run0 = default_run(ctx, "classification" if ws.names_for("classification") else "segmentation")
+    first = {"a": run0, "b": default_run(ctx, "segmentation") or run0}  # map B: pixels of a segmentation run
     splits0 = ws.splits(ws.dataset(run0)) if run0 else []
     with gr.Row():
         split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)
@@ -107,8 +108,8 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
                 if side == "b":
                     second.input(lambda on: gr.update(visible=bool(on)), [second], col, **PRIVATE)
                 with gr.Row():
-                    run = gr.Dropdown(ws.names, value=run0, label=f"Run ({side.upper()})", scale=3)
-                    epoch = gr.Slider(step=1, label="Epoch", scale=2, **slider_init(ctx, run0))
+                    run = gr.Dropdown(ws.names, value=first[side], label=f"Run ({side.upper()})", scale=3)
+                    epoch = gr.Slider(step=1, label="Epoch", scale=2, **slider_init(ctx, first[side]))
                 build_b = gr.Button(f"Build map {side.upper()}", variant="primary")
                 plot = gr.Plot(label=f"Map {side.upper()}", elem_id=f"emb-plot-{side}")
                 with gr.Row():

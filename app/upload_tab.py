@@ -8,7 +8,7 @@ from typing import Any
 
 import gradio as gr
 
-from app.common import INFER, LONG, PRIVATE, AppContext, bind, gallery, images_available
+from app.common import INFER, LONG, PRIVATE, AppContext, bind, gallery, preferred_runs
 from app.figures import embedding_scatter, topk_bars
 from core import visualize as V
 from core.explorer import embedding, embedding_methods, nearest_epoch, place_on_embedding, read_image, thumbnails
@@ -70,9 +70,8 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
 
 def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
-    seg = sorted(ws.names_for("segmentation"), key=lambda n: not images_available(ctx, n))
-    cls = ws.names_for("classification")
-    runs0 = (seg[:2] + cls[:1]) or ws.names[:2]
+    cls = preferred_runs(ctx, "classification")
+    runs0 = (preferred_runs(ctx, "segmentation")[:2] + cls[:1]) or ws.names[:2]
     examples = example_paths()
     methods = embedding_methods()
     with gr.Row(equal_height=False):

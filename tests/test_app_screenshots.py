@@ -76,6 +76,9 @@ def test_confusion_embeddings_upload_and_runs(page):
     page.get_by_role("button", name="Build map A").click()
     wait_plots(page, "#emb-plot-a")
     page.wait_for_function("() => document.querySelector('#emb-plot-a .js-plotly-plot')?.data?.length > 0")
+    page.get_by_label("Second map side by side").check()  # map B: the pixels of a segmentation run
+    page.get_by_role("button", name="Build map B").click()
+    page.wait_for_function("() => document.querySelector('#emb-plot-b .js-plotly-plot')?.data?.length > 0")
     shot(page, "embeddings")
     page.get_by_role("tab", name="Upload your own image").click()
     page.locator("#upload-file input[type=file]").set_input_files(str(sorted((ROOT / "assets" / "camvid-val-sample" / "val").glob("*.jpg"))[5]))
