@@ -59,6 +59,28 @@ def test_camvid_layout_pairs_by_stem(tmp_path, ext):
     assert ds.item_id(1) == "seq_001"
 
 
+def test_camvid_holdout_leaves_one_driving_sequence_out(tmp_path):
+    """holdout=<sequence>: train and trainval lose every frame of it, split "holdout" is exactly those frames."""
+    frames = {"train": ["0001TP_1", "0006R0_1", "0006R0_2", "0016E5_1"], "val": ["0016E5_2", "0016E5_3"]}
+    for split, stems in frames.items():
+        for stem in stems:
+            save(tmp_path / split / f"{stem}.png", np.zeros((4, 4, 3), np.uint8))
+            save(tmp_path / f"{split}annot" / f"{stem}.png", np.zeros((4, 4), np.uint8))
+
+    def ids(split, **opts):
+        ds = get_dataset("camvid", split, root=str(tmp_path), **opts)
+        return sorted(ds.item_id(i) for i in range(len(ds)))
+
+    assert ids("train", holdout="0006R0") == ["0001TP_1", "0016E5_1"]
+    assert ids("holdout", holdout="0006R0") == ["0006R0_1", "0006R0_2"]
+    assert ids("trainval", holdout="0006R0") == ["0001TP_1", "0016E5_1", "0016E5_2", "0016E5_3"]
+    assert ids("trainval") == sorted(frames["train"] + frames["val"]) and len(ids("val", holdout="0006R0")) == 2
+    with pytest.raises(ValueError, match="needs the option holdout"):
+        get_dataset("camvid", "holdout", root=str(tmp_path))
+    with pytest.raises(ValueError, match="no sequence 'Seq05VD'.*0001TP, 0006R0, 0016E5"):
+        get_dataset("camvid", "train", root=str(tmp_path), holdout="Seq05VD")
+
+
 def test_camvid_missing_names_layout_and_env(tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError, match=r"trainannot.*\n.*SegNet CamVid layout") as e:
         get_dataset("camvid", "train", root=str(tmp_path / "nowhere"))
