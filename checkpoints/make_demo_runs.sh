@@ -8,9 +8,9 @@ OUT=${OUT:-checkpoints}
 THREADS=${THREADS:-2}
 SEG=(--dataset synthstreets --data-opt num_images=600 --data-opt "size=[120,160]" --size 120 160
      --epochs 20 --batch-size 8 --lr 3e-3 --schedule onecycle --class-weighting median
-     --snapshot-epochs 1,3,8,last --seed 0 --threads "$THREADS" --no-progress)
+     --snapshot-epochs 1,last --seed 0 --threads "$THREADS" --no-progress)
 CLS=(--dataset crops:synthstreets --data-opt num_images=300 --data-opt "size=[180,240]" --size 40 40
-     --cache --epochs 12 --batch-size 32 --lr 3e-3 --schedule onecycle --snapshot-epochs 1,3,6,last --seed 0
+     --cache --epochs 12 --batch-size 32 --lr 3e-3 --schedule onecycle --snapshot-epochs 1,last --seed 0
      --threads "$THREADS" --no-progress)
 
 # A finished run is kept; an interrupted one is resumed from its last epoch.
