@@ -45,7 +45,7 @@ def select_dataset(ctx: AppContext, dataset: str):
     if ref is None:
         raise ValueError(f"unknown dataset {dataset!r}")
     names = ctx.ws.runs_for_source(dataset)
-    return gr.update(choices=ctx.ws.splits(ref), value=ref.split), gr.update(choices=names, value=ctx.ws.ranked(names)[:4]), 0
+    return gr.update(choices=ctx.ws.splits(ref), value=ref.split), gr.update(choices=names, value=names[:4]), 0
 
 
 def select_runs(ctx: AppContext, runs: list[str], memory: dict):
@@ -164,7 +164,7 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     sources = ws.sources()
     source0 = default_source(ctx)
     ref0 = sources.get(source0)
-    runs0 = ws.ranked(ws.runs_for_source(source0))[:4] if source0 else []  # the dataset shown first, its four best runs
+    runs0 = ws.runs_for_source(source0)[:4] if source0 else []  # the dataset shown first, its four best runs
     with gr.Row():
         dataset = gr.Dropdown(list(sources), value=source0, label="Dataset", scale=3)
         # choices change with the dataset; the server checks every value (allow_custom_value lets the API send any run's)

@@ -75,7 +75,7 @@ def significance(ctx: AppContext, run_a: str, epoch_a: str, run_b: str, epoch_b:
 def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
     source = default_source(ctx)  # the dataset the Compare tab opens on: its runs, best first
-    default = ws.ranked(ws.runs_for_source(source))[:9] if source else ws.names
+    default = ws.runs_for_source(source)[:9] if source else ws.names
     with gr.Row():
         runs = gr.Dropdown(ws.names, value=default[:6], multiselect=True, label="Runs", scale=4, elem_id="metrics-runs")
         epoch = gr.Dropdown(["best", "last"], value="best", allow_custom_value=True, label="Per-class scores at epoch (best, last or a number)",

@@ -44,7 +44,8 @@ def upload(ctx: AppContext, image: str | None, runs: list[str], opacity: float =
 
 
 def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr.Progress()):
-    """The image on the classification run's embedding map of its training split, with its nearest training images."""
+    """The image on the classification run's embedding map of its training split (or, without the dataset, of its
+    shipped sample), with its nearest images there."""
     if method not in embedding_methods():
         raise ValueError(f"unknown embedding method {method!r}; available: {', '.join(embedding_methods()) or 'none'}")
     if not image:
@@ -56,6 +57,8 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
         raise ValueError(f"run {run} is a {r.task} run; choose a classification run")
     e = nearest_epoch(r, "best")
     split = r.data.get("train_split", "train")
+    here = ctx.ws.splits(ctx.ws.dataset(run))
+    split = split if split in here else here[0]  # without the dataset: its shipped sample
     ref = ctx.ws.run_split(run, split)
     emb = embedding(r, e, split, method, data_root=ctx.ws.data_root, progress=lambda f, m: progress(f, desc=m))
     placed = place_on_embedding(r, emb, read_image(image))
@@ -65,7 +68,8 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
     idx = [int(emb.image_index[j]) for j in nb]
     ds = ref.open()
     items = [(p, f"{ds.item_id(i)} · {r.classes[int(emb.labels[j])]}") for p, i, j in zip(thumbnails(ref, idx, ctx.thumbs_dir), idx, nb)]
-    return fig, items, f"Placed on {run}'s {split} map next to {len(nb)} training images"
+    kind = "training" if split == r.data.get("train_split", "train") else f"{split} (the training images are not on this machine)"
+    return fig, items, f"Placed on {run}'s {split} map next to {len(nb)} {kind} images"
 
 
 def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:

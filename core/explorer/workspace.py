@@ -214,11 +214,11 @@ class Workspace:
 
     def runs_for_source(self, source: str) -> list[str]:
         """Runs that can predict on dataset ``source`` (a label of ``sources()``): same task and classes,
-        those trained on ``source`` itself first."""
+        those trained on ``source`` itself first, each group best first."""
         first = next((n for n in self.runs if self.dataset(n).source == source), None)
         if first is None:
             raise ValueError(f"unknown dataset {source!r}; datasets: {', '.join(self.sources()) or 'none'}")
-        return sorted(self.peers(first), key=lambda n: self.dataset(n).source != source)
+        return sorted(self.ranked(self.peers(first)), key=lambda n: self.dataset(n).source != source)
 
     def dataset(self, name: str, split: str | None = None) -> DatasetRef:
         return DatasetRef.of_run(self.run(name), split, self.data_root)
