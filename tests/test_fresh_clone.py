@@ -43,6 +43,8 @@ def test_opens_on_the_camvid_zoo_and_compares_on_the_sample(app):
     source = ws.dataset(runs[0]).source
     assert default_source(ctx) == source and default_run(ctx) == runs[0]  # the app opens on the zoo, best run first
     assert default_run(ctx, "classification").startswith("camvid/")
+    offered = ws.runs_for_source(source)  # the Compare and Metrics menus: the zoo first, best first, then the demo runs
+    assert offered[: len(zoo(ws, "segmentation"))] == zoo(ws, "segmentation") and len(offered) > len(zoo(ws, "segmentation"))
     assert ws.splits(ws.dataset(runs[0])) == ["val-sample"]
     panels, scores, status, _, _ = client.predict(source, "val-sample", 5, runs, ["best"] * len(runs), 0.5, False,
                                                   0.5, 0.5, 1.0, api_name="/compare")  # fmt: skip
@@ -67,7 +69,9 @@ def test_metrics_confusion_and_embeddings_of_camvid(app):
     assert matrix["classes"] == run.classes and matrix["matrix"] == run.record(last)["confusion"]
     maps, _, errors, _ = client.predict(runs[0], last, "val-sample", 0, "Road", "Sidewalk", runs[-1], 20,
                                         api_name="/confusion_image")  # fmt: skip
-    assert len(value(maps)) >= 2 and errors["wrong_pixels"] >= 0
+    image, target = ws.dataset(runs[0], "val-sample").load(0)
+    pred = Predictor(run, last).predict([image])[0].labels
+    assert len(value(maps)) >= 2 and errors["wrong_pixels"] == int(((target != 11) & (pred != target)).sum()) > 0
     plot, text = client.predict(runs[0], last, "val-sample", "pca", api_name="/embedding")
     assert len(figure(plot)["data"]) > 0, text
     crops = zoo(ws, "classification")
@@ -82,6 +86,8 @@ def test_upload_a_shipped_street_image_and_list_the_runs(app):
     image = sorted((SAMPLE / "val").glob("*.jpg"))[0]
     panels, results, status, _, _ = client.predict(gradio_client.handle_file(str(image)), runs, 0.5, api_name="/upload")
     assert "480×360" in status and len(results["runs"]) == 3 and len(value(panels)) >= 3
+    plot, neighbours, text = client.predict(gradio_client.handle_file(str(image)), runs[-1], "pca", api_name="/place")
+    assert "val-sample map" in text and len(neighbours) > 0 and len(figure(plot)["data"]) > 0, text
     _, live, _ = client.predict(api_name="/runs")
     listed = {r["run"] for r in live["runs"]}
     assert set(runs) <= listed and {n for n in ws.names if n.startswith("camvid/")} <= listed
