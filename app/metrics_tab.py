@@ -92,7 +92,8 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
                 "`evaluation/` folder).")  # fmt: skip
     splits = sorted({s for n in ws.names for s in ws.splits(ws.dataset(n))})
     with gr.Row():
-        split = gr.Dropdown(splits, value="val" if "val" in splits else (splits or [None])[0], label="Split", allow_custom_value=True, scale=1)
+        split0 = ws.sources()[source].split if source else ("val" if "val" in splits else (splits or [None])[0])  # the shown dataset's
+        split = gr.Dropdown(splits, value=split0, label="Split", allow_custom_value=True, scale=1)
         boundary_b = gr.Button("Boundary IoU", scale=1)
         calibration_b = gr.Button("Calibration", scale=1)
         sizes_b = gr.Button("Segments found by size", scale=1)
