@@ -1,6 +1,6 @@
 """A fresh clone, through ``gradio_client``: the app on the shipped runs with no dataset on the machine
-(every data root points at an empty folder, as on a clone without ../shared) opens on the CamVid zoo and
-shows it on the shipped 24-image val sample in every tab."""
+(every data root points at an empty folder made by the test, as on a clone without the shared data) opens on
+the CamVid zoo and shows it on the shipped 24-image val sample in every tab."""
 
 from __future__ import annotations
 
