@@ -31,6 +31,7 @@ SMALL: dict[str, list[dict]] = {
     "resnet_fcn": [
         {"backbone": "resnet18", "width_mult": 0.125},
         {"backbone": "resnet50", "width_mult": 0.0625, "freeze_encoder": True},
+        {"backbone": "resnet18", "width_mult": 0.125, "min_decoder_width": 8},
     ],
     "simple_segnet": [{"width_mult": 0.125}],
     "unet": [{"base_width": 4, "depth": 3}],
@@ -87,6 +88,17 @@ def test_unknown_argument_lists_valid_arguments() -> None:
 def test_bad_backbone_is_a_clear_error() -> None:
     with pytest.raises(ValueError, match="resnet18, resnet34 or resnet50"):
         get_model("resnet_fcn", num_classes=3, backbone="vgg16")
+
+
+def test_resnet_fcn_min_decoder_width_floors_only_the_thin_layers() -> None:
+    def widths(**cfg) -> list[int]:
+        model = get_model("resnet_fcn", num_classes=3, backbone="resnet18", width_mult=0.2, **cfg)
+        return [up[0].out_channels for up in model.decoder]
+
+    assert widths() == [51, 26, 13, 6, 6]  # round(0.2 * (256, 128, 64, 32, 32)): the default is unchanged
+    assert widths(min_decoder_width=16) == [51, 26, 16, 16, 16]
+    with pytest.raises(ValueError, match="min_decoder_width must be >= 0"):
+        get_model("resnet_fcn", num_classes=3, min_decoder_width=-1)
 
 
 @pytest.mark.parametrize(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from torch import Tensor, nn
 
 from core.models._api import register_model
@@ -27,14 +29,16 @@ class ResNetFCN(SegmentationModel):
     """layer4 (output stride 32) -> 1x1 reductions to 512 -> five 2x upsamplings -> 1x1 classifier.
 
     The reductions halve the channels down to 512 (2048-1024-512 for ResNet-50); ResNet-18/34
-    already end at 512 and get one 512-512 projection. ``freeze_encoder`` stops gradients into
-    the ResNet and keeps its BatchNorm statistics fixed (the encoder stays in eval mode).
+    already end at 512 and get one 512-512 projection. ``min_decoder_width`` floors the decoder's
+    widths: a thin model (``width_mult=0.2``) otherwise ends in 6 channels at full resolution.
+    ``freeze_encoder`` stops gradients into the ResNet and keeps its BatchNorm statistics fixed
+    (the encoder stays in eval mode).
     """
 
     size_divisor = 32
 
     def __init__(self, *, num_classes: int, in_channels: int, backbone: str, width_mult: float, freeze_encoder: bool,
-                 pretrained_backbone: bool) -> None:  # fmt: skip
+                 pretrained_backbone: bool, min_decoder_width: int = 0) -> None:  # fmt: skip
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         self.backbone = resnet(backbone, width_mult=width_mult, in_channels=in_channels, pretrained=pretrained_backbone)
         c, target = self.backbone.out_channels["layer4"], scale_channels(512, width_mult)
@@ -43,9 +47,9 @@ class ResNetFCN(SegmentationModel):
             reduce.append(reduce[-1] // 2)
         if len(reduce) == 1:
             reduce.append(target)
-        self.reduce = nn.Sequential(*(_conv1x1_bn_relu(a, b) for a, b in zip(reduce, reduce[1:])))
-        widths = [reduce[-1], *(scale_channels(w, width_mult) for w in DECODER_WIDTHS)]
-        self.decoder = nn.Sequential(*(_up_bn_relu(a, b) for a, b in zip(widths, widths[1:])))
+        self.reduce = nn.Sequential(*(_conv1x1_bn_relu(a, b) for a, b in pairwise(reduce)))
+        widths = [reduce[-1], *(max(scale_channels(w, width_mult), min_decoder_width) for w in DECODER_WIDTHS)]
+        self.decoder = nn.Sequential(*(_up_bn_relu(a, b) for a, b in pairwise(widths)))
         self.classifier = nn.Conv2d(widths[-1], num_classes, 1)
         self.feature_dim = widths[-1]
         self.freeze_encoder = freeze_encoder
@@ -68,9 +72,12 @@ class ResNetFCN(SegmentationModel):
 
 @register_model("resnet_fcn", task="segmentation")
 def resnet_fcn(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", width_mult: float = 1.0,
-               freeze_encoder: bool = False, pretrained_backbone: bool = False) -> ResNetFCN:  # fmt: skip
-    """ResNet-FCN; ``backbone`` is "resnet18", "resnet34" or "resnet50"."""
+               freeze_encoder: bool = False, pretrained_backbone: bool = False, min_decoder_width: int = 0) -> ResNetFCN:  # fmt: skip
+    """ResNet-FCN; ``backbone`` is "resnet18", "resnet34" or "resnet50"; ``min_decoder_width`` floors the decoder widths."""
     if backbone not in ("resnet18", "resnet34", "resnet50"):
         raise ValueError(f"resnet_fcn: backbone must be resnet18, resnet34 or resnet50, got {backbone!r}")
+    if min_decoder_width < 0:
+        raise ValueError(f"resnet_fcn: min_decoder_width must be >= 0, got {min_decoder_width}")
     return ResNetFCN(num_classes=num_classes, in_channels=in_channels, backbone=backbone, width_mult=width_mult,
-                     freeze_encoder=freeze_encoder, pretrained_backbone=pretrained_backbone)  # fmt: skip
+                     freeze_encoder=freeze_encoder, pretrained_backbone=pretrained_backbone,
+                     min_decoder_width=min_decoder_width)  # fmt: skip
