@@ -34,7 +34,7 @@ SMALL: dict[str, list[dict]] = {
         {"backbone": "resnet18", "width_mult": 0.125, "min_decoder_width": 8},
     ],
     "simple_segnet": [{"width_mult": 0.125}],
-    "unet": [{"base_width": 4, "depth": 3}],
+    "unet": [{"base_width": 4, "depth": 3}, {"base_width": 4, "depth": 3, "min_decoder_width": 8, "valid_padding": True}],
     "unet_simple": [{"base_width": 4}],
 }
 CASES = [(name, cfg) for name in list_models(task="segmentation") for cfg in SMALL.get(name, [None])]
@@ -99,6 +99,18 @@ def test_resnet_fcn_min_decoder_width_floors_only_the_thin_layers() -> None:
     assert widths(min_decoder_width=16) == [51, 26, 16, 16, 16]
     with pytest.raises(ValueError, match="min_decoder_width must be >= 0"):
         get_model("resnet_fcn", num_classes=3, min_decoder_width=-1)
+
+
+def test_unet_min_decoder_width_floors_only_the_decoder() -> None:
+    plain = get_model("unet", num_classes=3, base_width=8)
+    floored = get_model("unet", num_classes=3, base_width=8, min_decoder_width=16)
+    assert [d[0].out_channels for d in plain.dec] == [64, 32, 16, 8]  # the decoder mirrors the encoder
+    assert [d[0].out_channels for d in floored.dec] == [64, 32, 16, 16]
+    assert [d[0].in_channels for d in floored.dec] == [128, 64, 32, 24]  # skip (8) + upsampled (16) at full size
+    assert [b[0].out_channels for b in floored.down] == [b[0].out_channels for b in plain.down]  # encoder unchanged
+    assert floored.feature_dim == 16 and floored.classifier.in_channels == 16
+    with pytest.raises(ValueError, match="min_decoder_width must be >= 0"):
+        get_model("unet", num_classes=3, min_decoder_width=-1)
 
 
 @pytest.mark.parametrize(

@@ -28,24 +28,29 @@ def center_crop(x: Tensor, hw: tuple[int, int]) -> Tensor:
 class UNet(SegmentationModel):
     """Encoder widths ``base_width * (1, 2, 4, 8, 16)``; 2x2 transposed-convolution upsampling.
 
+    ``min_decoder_width`` floors the decoder's widths: a thin U-Net (``base_width=8``) otherwise
+    classifies 11 classes from 8 channels at full resolution.
+
     ``valid_padding=True`` gives the original unpadded convolutions with crop-and-copy skips.
     The input is then mirror-padded as in the paper's overlap-tile strategy (92 pixels per
     side at depth 4), so the output still covers the input's H x W.
     """
 
-    def __init__(self, *, num_classes: int, in_channels: int, base_width: int, depth: int, valid_padding: bool) -> None:
+    def __init__(self, *, num_classes: int, in_channels: int, base_width: int, depth: int, valid_padding: bool,
+                 min_decoder_width: int = 0) -> None:  # fmt: skip
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         self.valid_padding = valid_padding
         pad = 0 if valid_padding else 1
         widths = [base_width * 2**i for i in range(depth + 1)]
+        dec = [max(w, min_decoder_width) for w in widths]  # decoder widths; == widths without a floor
         self.size_divisor = 2**depth
         self.down = nn.ModuleList([DoubleConv(in_channels, widths[0], padding=pad)])
         self.down.extend(DoubleConv(widths[i], widths[i + 1], padding=pad) for i in range(depth))
         self.pool = nn.MaxPool2d(2)
-        self.up = nn.ModuleList(nn.ConvTranspose2d(widths[i + 1], widths[i], 2, stride=2) for i in reversed(range(depth)))
-        self.dec = nn.ModuleList(DoubleConv(2 * widths[i], widths[i], padding=pad) for i in reversed(range(depth)))
-        self.classifier = nn.Conv2d(widths[0], num_classes, 1)
-        self.feature_dim = widths[0]
+        self.up = nn.ModuleList(nn.ConvTranspose2d(dec[i + 1], dec[i], 2, stride=2) for i in reversed(range(depth)))
+        self.dec = nn.ModuleList(DoubleConv(widths[i] + dec[i], dec[i], padding=pad) for i in reversed(range(depth)))
+        self.classifier = nn.Conv2d(dec[0], num_classes, 1)
+        self.feature_dim = dec[0]
 
     def _valid_output(self, n: int) -> int | None:
         """Output side of the unpadded network for input side ``n``, or None if pooling hits an odd size."""
@@ -95,10 +100,11 @@ class UNet(SegmentationModel):
 
 
 @register_model("unet", task="segmentation")
-def unet(
-    *, num_classes: int, in_channels: int = 3, base_width: int = 64, depth: int = 4, valid_padding: bool = False
-) -> UNet:
-    """U-Net; ``base_width=64, depth=4`` is the published 64-128-256-512-1024 network (31M parameters)."""
-    return UNet(
-        num_classes=num_classes, in_channels=in_channels, base_width=base_width, depth=depth, valid_padding=valid_padding
-    )
+def unet(*, num_classes: int, in_channels: int = 3, base_width: int = 64, depth: int = 4, valid_padding: bool = False,
+         min_decoder_width: int = 0) -> UNet:  # fmt: skip
+    """U-Net; ``base_width=64, depth=4`` is the published 64-128-256-512-1024 network (31M parameters).
+    ``min_decoder_width`` floors the decoder widths (0: the decoder mirrors the encoder)."""
+    if min_decoder_width < 0:
+        raise ValueError(f"unet: min_decoder_width must be >= 0, got {min_decoder_width}")
+    return UNet(num_classes=num_classes, in_channels=in_channels, base_width=base_width, depth=depth,
+                valid_padding=valid_padding, min_decoder_width=min_decoder_width)  # fmt: skip
