@@ -55,7 +55,14 @@ def test_run_directory_is_self_describing(tiny_seg_run):
     out, _, _ = tiny_seg_run
     cfg = json.loads((out / "run.json").read_text())
     assert cfg["task"] == "segmentation" and cfg["model"]["name"] == "unet"
-    assert cfg["model"]["args"] == {"num_classes": 11, "in_channels": 3, "base_width": 4, "depth": 3, "valid_padding": False}
+    assert cfg["model"]["args"] == {
+        "num_classes": 11,
+        "in_channels": 3,
+        "base_width": 4,
+        "depth": 3,
+        "valid_padding": False,
+        "min_decoder_width": 0,
+    }
     data = cfg["data"]
     assert data["classes"][3] == "Road" and len(data["palette"]) == 11 and data["ignore_index"] == 11
     assert data["input_size"] == [48, 64] and len(data["mean"]) == 3
