@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The CamVid zoo shipped with the app, trained from scratch on this machine's CPU:
-#     bash checkpoints/make_camvid_runs.sh [CAMVID_ROOT]          (default ../shared/data/camvid; about 3.5 hours)
+#     bash checkpoints/make_camvid_runs.sh [CAMVID_ROOT]          (default ../shared/data/camvid; about 3 hours)
 # - one shared 15-minute recipe for every architecture (RECIPES["zoo15"] in bench/camvid.py: the same
 #   input size, crops, augmentation, class weighting and schedule, on the clock), snapshots at epochs
 #   1, 3, 8, 16 and the last, widths chosen so that checkpoints/ stays under 80 MB;
@@ -53,11 +53,11 @@ cls crops-small_cnn  small_cnn base_width=16
 cls crops-resnet18   resnet18  width_mult=0.125 small_input=true
 
 
-seg fcn_baseline   fcn_baseline base_width=10
+seg fcn_baseline   fcn_baseline base_width=12
 seg fcn32s         fcn32s       width_mult=0.0625
 seg fcn8s          fcn8s        width_mult=0.0625
 seg unet           unet         base_width=8
-seg resnet_fcn     resnet_fcn   backbone=resnet18 width_mult=0.2
+seg resnet_fcn     resnet_fcn   backbone=resnet18 width_mult=0.2 min_decoder_width=16
 seg pspnet         pspnet       backbone=resnet18 width_mult=0.2
 seg lraspp         lraspp       width_mult=0.35
 [ -n "${ABLATION:-}" ] && seg pspnet-no-ppm pspnet backbone=resnet18 width_mult=0.2 use_ppm=false  # optional: over the size cap with the rest
