@@ -56,9 +56,9 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
     if r.task_type.dense:
         raise ValueError(f"run {run} is a {r.task} run; choose a classification run")
     e = nearest_epoch(r, "best")
-    split = r.data.get("train_split", "train")
+    train = r.data.get("train_split", "train")
     here = ctx.ws.splits(ctx.ws.dataset(run))
-    split = split if split in here else here[0]  # without the dataset: its shipped sample
+    split = train if train in here else here[0]  # without the dataset: its shipped sample
     ref = ctx.ws.run_split(run, split)
     emb = embedding(r, e, split, method, data_root=ctx.ws.data_root, progress=lambda f, m: progress(f, desc=m))
     placed = place_on_embedding(r, emb, read_image(image))
@@ -68,7 +68,7 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
     idx = [int(emb.image_index[j]) for j in nb]
     ds = ref.open()
     items = [(p, f"{ds.item_id(i)} · {r.classes[int(emb.labels[j])]}") for p, i, j in zip(thumbnails(ref, idx, ctx.thumbs_dir), idx, nb)]
-    kind = "training" if split == r.data.get("train_split", "train") else f"{split} (the training images are not on this machine)"
+    kind = "training" if split == train else f"{split} (the training images are not on this machine)"
     return fig, items, f"Placed on {run}'s {split} map next to {len(nb)} {kind} images"
 
 
