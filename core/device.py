@@ -121,7 +121,7 @@ def cleanup_distributed() -> None:
 def channels_last_trains_safely(model: torch.nn.Module, device: torch.device) -> bool:
     """False where channels-last training is known to crash the process on this device.
 
-    torch 2.15's CPU backward of a 1x1 stride-2 convolution with fewer than 16 input channels in
+    torch 2.14 and 2.15's CPU backward of a 1x1 stride-2 convolution with fewer than 16 input channels in
     channels-last format segfaults (for example a ResNet downsample in a narrow CPU-sized model):
     ``nn.Conv2d(8, 16, 1, stride=2)`` on a channels-last input, then ``.backward()``.
     """

@@ -1,5 +1,6 @@
 """Device helpers: the guard against torch's channels-last CPU crash keeps narrow models trainable."""
 
+import json
 import subprocess
 import sys
 
@@ -22,7 +23,7 @@ def test_guard_flags_narrow_strided_1x1_convolutions_on_cpu_only():
 
 
 def test_narrow_resnet_blocks_train_with_channels_last_requested(tmp_path):
-    """Without the guard this process aborts in the backward pass (torch 2.15, CPU; checked at this size)."""
+    """Without the guard this process aborts in the backward pass (torch 2.14 and 2.15, CPU; checked at this size)."""
     out = tmp_path / "narrow"
     cmd = [sys.executable, "-m", "core.train", "--arch", "resunet", "--model-arg", "widths=[8,16,24,32,48]",
            "--model-arg", "blocks=[1,1,1,1]", "--dataset", "synthstreets", "--data-opt", "num_images=8",
@@ -32,3 +33,6 @@ def test_narrow_resnet_blocks_train_with_channels_last_requested(tmp_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "channels-last off" in proc.stdout
     assert (out / "weights" / "last.safetensors").exists()
+    recorded = json.loads((out / "run.json").read_text())
+    assert recorded["train"]["channels_last"] is True  # asked for ...
+    assert recorded["runtime"]["memory_format"] == "contiguous"  # ... and what ran

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from core.data import get_dataset
+from core.device import pick_device
 from core.inference import Predictor
 from core.runs import discover_runs, load_run, read_history
 from core.train import main as train_main
@@ -67,6 +68,8 @@ def test_run_directory_is_self_describing(tiny_seg_run):
     assert data["classes"][3] == "Road" and len(data["palette"]) == 11 and data["ignore_index"] == 11
     assert data["input_size"] == [48, 64] and len(data["mean"]) == 3
     assert cfg["train"]["seed"] == 0 and cfg["train"]["lr"] == 3e-3 and len(cfg["train"]["class_weights"]) == 11
+    # what ran: the automatic device, one process, channels-last (3x3 convolutions only: the guard leaves it on)
+    assert cfg["runtime"] == {"device": pick_device("auto").type, "world_size": 1, "memory_format": "channels_last"}
     assert {"torch", "torchvision", "vision_explorer"} <= set(cfg["versions"])
     assert cfg["status"]["state"] == "finished" and cfg["status"]["best_epoch"] in (1, 2)
     history = read_history(out)
