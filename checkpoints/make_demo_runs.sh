@@ -35,16 +35,10 @@ train resunet-tiny         --arch resunet --model-arg "widths=[8,16,24,32,48]" -
 train small_cnn-w16        --arch small_cnn --model-arg base_width=16 "${CLS[@]}"
 train resnet18-x0.1        --arch resnet18 --model-arg width_mult=0.1 --model-arg small_input=true "${CLS[@]}"
 
-# Shipped runs are finished: drop the resume state and the duplicate last weights.
-python - "$OUT" <<'PY'
-import sys
-from core.runs import discover_runs, strip_for_sharing
-runs, problems = discover_runs(sys.argv[1])
-for run in runs:
-    if run.status.get("state") == "running":
-        print(f"not stripped, still training or interrupted: {run.path.name}")
-    else:
-        strip_for_sharing(run.path)
-print(f"{len(runs)} runs, problems: {problems}")
-PY
+# Shipped runs are finished: drop the resume state and the duplicate last weights, store float16.
+for run in unet-w8 fcn_baseline-w6 resnet_fcn-r18x0.1 pspnet-r18x0.1 lraspp-x0.2 resunet-tiny small_cnn-w16 resnet18-x0.1; do
+  if [ -n "$ONLY" ] && [[ " $ONLY " != *" $run "* ]]; then continue; fi
+  if grep -q '"state": "finished"' "$OUT/$run/run.json"; then python -m core.ship "$OUT/$run"
+  else echo "not shipped, still training or interrupted: $run"; fi
+done
 du -sh "$OUT"
