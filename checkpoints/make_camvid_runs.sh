@@ -3,9 +3,10 @@
 #     bash checkpoints/make_camvid_runs.sh [CAMVID_ROOT]          (default ../shared/data/camvid; about 3 hours)
 # - one shared 15-minute recipe for every architecture (RECIPES["zoo15"] in bench/camvid.py: the same
 #   input size, crops, augmentation, class weighting and schedule, on the clock), snapshots at epochs
-#   1, 3, 8, 16 and the last, widths chosen so that checkpoints/ stays under 80 MB;
+#   1, 3, 8, 16 and the last (1, 3, 6, 10 and the last for the U-Net, of which 15 epochs fit), widths
+#   chosen so that checkpoints/ stays under 80 MB;
 # - the ResUNet with the 60-minute recipe (RECIPES["resunet60"], chosen on the held-out-sequence proxy);
-# - two classifiers on crops:camvid.
+# - two classifiers on crops:camvid, with the budgets and snapshot epochs they were shipped with.
 # Everything trains on the train split only, so the val history stays honest. A finished run is kept;
 # an interrupted one is resumed. Each run is then stored as float16 (python -m core.ship).
 # Keep the machine otherwise idle while it runs: the budgets are wall-clock time.
@@ -14,7 +15,6 @@ cd "$(dirname "$0")/.."
 DATA=${1:-${CAMVID_ROOT:-../shared/data/camvid}}
 OUT=${OUT:-checkpoints/camvid}
 BUDGET=${BUDGET:-15}  # minutes per zoo architecture
-CLS_BUDGET=${CLS_BUDGET:-8}
 SNAP=${SNAP:-1,3,8,16,last}
 
 done_or_resume() {  # 0 when the run needs (re)starting; shipped runs are skipped, interrupted ones resumed
@@ -38,26 +38,27 @@ seg() {  # name arch [model args...]
   python -m core.ship "$OUT/$name"
 }
 
-CLS=(--dataset crops:camvid --data-root "$DATA" --data-opt max_per_class=1000 --size 48 48 --cache --epochs 100 --budget-min "$CLS_BUDGET"
-     --batch-size 64 --lr 3e-3 --schedule onecycle --color-jitter 0.2 --snapshot-epochs 1,2,4,8,last --seed 0 --threads 2 --no-progress)
-cls() {  # name arch [model args...]
-  local name=$1 arch=$2; shift 2
+CLS=(--dataset crops:camvid --data-root "$DATA" --data-opt max_per_class=1000 --size 48 48 --cache --epochs 100
+     --batch-size 64 --lr 3e-3 --schedule onecycle --color-jitter 0.2 --seed 0 --threads 2 --no-progress)
+cls() {  # name budget_minutes snapshot_epochs arch [model args...]
+  local name=$1 budget=$2 snap=$3 arch=$4; shift 4
   local args=(); for a in "$@"; do args+=(--model-arg "$a"); done
   done_or_resume "$name" || return 0
-  echo "== $name"; python -m core.train --arch "$arch" "${args[@]}" "${CLS[@]}" --out "$OUT/$name"
+  echo "== $name"
+  python -m core.train --arch "$arch" "${args[@]}" "${CLS[@]}" --budget-min "$budget" --snapshot-epochs "$snap" --out "$OUT/$name"
   python -m core.ship "$OUT/$name"
 }
 
 # The classifiers first (minutes), then the architectures, then the long ResUNet.
-cls crops-small_cnn  small_cnn base_width=16
-cls crops-resnet18   resnet18  width_mult=0.125 small_input=true
+cls crops-small_cnn 4 1,2,4,8,last small_cnn base_width=16                      # 10 epochs fit
+cls crops-resnet18  6 1,2,3,5,last resnet18  width_mult=0.125 small_input=true  # 9 epochs fit
 
 
 seg fcn_baseline   fcn_baseline base_width=12
 seg fcn32s         fcn32s       width_mult=0.0625
 seg fcn8s          fcn8s        width_mult=0.0625
-seg unet           unet         base_width=8
-seg resnet_fcn     resnet_fcn   backbone=resnet18 width_mult=0.2 min_decoder_width=16
+SNAP=1,3,6,10,last seg unet unet base_width=8 min_decoder_width=16  # full resolution: 15 epochs fit, so no epoch 16
+seg resnet_fcn     resnet_fcn   backbone=resnet18 width_mult=0.25 min_decoder_width=16
 seg pspnet         pspnet       backbone=resnet18 width_mult=0.2
 seg lraspp         lraspp       width_mult=0.35
 [ -n "${ABLATION:-}" ] && seg pspnet-no-ppm pspnet backbone=resnet18 width_mult=0.2 use_ppm=false  # optional: over the size cap with the rest
