@@ -13,7 +13,8 @@ CLS=(--dataset crops:synthstreets --data-opt num_images=300 --data-opt "size=[18
      --cache --epochs 12 --batch-size 32 --lr 3e-3 --schedule onecycle --snapshot-epochs 1,last --seed 0
      --threads "$THREADS" --no-progress)
 
-# A finished run is kept; an interrupted one is resumed from its last epoch.
+# A finished run is kept; an interrupted one is resumed from its last epoch. A run that finishes is
+# shipped: no resume state or duplicate last weights, float16 snapshots (python -m core.ship).
 # ONLY="name name ..." builds just those runs (e.g. to split the work between processes).
 ONLY=${ONLY:-}
 train() {
@@ -21,9 +22,12 @@ train() {
   if [ -n "$ONLY" ] && [[ " $ONLY " != *" $name "* ]]; then return; fi
   if [ -f "$OUT/$name/run.json" ]; then
     if grep -q '"state": "finished"' "$OUT/$name/run.json"; then echo "skip $name (finished)"; return; fi
-    echo "== $name (resuming)"; python -m core.train --resume "$OUT/$name" --threads "$THREADS" --no-progress; return
+    echo "== $name (resuming)"; python -m core.train --resume "$OUT/$name" --threads "$THREADS" --no-progress
+  else
+    echo "== $name"; python -m core.train --out "$OUT/$name" "$@"
   fi
-  echo "== $name"; python -m core.train --out "$OUT/$name" "$@"
+  if grep -q '"state": "finished"' "$OUT/$name/run.json"; then python -m core.ship "$OUT/$name"
+  else echo "not shipped, still training or interrupted: $name"; fi
 }
 
 train unet-w8              --arch unet --model-arg base_width=8 --model-arg depth=3 "${SEG[@]}"
@@ -35,10 +39,4 @@ train resunet-tiny         --arch resunet --model-arg "widths=[8,16,24,32,48]" -
 train small_cnn-w16        --arch small_cnn --model-arg base_width=16 "${CLS[@]}"
 train resnet18-x0.1        --arch resnet18 --model-arg width_mult=0.1 --model-arg small_input=true "${CLS[@]}"
 
-# Shipped runs are finished: drop the resume state and the duplicate last weights, store float16.
-for run in unet-w8 fcn_baseline-w6 resnet_fcn-r18x0.1 pspnet-r18x0.1 lraspp-x0.2 resunet-tiny small_cnn-w16 resnet18-x0.1; do
-  if [ -n "$ONLY" ] && [[ " $ONLY " != *" $run "* ]]; then continue; fi
-  if grep -q '"state": "finished"' "$OUT/$run/run.json"; then python -m core.ship "$OUT/$run"
-  else echo "not shipped, still training or interrupted: $run"; fi
-done
 du -sh "$OUT"

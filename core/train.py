@@ -172,10 +172,9 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lr_factor)
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and cfg.amp == "auto")
     ema = ema_model(model, cfg.ema) if cfg.ema > 0 else None
-    info = {} if resuming else run_config(cfg, task_name, train_ds, model, args, weights)
-    if info:  # what ran, not only what was asked (channels-last is turned off where it crashes)
-        fmt = "channels_last" if memory_format == torch.channels_last else "contiguous"
-        info["runtime"] = {"device": device.type, "world_size": dist.world_size, "memory_format": fmt}
+    fmt = "channels_last" if memory_format == torch.channels_last else "contiguous"  # off where it crashes
+    runtime = {"device": device.type, "world_size": dist.world_size, "memory_format": fmt}
+    info = {} if resuming else run_config(cfg, task_name, train_ds, model, args, weights, runtime)
     return Session(cfg, dist, device, out, task, model, net, ema, optimizer, scheduler, scaler, train_loader, val_loader,
                    memory_format, clock, info, snapshot_rule(cfg))  # fmt: skip
 

@@ -100,8 +100,10 @@ def compute_class_weights(ds: VisionDataset, scheme: str, progress: bool, power:
     return class_weights(counts, totals, scheme, power).tolist()
 
 
-def run_config(cfg: TrainConfig, task: str, train_ds: VisionDataset, model: nn.Module, args: dict[str, Any], weights) -> dict:
-    """The run description of run.json: task, model and its arguments, dataset, hyper-parameters, versions."""
+def run_config(cfg: TrainConfig, task: str, train_ds: VisionDataset, model: nn.Module, args: dict[str, Any], weights,
+               runtime: dict[str, Any]) -> dict:  # fmt: skip
+    """The run description of run.json: task, model and its arguments, dataset, hyper-parameters, versions,
+    and ``runtime``: what ran (device, processes, memory format), which can differ from what was asked."""
     return {
         "task": task,
         "model": {"name": cfg.arch, "args": args, "num_params": count_parameters(model)},
@@ -122,6 +124,7 @@ def run_config(cfg: TrainConfig, task: str, train_ds: VisionDataset, model: nn.M
             "torchvision": torchvision.__version__,
             "python": platform.python_version(),
         },
+        "runtime": runtime,
         "created": datetime.now().isoformat(timespec="seconds"),
     }
 
