@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -199,6 +200,7 @@ def main() -> None:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
             proc.kill()
+        shutil.rmtree(tmp, ignore_errors=True)  # the app's cache and the generated photos
 
     print(f"runs: {', '.join(runs)} ({source}); app threads: {args.threads}; CPU cores: {os.cpu_count()}")
     width = max(len(k) for k in results)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -71,8 +72,10 @@ def load_test(url: str, p: dict, clients: int, requests: int) -> tuple[dict[str,
     lock = threading.Lock()
     start = threading.Barrier(clients)
 
+    downloads = tempfile.TemporaryDirectory(prefix="load-")
+
     def user(c: int) -> None:
-        client = Client(url, verbose=False, download_files=tempfile.mkdtemp(prefix="load-"))
+        client = Client(url, verbose=False, download_files=downloads.name)
         upload = handle_file(str(EXAMPLE))
         start.wait()
         for r in range(requests):
@@ -92,6 +95,7 @@ def load_test(url: str, p: dict, clients: int, requests: int) -> tuple[dict[str,
         t.start()
     for t in threads:
         t.join()
+    downloads.cleanup()
     return times, failures
 
 
@@ -149,6 +153,7 @@ def main() -> None:
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+        shutil.rmtree(tmp, ignore_errors=True)  # the app's cache
 
 
 if __name__ == "__main__":

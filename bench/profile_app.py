@@ -56,16 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     ref = ws.dataset(names[0])
     ref = ref.with_split(ws.splits(ref)[0])
-    renders = Renders(Path(tempfile.mkdtemp()))
-    print(f"runs: {', '.join(names)} on {ref.source} {ref.split}")
-    compare(ws, renders, ref, 0, names, None)  # the models are built outside the profile
-    images = iter(range(1, 100))
-    profiled("compare, new image (models in memory)", lambda: compare(ws, renders, ref, next(images), names, None), args.top, 3)
-    profiled("compare, same image again (cached)", lambda: compare(ws, renders, ref, 1, names, None), args.top)
-    big = Path(tempfile.mkdtemp()) / "photo.jpg"
-    Image.fromarray(np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), dtype=np.uint8)).save(big, quality=90)
-    members = list(zip(names, resolve_members(ws, names, None)))
-    profiled("upload of a 12-megapixel photo", lambda: analyze(renders, read_image(big), members), args.top)
+    with tempfile.TemporaryDirectory(prefix="profile_app-") as name:  # renders and the photo, removed after
+        tmp = Path(name)
+        renders = Renders(tmp)
+        print(f"runs: {', '.join(names)} on {ref.source} {ref.split}")
+        compare(ws, renders, ref, 0, names, None)  # the models are built outside the profile
+        images = iter(range(1, 100))
+        profiled(
+            "compare, new image (models in memory)", lambda: compare(ws, renders, ref, next(images), names, None), args.top, 3
+        )
+        profiled("compare, same image again (cached)", lambda: compare(ws, renders, ref, 1, names, None), args.top)
+        big = tmp / "photo.jpg"
+        Image.fromarray(np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), dtype=np.uint8)).save(big, quality=90)
+        members = list(zip(names, resolve_members(ws, names, None)))
+        profiled("upload of a 12-megapixel photo", lambda: analyze(renders, read_image(big), members), args.top)
     return 0
 
 
