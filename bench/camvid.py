@@ -114,6 +114,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--train-split", default=None, choices=["train", "trainval"], help="trainval: train + val (468 images)")
     g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=None)
     g.add_argument("--snapshot-epochs", default=None, help='e.g. "1,3,8,16,last"')
+    g.add_argument("--amp", default=None, choices=["auto", "bf16", "off"],
+                   help="autocast: auto = float16 on CUDA only; bf16 also on a CPU (fast with AVX512-BF16 or AMX)")
     return p.parse_args(argv)
 
 
@@ -132,7 +134,7 @@ def recipe_config(args: argparse.Namespace):
         "class_weight_power": args.class_weight_power,
         "color_jitter": args.color_jitter, "rotation": args.rotation, "val_every": args.val_every, "hflip": args.hflip,
         "gamma_jitter": args.gamma_jitter, "blur": args.blur, "label_smoothing": args.label_smoothing, "ema": args.ema,
-        "tta_flip": args.tta_flip, "train_split": args.train_split, "snapshot_epochs": args.snapshot_epochs,
+        "tta_flip": args.tta_flip, "train_split": args.train_split, "snapshot_epochs": args.snapshot_epochs, "amp": args.amp,
     }  # fmt: skip
     if args.snapshot_epochs:
         recipe.pop("snapshot_every", None)

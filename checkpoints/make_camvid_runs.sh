@@ -10,12 +10,16 @@
 # Everything trains on the train split only, so the val history stays honest. A finished run is kept;
 # an interrupted one is resumed. Each run is then stored as float16 (python -m core.ship).
 # Keep the machine otherwise idle while it runs: the budgets are wall-clock time.
+# AMP=bf16 trains the 15-minute architectures in bfloat16 autocast (core.train --amp; 1.0-1.9x faster steps
+# on a CPU with AVX512-BF16 or AMX, python bench/zoo_precision.py); the shipped zoo used the default, auto
+# (float32 on a CPU). OUT=DIR builds elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-${CAMVID_ROOT:-../shared/data/camvid}}
 OUT=${OUT:-checkpoints/camvid}
 BUDGET=${BUDGET:-15}  # minutes per zoo architecture
 SNAP=${SNAP:-1,3,8,16,last}
+AMP=${AMP:-auto}
 
 done_or_resume() {  # 0 when the run needs (re)starting; shipped runs are skipped, interrupted ones resumed
   local dir=$OUT/$1
@@ -34,7 +38,7 @@ seg() {  # name arch [model args...]
   done_or_resume "$name" || return 0
   echo "== $name"
   python bench/camvid.py --recipe zoo15 --arch "$arch" "${args[@]}" --budget-min "$BUDGET" --data-root "$DATA" \
-      --snapshot-epochs "$SNAP" --out "$OUT/$name"
+      --snapshot-epochs "$SNAP" --amp "$AMP" --out "$OUT/$name"
   python -m core.ship "$OUT/$name"
 }
 
@@ -49,15 +53,15 @@ cls() {  # name budget_minutes snapshot_epochs arch [model args...]
   python -m core.ship "$OUT/$name"
 }
 
-# The classifiers first (minutes), then the architectures, then the long ResUNet.
+# The classifiers first (minutes), then the architectures (the slowest, the U-Net, first), then the long ResUNet.
 cls crops-small_cnn 4 1,2,4,8,last small_cnn base_width=16                      # 10 epochs fit
 cls crops-resnet18  6 1,2,3,5,last resnet18  width_mult=0.125 small_input=true  # 9 epochs fit
 
 
+SNAP=1,3,6,10,last seg unet unet base_width=8 min_decoder_width=16  # full resolution: 14-15 epochs fit, never 16
 seg fcn_baseline   fcn_baseline base_width=12
 seg fcn32s         fcn32s       width_mult=0.0625
 seg fcn8s          fcn8s        width_mult=0.0625
-SNAP=1,3,6,10,last seg unet unet base_width=8 min_decoder_width=16  # full resolution: 14-15 epochs fit, never 16
 seg resnet_fcn     resnet_fcn   backbone=resnet18 width_mult=0.25 min_decoder_width=16
 seg pspnet         pspnet       backbone=resnet18 width_mult=0.2
 seg lraspp         lraspp       width_mult=0.35

@@ -15,12 +15,17 @@ from core.device import all_reduce_sum
 from core.tasks import Task, predict_logits
 
 
-def autocast_context(device: torch.device, amp: str):
-    """float16 autocast on CUDA (``auto``), bfloat16 on request, nothing otherwise."""
+def autocast_dtype(device: torch.device, amp: str) -> torch.dtype | None:
+    """The autocast precision of ``amp`` on ``device``: float16 on CUDA (``auto``), bfloat16 on request
+    (also on a CPU), None (float32 throughout) otherwise."""
     if amp == "off" or (amp == "auto" and device.type != "cuda"):
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if amp == "bf16" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+        return None
+    return torch.bfloat16 if amp == "bf16" else torch.float16
+
+
+def autocast_context(device: torch.device, amp: str):
+    dtype = autocast_dtype(device, amp)
+    return contextlib.nullcontext() if dtype is None else torch.autocast(device_type=device.type, dtype=dtype)
 
 
 def train_one_epoch(

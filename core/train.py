@@ -29,7 +29,7 @@ from core.device import (
     DistInfo, SharedClock, barrier, broadcast_object, channels_last_trains_safely, cleanup_distributed, init_distributed,
     pick_device, set_threads,
 )
-from core.engine import Timer, collate_allow_ragged, evaluate, train_one_epoch
+from core.engine import Timer, autocast_dtype, collate_allow_ragged, evaluate, train_one_epoch
 from core.models import get_model, list_models, model_args
 from core.optim import build_optimizer, ema_model, init_weights, load_scaler_state, schedule_factor
 from core.tasks import TASKS, Task
@@ -173,7 +173,8 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     scaler = torch.amp.GradScaler(device.type, enabled=device.type == "cuda" and cfg.amp == "auto")
     ema = ema_model(model, cfg.ema) if cfg.ema > 0 else None
     fmt = "channels_last" if memory_format == torch.channels_last else "contiguous"  # off where it crashes
-    runtime = {"device": device.type, "world_size": dist.world_size, "memory_format": fmt}
+    precision = str(autocast_dtype(device, cfg.amp) or torch.float32).removeprefix("torch.")  # autocast's, or none
+    runtime = {"device": device.type, "world_size": dist.world_size, "memory_format": fmt, "precision": precision}
     info = {} if resuming else run_config(cfg, task_name, train_ds, model, args, weights, runtime)
     return Session(cfg, dist, device, out, task, model, net, ema, optimizer, scheduler, scaler, train_loader, val_loader,
                    memory_format, clock, info, snapshot_rule(cfg))  # fmt: skip

@@ -103,7 +103,8 @@ def compute_class_weights(ds: VisionDataset, scheme: str, progress: bool, power:
 def run_config(cfg: TrainConfig, task: str, train_ds: VisionDataset, model: nn.Module, args: dict[str, Any], weights,
                runtime: dict[str, Any]) -> dict:  # fmt: skip
     """The run description of run.json: task, model and its arguments, dataset, hyper-parameters, versions,
-    and ``runtime``: what ran (device, processes, memory format), which can differ from what was asked."""
+    and ``runtime``: what ran (device, processes, memory format, autocast precision), which can differ
+    from what was asked."""
     return {
         "task": task,
         "model": {"name": cfg.arch, "args": args, "num_params": count_parameters(model)},

@@ -1,6 +1,6 @@
 """Loss and training options, each against a hand-computed case: auxiliary loss, class weights reaching
 the loss, label smoothing, weight EMA, flip test-time augmentation, photometric augmentation, classification
-class weights, resuming ended runs and GradScaler state."""
+class weights, resuming ended runs, GradScaler state and bfloat16 autocast on a CPU."""
 
 from __future__ import annotations
 
@@ -223,3 +223,29 @@ def test_ema_and_tta_runs_save_and_serve_what_they_validated(tmp_path):
     with torch.inference_mode():
         p = F.softmax(model(x)["out"], 1) + F.softmax(model(x.flip(-1))["out"], 1).flip(-1)
     np.testing.assert_allclose(with_tta, (p / 2)[0].numpy(), atol=1e-5)
+
+
+def test_bf16_autocast_on_the_cpu_computes_in_bfloat16_and_keeps_float32_weights(tmp_path):
+    """``--amp bf16`` runs the convolutions in bfloat16 on a CPU; ``auto`` leaves a CPU in float32."""
+    from core.engine import autocast_context
+
+    conv, x, cpu = torch.nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8), torch.device("cpu")
+    with autocast_context(cpu, "bf16"):
+        assert conv(x).dtype == torch.bfloat16
+    with autocast_context(cpu, "auto"):
+        assert conv(x).dtype == torch.float32
+    out = tmp_path / "run"
+    assert train_main(TINY + ["--data-opt", "num_images=4", "--epochs", "1", "--amp", "bf16", "--out", str(out)]) == 0
+    run = load_run(out)
+    assert run.config["train"]["amp"] == "bf16" and run.config["runtime"]["precision"] == "bfloat16"
+    assert math.isfinite(run.history[0]["train_loss"])
+    assert all(v.dtype == torch.float32 for v in run.build_model(1).state_dict().values() if v.is_floating_point())
+
+
+def test_camvid_bench_passes_its_amp_option_to_the_run():
+    from bench.camvid import parse_args, recipe_config
+
+    args = ["--recipe", "zoo15", "--arch", "unet", "--budget-min", "15", "--holdout", "0006R0", "--out", "x"]
+    assert recipe_config(parse_args(args)).amp == "auto"
+    cfg = recipe_config(parse_args(args + ["--amp", "bf16"]))
+    assert cfg.amp == "bf16" and cfg.arch == "unet" and cfg.val_split == "holdout"

@@ -69,7 +69,9 @@ def test_run_directory_is_self_describing(tiny_seg_run):
     assert data["input_size"] == [48, 64] and len(data["mean"]) == 3
     assert cfg["train"]["seed"] == 0 and cfg["train"]["lr"] == 3e-3 and len(cfg["train"]["class_weights"]) == 11
     # what ran: the automatic device, one process, channels-last (3x3 convolutions only: the guard leaves it on)
-    assert cfg["runtime"] == {"device": pick_device("auto").type, "world_size": 1, "memory_format": "channels_last"}
+    device = pick_device("auto").type
+    precision = "float16" if device == "cuda" else "float32"  # --amp auto: float16 autocast on CUDA only
+    assert cfg["runtime"] == {"device": device, "world_size": 1, "memory_format": "channels_last", "precision": precision}
     assert {"torch", "torchvision", "vision_explorer"} <= set(cfg["versions"])
     assert cfg["status"]["state"] == "finished" and cfg["status"]["best_epoch"] in (1, 2)
     history = read_history(out)
