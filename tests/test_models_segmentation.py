@@ -169,3 +169,24 @@ def test_engine_reinitialisation_keeps_the_fcn_paper_init() -> None:
     assert torch.equal(model.upscore2.weight, bilinear_kernel(3, 4))
     assert not model.score_fr.weight.any() and not model.score_pool3.weight.any()
     assert model.fc6[0].weight.any()
+
+
+def test_fcn_fixed_upsampling_stays_float32_under_bfloat16_autocast() -> None:
+    """The FCNs' fixed bilinear upsampling runs in float32 under autocast (oneDNN's bfloat16 transposed
+    convolution with FCN-32s' 64x64 kernel is about 40x slower on a CPU): same result as float32 on the same
+    scores, and a constant score map stays that constant away from the border."""
+    from core.models.base import bilinear_kernel
+    from core.models.fcn import FixedBilinear
+
+    up, x = FixedBilinear(3, 32), torch.randn(1, 3, 3, 4).bfloat16()  # (B, K, h, w) bfloat16 scores
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = up(x)  # (1, 3, 96, 128)
+        flat = up(torch.full((1, 3, 3, 4), 0.5, dtype=torch.bfloat16))
+    assert y.dtype == torch.float32 and y.shape == (1, 3, 96, 128)
+    assert torch.equal(y, torch.nn.functional.conv_transpose2d(x.float(), bilinear_kernel(3, 64), stride=32, padding=16))
+    assert torch.equal(flat[..., 16:80, 16:112], torch.full((1, 3, 64, 96), 0.5))
+    model = get_model("fcn32s", num_classes=3, width_mult=1 / 16).eval()
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(torch.randn(1, 3, 64, 96))
+    out = out["out"] if isinstance(out, dict) else out
+    assert out.dtype == torch.float32 and out.shape == (1, 3, 64, 96)

@@ -31,7 +31,10 @@ class FixedBilinear(nn.Module):
         self.register_buffer("weight", bilinear_kernel(channels, 2 * stride), persistent=False)
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.conv_transpose2d(x, self.weight.to(x.dtype), stride=self.stride, padding=self.stride // 2)  # (B, K, sH, sW)
+        # (B, K, H, W) -> (B, K, sH, sW) in the kernel's precision (float32) even under autocast: oneDNN's bfloat16
+        # transposed convolution with these large kernels is slow on a CPU (64x64 at stride 32: 40x float32's time)
+        with torch.autocast(x.device.type, enabled=False):
+            return F.conv_transpose2d(x.to(self.weight.dtype), self.weight, stride=self.stride, padding=self.stride // 2)
 
 
 def _upsample(channels: int, stride: int) -> nn.ConvTranspose2d:
