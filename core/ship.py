@@ -8,6 +8,7 @@ The run still loads at every saved epoch; it can no longer be resumed.
 
 from __future__ import annotations
 
+import argparse
 import json
 import shutil
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from core.runs import load_run, save_weights, strip_for_sharing
+from core.runs import RunError, load_run, save_weights, strip_for_sharing
 
 CACHES = ("embeddings", "evaluation")
 
@@ -43,14 +44,19 @@ def ship(path: str | Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    paths = argv if argv is not None else sys.argv[1:]
-    if not paths:
-        print(__doc__.splitlines()[0], file=sys.stderr)
-        return 2
-    for p in paths:
-        before, after = ship(p)
-        print(f"{p}: {before / 2**20:.1f} MB -> {after / 2**20:.1f} MB")
-    return 0
+    ap = argparse.ArgumentParser(prog="python -m core.ship", description=__doc__.split("\n\n")[1].replace("\n", " "))
+    ap.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="a finished run directory")
+    args = ap.parse_args(argv)
+    failed = 0
+    for p in args.runs:
+        try:
+            before, after = ship(p)
+        except RunError as e:  # not a run, or one that cannot be loaded: say so and go on with the others
+            print(f"{p}: not shipped: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        print(f"{p}: {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB")
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

@@ -131,3 +131,15 @@ def test_shipped_float16_snapshots_agree_with_float32(tiny_seg_run, tmp_path):
     assert next(half.model.parameters()).dtype == torch.float32  # loaded back as float32
     agree = np.mean([(a.labels == b.labels).mean() for a, b in zip(full.predict(images), half.predict(images))])
     assert agree >= 0.999
+
+
+def test_ship_says_which_folder_is_not_a_run_and_ships_the_others(tiny_seg_run, tmp_path, capsys):
+    from core.ship import main as ship_main
+
+    good, bad = tmp_path / "good", tmp_path / "no-run"
+    shutil.copytree(tiny_seg_run[0], good)
+    bad.mkdir()
+    assert ship_main([str(bad), str(good)]) == 1
+    out, err = capsys.readouterr()
+    assert f"{bad}: not shipped:" in err and "run.json is missing" in err
+    assert f"{good}:" in out and not (good / "state").exists()
