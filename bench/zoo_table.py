@@ -2,7 +2,7 @@
 
     python bench/zoo_table.py checkpoints/camvid
 
-Segmentation: run, architecture, parameters, budget, epochs, val mIoU / pixel accuracy / mean accuracy at
+Segmentation: run, architecture, parameters, budget, precision (float32 or bfloat16), epochs, val mIoU / pixel accuracy / mean accuracy at
 the final epoch (the one shipped as "last") and the best, training images/s (median over epochs); then the
 per-class IoU of each run's final epoch. Classification: top-1 and top-5 instead.
 """
@@ -29,6 +29,11 @@ def _budget(run: Run) -> str:
     return f"{minutes:g} min" if minutes else "–"
 
 
+def _precision(run: Run) -> str:
+    """What the run computed in, as its run.json records it (runs from before the record: "–")."""
+    return run.config.get("runtime", {}).get("precision") or "–"
+
+
 def _row(run: Run) -> dict:
     last = run.history[-1]
     best = run.record(run.best_epoch) if run.best_epoch is not None else last
@@ -38,13 +43,13 @@ def _row(run: Run) -> dict:
 
 
 def segmentation_tables(runs: list[tuple[str, Run]]) -> str:
-    head = ("| run | architecture | parameters | budget | epochs | val mIoU (final) | best (epoch) | pixel acc | mean acc"
-            " | train images/s |\n|---|---|---:|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
+    head = ("| run | architecture | parameters | budget | precision | epochs | val mIoU (final) | best (epoch) | pixel acc"
+            " | mean acc | train images/s |\n|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
     lines = [head]
     for name, run in runs:
         r = _row(run)
         last, best = r["last"], r["best"]
-        lines.append(f"| {name} | {run.arch} | {r['params'] / 1e6:.2f}M | {_budget(run)} | {r['epochs']} | {_f(last.get('miou'))}"
+        lines.append(f"| {name} | {run.arch} | {r['params'] / 1e6:.2f}M | {_budget(run)} | {_precision(run)} | {r['epochs']} | {_f(last.get('miou'))}"
                      f" | {_f(best.get('miou'))} ({best['epoch']}) | {_f(last.get('pixel_acc'))} | {_f(last.get('mean_acc'))}"
                      f" | {_f(r['speed'], 1)} |")  # fmt: skip
     classes = runs[0][1].classes
