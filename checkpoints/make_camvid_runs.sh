@@ -3,23 +3,23 @@
 #     bash checkpoints/make_camvid_runs.sh [CAMVID_ROOT]          (default ../shared/data/camvid; about 3 hours)
 # - one shared 15-minute recipe for every architecture (RECIPES["zoo15"] in bench/camvid.py: the same
 #   input size, crops, augmentation, class weighting and schedule, on the clock), snapshots at epochs
-#   1, 3, 8, 16 and the last (1, 3, 6, 10 and the last for the U-Net, of which 14-15 epochs fit), widths
-#   chosen so that checkpoints/ stays under 80 MB;
+#   1, 3, 8, 16, the best and the last (1, 3, 6, 10 and the last for the slow U-Net), widths chosen so
+#   that checkpoints/ stays under 80 MB, in bfloat16 autocast (below);
 # - the ResUNet with the 60-minute recipe (RECIPES["resunet60"], chosen on the held-out-sequence proxy);
 # - two classifiers on crops:camvid, with the budgets and snapshot epochs they were shipped with.
 # Everything trains on the train split only, so the val history stays honest. A finished run is kept;
 # an interrupted one is resumed. Each run is then stored as float16 (python -m core.ship).
 # Keep the machine otherwise idle while it runs: the budgets are wall-clock time.
-# AMP=bf16 trains the 15-minute architectures in bfloat16 autocast (core.train --amp; 1.0-1.9x faster steps
-# on a CPU with AVX512-BF16 or AMX, python bench/zoo_precision.py); the shipped zoo used the default, auto
-# (float32 on a CPU). OUT=DIR builds elsewhere.
+# The 15-minute architectures train in bfloat16 autocast (AMP=bf16, core.train --amp; 1.1-2.1x faster steps
+# on a CPU with AVX512-BF16 or AMX, python bench/zoo_precision.py, so more epochs fit in the budget); on a
+# CPU without them give AMP=auto (float32 there). The ResUNet's recipe is float32. OUT=DIR builds elsewhere.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DATA=${1:-${CAMVID_ROOT:-../shared/data/camvid}}
 OUT=${OUT:-checkpoints/camvid}
 BUDGET=${BUDGET:-15}  # minutes per zoo architecture
 SNAP=${SNAP:-1,3,8,16,last}
-AMP=${AMP:-auto}
+AMP=${AMP:-bf16}
 
 done_or_resume() {  # 0 when the run needs (re)starting; shipped runs are skipped, interrupted ones resumed
   local dir=$OUT/$1
@@ -58,7 +58,7 @@ cls crops-small_cnn 4 1,2,4,8,last small_cnn base_width=16                      
 cls crops-resnet18  6 1,2,3,5,last resnet18  width_mult=0.125 small_input=true  # 9 epochs fit
 
 
-SNAP=1,3,6,10,last seg unet unet base_width=8 min_decoder_width=16  # full resolution: 14-15 epochs fit, never 16
+SNAP=1,3,6,10,last seg unet unet base_width=8 min_decoder_width=16  # full resolution: the slowest, about 20 epochs fit
 seg fcn_baseline   fcn_baseline base_width=12
 seg fcn32s         fcn32s       width_mult=0.0625
 seg fcn8s          fcn8s        width_mult=0.0625

@@ -52,6 +52,24 @@ def test_the_shipped_runs_include_the_camvid_zoo(ws):
             assert len(ws.run(n).epochs) >= 5, f"{n} ships {ws.run(n).epochs}: the across-epochs views need 5 or more"
 
 
+PER_RUN = {"arch", "model_args", "out", "snapshot_epochs"}  # what may differ between the zoo's 15-minute runs
+
+
+def test_the_15_minute_zoo_shares_one_recipe_budget_and_precision(ws):
+    """The fair comparison the zoo claims: one recipe (size, crops, augmentation, class weights, schedule, EMA),
+    one wall-clock budget and one computing precision; only the architecture, its widths and the snapshot epochs
+    differ."""
+    zoo = {n: ws.run(n) for n in shipped() if n.startswith("camvid/") and ws.run(n).task == "segmentation"}
+    zoo = {n: r for n, r in zoo.items() if r.config["train"].get("budget_min") == 15}
+    assert len({r.arch for r in zoo.values()}) >= 7, sorted(zoo)
+    recipes = {n: {k: v for k, v in r.config["train"].items() if k not in PER_RUN} for n, r in zoo.items()}
+    first, recipe = next(iter(recipes.items()))
+    for n, other in recipes.items():
+        assert other == recipe, f"{n} differs from {first}: {sorted(k for k in recipe if recipe[k] != other.get(k))}"
+    precisions = {n: r.config.get("runtime", {}).get("precision") for n, r in zoo.items()}
+    assert len(set(precisions.values())) == 1 and None not in precisions.values(), precisions
+
+
 @pytest.mark.parametrize("name", shipped())
 def test_every_saved_epoch_loads_and_predicts_and_the_last_beats_the_first(ws, name):
     run = ws.run(name)
