@@ -2,9 +2,9 @@
 
     python bench/zoo_table.py checkpoints/camvid
 
-Segmentation: run, architecture, parameters, budget, precision (float32 or bfloat16), epochs, val mIoU / pixel accuracy / mean accuracy at
-the final epoch (the one shipped as "last") and the best, training images/s (median over epochs); then the
-per-class IoU of each run's final epoch. Classification: top-1 and top-5 instead.
+Segmentation: run, architecture, parameters, budget, precision (float32 or bfloat16), epochs, val mIoU / pixel
+accuracy / mean accuracy at the final epoch (the one shipped as "last") and the best, training images/s (median
+over epochs); then the per-class IoU of each run's final epoch. Classification: top-1 and top-5 instead.
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ def test_the_15_minute_zoo_shares_one_recipe_budget_and_precision(ws):
     """The fair comparison the zoo claims: one recipe (size, crops, augmentation, class weights, schedule, EMA),
     one wall-clock budget and one computing precision; only the architecture, its widths and the snapshot epochs
     differ."""
-    zoo = {n: ws.run(n) for n in shipped() if n.startswith("camvid/") and ws.run(n).task == "segmentation"}
+    zoo = {n: ws.run(n) for n in sorted(ws.runs) if n.startswith("camvid/") and ws.run(n).task == "segmentation"}
     zoo = {n: r for n, r in zoo.items() if r.config["train"].get("budget_min") == 15}
     assert len({r.arch for r in zoo.values()}) >= 7, sorted(zoo)
     recipes = {n: {k: v for k, v in r.config["train"].items() if k not in PER_RUN} for n, r in zoo.items()}
