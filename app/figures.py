@@ -13,7 +13,7 @@ import plotly.graph_objects as go
 from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
-from core.history import row_normalize
+from core.runs.history import row_normalize
 
 RUN_COLORS = qualitative.Plotly + qualitative.D3
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50), font=dict(size=12), hoverlabel=dict(namelength=-1))

@@ -38,7 +38,7 @@ import torch  # noqa: E402
 # Imported here, not lazily: a run takes an hour, and the code it ends with must be the code it started with.
 from core.data import get_dataset  # noqa: E402
 from core.data.camvid import CLASSES  # noqa: E402
-from core.evaluation import evaluate_predictor  # noqa: E402
+from core.inference import evaluate_predictor  # noqa: E402
 from core.inference import Predictor  # noqa: E402
 from core.runs import load_run  # noqa: E402
 from core.train import train  # noqa: E402
@@ -120,7 +120,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def recipe_config(args: argparse.Namespace):
-    from core.train_config import TrainConfig, _key_values
+    from core.train.config import TrainConfig, _key_values
 
     name = args.recipe or args.arch or "resunet"
     if name not in RECIPES:

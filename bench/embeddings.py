@@ -1,4 +1,4 @@
-"""t-SNE maps: the project's path (core.embeddings.tsne) against stock openTSNE and scikit-learn.
+"""t-SNE maps: the project's path (core.inference.embeddings.tsne) against stock openTSNE and scikit-learn.
 
 Run from the repo root: ``python bench/embeddings.py [--sizes 5000 20000] [--dims 256]
 [--classes 15] [--threads 2] [--skip-sklearn-above N]``.
@@ -8,8 +8,8 @@ all stretched along one shared 12-dimensional subspace, the centres close enough
 overlap: about 0.9 10-NN class agreement in the input space), standing in for a CNN's
 pre-logit features. For each size it times
 
-* the PCA preview (``core.embeddings.pca_projection`` + ``project``), shown while t-SNE runs;
-* the project's t-SNE (``core.embeddings.tsne`` with its defaults);
+* the PCA preview (``core.inference.embeddings.pca_projection`` + ``project``), shown while t-SNE runs;
+* the project's t-SNE (``core.inference.embeddings.tsne`` with its defaults);
 * stock openTSNE (``openTSNE.TSNE(n_jobs=threads).fit``, its defaults otherwise);
 * scikit-learn's ``TSNE(init="pca", n_jobs=threads)``, Barnes-Hut, its defaults otherwise,
 
@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from sklearn.manifold import trustworthiness  # noqa: E402
 from sklearn.neighbors import NearestNeighbors  # noqa: E402
 
-from core.embeddings import METHOD_DEFAULTS, pca_projection, project, tsne  # noqa: E402
+from core.inference.embeddings import METHOD_DEFAULTS, pca_projection, project, tsne  # noqa: E402
 
 
 def clustered_data(n: int, dims: int, classes: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:

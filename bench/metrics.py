@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from core.metrics import ConfusionMatrix  # noqa: E402
+from core.evaluation.metrics import ConfusionMatrix  # noqa: E402
 
 K, IGNORE, SHAPE = 11, 11, (16, 360, 480)
 
@@ -67,7 +67,7 @@ def main() -> None:
     print(f"confusion-matrix update, batch {SHAPE[0]} at {SHAPE[1]}x{SHAPE[2]}, {K} classes, {args.threads} threads")
     print("| implementation | median ms | ratio (their time / ours) |")
     print("| --- | --- | --- |")
-    print(f"| core.metrics.ConfusionMatrix | {1000 * t_ours:.1f} | 1.00 |")
+    print(f"| core.evaluation.metrics.ConfusionMatrix | {1000 * t_ours:.1f} | 1.00 |")
     print(f"| torchmetrics MulticlassJaccardIndex | {1000 * t_tm:.1f} | {t_tm / t_ours:.2f} |")
     print(f"| sklearn confusion_matrix | {1000 * t_sk:.1f} | {t_sk / t_ours:.2f} |")
 

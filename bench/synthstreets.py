@@ -17,7 +17,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import numpy as np  # noqa: E402
 
-from core.data.synthstreets_render import CLASSES, render_scene  # noqa: E402
+from core.data.synthstreets.render import CLASSES, render_scene  # noqa: E402
 
 # CamVid 11-class train split pixel shares (percent), void last.
 CAMVID_SHARES = (16.9, 23.3, 1.0, 31.7, 4.5, 9.7, 1.2, 1.1, 5.9, 0.6, 0.3, 4.0)

@@ -8,7 +8,7 @@
 # - the ResUNet with the 60-minute recipe (RECIPES["resunet60"], chosen on the held-out-sequence proxy);
 # - two classifiers on crops:camvid, with the budgets and snapshot epochs they were shipped with.
 # Everything trains on the train split only, so the val history stays honest. A finished run is kept;
-# an interrupted one is resumed. Each run is then stored as float16 (python -m core.ship).
+# an interrupted one is resumed. Each run is then stored as float16 (python -m core.runs.ship).
 # Keep the machine otherwise idle while it runs: the budgets are wall-clock time.
 # The 15-minute architectures train in bfloat16 autocast (AMP=bf16, core.train --amp; 1.1-2.1x faster steps
 # on a CPU with AVX512-BF16 or AMX, python bench/zoo_precision.py, so more epochs fit in the budget); on a
@@ -25,7 +25,7 @@ done_or_resume() {  # 0 when the run needs (re)starting; shipped runs are skippe
   local dir=$OUT/$1
   [ -f "$dir/run.json" ] || return 0
   if grep -q '"state": "running"' "$dir/run.json"; then
-    echo "== $1 (resuming)"; python -m core.train --resume "$dir" --threads 2 --no-progress; python -m core.ship "$dir"
+    echo "== $1 (resuming)"; python -m core.train --resume "$dir" --threads 2 --no-progress; python -m core.runs.ship "$dir"
   else
     echo "skip $1 (finished)"
   fi
@@ -39,7 +39,7 @@ seg() {  # name arch [model args...]
   echo "== $name"
   python bench/camvid.py --recipe zoo15 --arch "$arch" "${args[@]}" --budget-min "$BUDGET" --data-root "$DATA" \
       --snapshot-epochs "$SNAP" --amp "$AMP" --out "$OUT/$name"
-  python -m core.ship "$OUT/$name"
+  python -m core.runs.ship "$OUT/$name"
 }
 
 CLS=(--dataset crops:camvid --data-root "$DATA" --data-opt max_per_class=1000 --size 48 48 --cache --epochs 100
@@ -50,7 +50,7 @@ cls() {  # name budget_minutes snapshot_epochs arch [model args...]
   done_or_resume "$name" || return 0
   echo "== $name"
   python -m core.train --arch "$arch" "${args[@]}" "${CLS[@]}" --budget-min "$budget" --snapshot-epochs "$snap" --out "$OUT/$name"
-  python -m core.ship "$OUT/$name"
+  python -m core.runs.ship "$OUT/$name"
 }
 
 # The classifiers first (minutes), then the architectures (the slowest, the U-Net, first), then the long ResUNet.
@@ -70,7 +70,7 @@ seg lraspp         lraspp       width_mult=0.35
 if done_or_resume resunet-60min; then
   echo "== resunet-60min (its own recipe and budget)"
   python bench/camvid.py --recipe resunet60 --budget-min 60 --data-root "$DATA" --snapshot-epochs 1,5,15,35,last --out "$OUT/resunet-60min"
-  python -m core.ship "$OUT/resunet-60min"
+  python -m core.runs.ship "$OUT/resunet-60min"
 fi
 
 du -sh checkpoints "$OUT"

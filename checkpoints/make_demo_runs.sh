@@ -14,7 +14,7 @@ CLS=(--dataset crops:synthstreets --data-opt num_images=300 --data-opt "size=[18
      --threads "$THREADS" --no-progress)
 
 # A finished run is kept; an interrupted one is resumed from its last epoch. A run that finishes is
-# shipped: no resume state or duplicate last weights, float16 snapshots (python -m core.ship).
+# shipped: no resume state or duplicate last weights, float16 snapshots (python -m core.runs.ship).
 # ONLY="name name ..." builds just those runs (e.g. to split the work between processes).
 ONLY=${ONLY:-}
 train() {
@@ -26,7 +26,7 @@ train() {
   else
     echo "== $name"; python -m core.train --out "$OUT/$name" "$@"
   fi
-  if grep -q '"state": "finished"' "$OUT/$name/run.json"; then python -m core.ship "$OUT/$name"
+  if grep -q '"state": "finished"' "$OUT/$name/run.json"; then python -m core.runs.ship "$OUT/$name"
   else echo "not shipped, still training or interrupted: $name"; fi
 }
 

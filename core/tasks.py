@@ -11,9 +11,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from core.device import all_reduce_sum
-from core.metrics import ConfusionMatrix, classification_scores, topk_correct
-from core.metrics import scores as segmentation_scores
+from core.utils.device import all_reduce_sum
+from core.evaluation.metrics import ConfusionMatrix, classification_scores, topk_correct
+from core.evaluation.metrics import scores as segmentation_scores
 
 
 def main_logits(output: Tensor | dict[str, Tensor]) -> Tensor:
@@ -101,7 +101,7 @@ class SegmentationTask(Task):
     @staticmethod
     def image_result(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> tuple[float, float, np.ndarray]:
         """Pixel accuracy, the image's mIoU and its confusion counts."""
-        from core.image_metrics import image_scores, valid_pixels
+        from core.evaluation.per_image import image_scores, valid_pixels
 
         s = image_scores(pred, target, num_classes, ignore_index)
         keep = valid_pixels(target, num_classes, ignore_index)

@@ -33,7 +33,7 @@ def subprocess_env() -> dict[str, str]:
 def tiny_seg_run(tmp_path_factory):
     """A 2-epoch U-Net run on a tiny synthstreets split, with the in-memory model's outputs per epoch."""
     from core.train import train
-    from core.train_config import TrainConfig
+    from core.train.config import TrainConfig
 
     out = tmp_path_factory.mktemp("runs") / "unet-tiny"
     probe = torch.Generator().manual_seed(123)

@@ -16,7 +16,7 @@ import shutil
 from pathlib import Path
 
 from core.train import train
-from core.train_config import TrainConfig
+from core.train.config import TrainConfig
 
 SEG_DATA = {"num_images": 16, "size": [48, 64]}
 

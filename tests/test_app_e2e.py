@@ -15,7 +15,7 @@ from PIL import Image
 from core import explorer as A
 from core import visualize as V
 from core.explorer.compare import display
-from core.image_metrics import disagreement, image_scores
+from core.evaluation.per_image import disagreement, image_scores
 from core.inference import Predictor
 from tests.app_server import running_app
 
@@ -113,7 +113,7 @@ def test_compare_matches_core_and_a_second_call_does_not_run_models(app, ws, mon
                                       as_served(display(V.overlay(image, pred, palette, opacity=0.5, ignore_index=11)), tmp_path))  # fmt: skip
         s = image_scores(pred, target, 11, 11)
         assert rows[name]["epoch"] == epoch and rows[name]["miou"] == pytest.approx(s["miou"]) and rows[name]["pixel_acc"] == pytest.approx(s["pixel_acc"])
-    from core.ensemble import Ensemble
+    from core.inference.ensemble import Ensemble
 
     ens = Ensemble([(ws.run("seg-a"), 2), (ws.run("seg-b"), 3)]).predict([image])[0].labels
     assert rows["ensemble"]["members"] == ["seg-a@2", "seg-b@3"]

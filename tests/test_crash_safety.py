@@ -25,8 +25,8 @@ from tests.test_train import TINY
 # rename, announcing the target in $VE_WRITE_MARK: the test kills the process right there.
 SLOW_WRITES = '''
 import os, sys, time
-import core.io, core.runs
-_atomic = core.io.atomic_write
+import core.utils.io, core.runs.store
+_atomic = core.utils.io.atomic_write
 def paused(path, write):
     def slow(tmp):
         write(tmp)
@@ -35,7 +35,7 @@ def paused(path, write):
                 f.write(str(path))
             time.sleep(60)
     return _atomic(path, slow)
-core.io.atomic_write = core.runs.atomic_write = paused
+core.utils.io.atomic_write = core.runs.store.atomic_write = paused
 import core.train
 sys.exit(core.train.main(sys.argv[1:]))
 '''

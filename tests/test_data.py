@@ -14,7 +14,7 @@ from torchvision import tv_tensors
 from core.data import AugmentConfig, DatasetNotFoundError, eval_transforms, get_dataset, list_datasets, train_transforms
 from core.data.camvid import CLASSES as CAMVID_CLASSES
 from core.data.camvid import download_camvid
-from core.data.download import DownloadError, download_file
+from core.data.fetch import DownloadError, download_file
 
 
 def save(path: Path, array: np.ndarray) -> None:

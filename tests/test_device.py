@@ -6,7 +6,7 @@ import sys
 
 import torch
 
-from core.device import channels_last_trains_safely
+from core.utils.device import channels_last_trains_safely
 from core.models import get_model
 from tests.conftest import ROOT, subprocess_env
 

@@ -14,13 +14,13 @@ from torchvision import tv_tensors
 
 from core.data.transforms import AugmentConfig, RandomGamma, train_transforms
 from core.inference import Predictor
-from core.optim import ema_model, load_scaler_state
+from core.train.optim import ema_model, load_scaler_state
 from core.runs import load_run
 from core.tasks import SegmentationTask, merge_flipped, predict_logits
 from core.train import main as train_main
 from core.train import train
-from core.train_config import TrainConfig
-from core.train_setup import compute_class_weights
+from core.train.config import TrainConfig
+from core.train.setup import compute_class_weights
 from tests.test_train import TINY
 
 
@@ -227,7 +227,7 @@ def test_ema_and_tta_runs_save_and_serve_what_they_validated(tmp_path):
 
 def test_bf16_autocast_on_the_cpu_computes_in_bfloat16_and_keeps_float32_weights(tmp_path):
     """``--amp bf16`` runs the convolutions in bfloat16 on a CPU; ``auto`` leaves a CPU in float32."""
-    from core.engine import autocast_context
+    from core.train.engine import autocast_context
 
     conv, x, cpu = torch.nn.Conv2d(3, 4, 3), torch.randn(1, 3, 8, 8), torch.device("cpu")
     with autocast_context(cpu, "bf16"):

@@ -9,14 +9,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import core.embeddings as embeddings
-from core.embeddings import available_methods, cached_embedding, compute_embedding, place_image
-from core.ensemble import Ensemble, EnsembleError
-from core.evaluation import evaluate_predictor
+import core.inference.embeddings as embeddings
+from core.inference.embeddings import available_methods, cached_embedding, compute_embedding, place_image
+from core.inference.ensemble import Ensemble, EnsembleError
+from core.inference import evaluate_predictor
 from core.inference import Predictor
 from core.runs import load_run
 from core.train import train
-from core.train_config import TrainConfig
+from core.train.config import TrainConfig
 
 DATA = {"num_images": 96, "size": [90, 120]}  # about 1,200 region crops per split
 

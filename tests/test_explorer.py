@@ -1,4 +1,4 @@
-"""core.explorer (runs by name, caches, hardest images, confusion cells, uploads), core.image_metrics and core.history."""
+"""core.explorer (runs by name, caches, hardest images, confusion cells, uploads), core.evaluation.per_image and core.runs.history."""
 
 import io
 import math
@@ -10,11 +10,11 @@ import torch
 from PIL import Image
 
 from core import explorer as A
-from core import history as H
-from core import image_metrics as M
+from core.runs import history as H
+from core.evaluation import per_image as M
 from core.data import DatasetNotFoundError
 from core.inference import Predictor
-from core.metrics import per_image_scores
+from core.evaluation.metrics import per_image_scores
 from core.runs import RunError
 
 
@@ -234,7 +234,7 @@ def test_classification_split_stats(ws):
 
 
 def test_ensemble_predictions_are_cached_like_a_run(ws):
-    from core.ensemble import Ensemble
+    from core.inference.ensemble import Ensemble
 
     ref = ws.dataset("seg-a")
     members = member(ws, "seg-a") + member(ws, "seg-b")
@@ -249,7 +249,7 @@ def test_scored_epoch_skips_epochs_without_validation(tmp_path):
     """Runs trained with --val-every have epochs without scores; charts use the evaluated ones."""
     import json as _json
 
-    from core.history import class_scores_by_epoch, evaluated_epochs, scored_epoch
+    from core.runs.history import class_scores_by_epoch, evaluated_epochs, scored_epoch
     from core.runs import load_run
 
     run_dir = tmp_path / "r"

@@ -1,4 +1,4 @@
-"""core.logger.RunWriter: the README's own training loop, run for 2 epochs on tiny data, writes a run the
+"""core.train.writer.RunWriter: the README's own training loop, run for 2 epochs on tiny data, writes a run the
 app lists and the Predictor serves exactly as the in-memory model; and each way of logging metrics."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import torch
 
 from core.explorer import Workspace
 from core.inference import Predictor
-from core.logger import RunWriter
-from core.metrics import confusion_matrix, scores
+from core.train.writer import RunWriter
+from core.evaluation.metrics import confusion_matrix, scores
 from core.models import get_model
 from core.runs import load_run, read_history
 
@@ -104,8 +104,8 @@ def test_a_model_that_does_not_match_its_registry_name_is_refused(tmp_path):
 
 def test_import_a_state_dict_trained_elsewhere(tmp_path):
     from core.data import eval_transforms, get_dataset
-    from core.evaluation import evaluate_predictor
-    from core.import_run import main as import_main
+    from core.inference import evaluate_predictor
+    from core.train.import_run import main as import_main
 
     torch.manual_seed(0)
     model = get_model("unet", num_classes=11, base_width=4, depth=2)

@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from core.metrics import ConfusionMatrix, confusion_matrix, nanmean, per_image_iou, per_image_scores, scores, topk_correct
+from core.evaluation.metrics import ConfusionMatrix, confusion_matrix, nanmean, per_image_iou, per_image_scores, scores, topk_correct
 
 
 def test_hand_computed_case_with_absent_class_and_ignored_pixels():

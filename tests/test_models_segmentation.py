@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from core.models import count_parameters, get_model, list_models
-from core.registry import UnknownNameError
+from core.utils.registry import UnknownNameError
 
 NUM_CLASSES = 5
 # name -> tiny configurations (the first is the model itself, the rest exercise options).
@@ -159,9 +159,9 @@ def test_torchvision_state_dict_layout(name: str, cfg: dict, torchvision_builder
 
 
 def test_engine_reinitialisation_keeps_the_fcn_paper_init() -> None:
-    """Bilinear upsampling and zero scoring layers are flagged ``keep_init`` for ``core.optim.init_weights``."""
+    """Bilinear upsampling and zero scoring layers are flagged ``keep_init`` for ``core.train.optim.init_weights``."""
     from core.models.base import bilinear_kernel
-    from core.optim import init_weights
+    from core.train.optim import init_weights
 
     model = get_model("fcn8s", num_classes=3, width_mult=1 / 16)
     init_weights(model, "kaiming")

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from core.models import get_model, list_models, model_args
-from core.optim import class_pixel_counts, class_weights, init_weights, schedule_factor
+from core.train.optim import class_pixel_counts, class_weights, init_weights, schedule_factor
 
 
 def test_class_weights_inverse_and_median():

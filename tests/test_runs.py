@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from core.inference import Predictor, to_rgb_array
-from core.io import atomic_write, atomic_write_json
+from core.utils.io import atomic_write, atomic_write_json
 from core.runs import RunError, discover_runs, load_run, save_weights
 
 
@@ -112,10 +112,10 @@ def test_atomic_files_get_normal_permissions(tmp_path):
 
 
 def test_shipped_float16_snapshots_agree_with_float32(tiny_seg_run, tmp_path):
-    """A run stored as float16 (python -m core.ship) predicts the same labels as its float32 original."""
+    """A run stored as float16 (python -m core.runs.ship) predicts the same labels as its float32 original."""
     from core.data import get_dataset
     from core.inference import Predictor
-    from core.ship import main as ship_main
+    from core.runs.ship import main as ship_main
 
     shipped = tmp_path / "shipped"
     shutil.copytree(tiny_seg_run[0], shipped)
@@ -134,7 +134,7 @@ def test_shipped_float16_snapshots_agree_with_float32(tiny_seg_run, tmp_path):
 
 
 def test_ship_says_which_folder_is_not_a_run_and_ships_the_others(tiny_seg_run, tmp_path, capsys):
-    from core.ship import main as ship_main
+    from core.runs.ship import main as ship_main
 
     good, bad = tmp_path / "good", tmp_path / "no-run"
     shutil.copytree(tiny_seg_run[0], good)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from core.data.synthstreets_render import CLASSES, PALETTE, VOID, render_scene
+from core.data.synthstreets.render import CLASSES, PALETTE, VOID, render_scene
 
 H, W = 180, 240
 N_STATS = 40

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from core.data import get_dataset
-from core.device import pick_device
+from core.utils.device import pick_device
 from core.inference import Predictor
 from core.runs import discover_runs, load_run, read_history
 from core.train import main as train_main
 from core.train import train
-from core.train_config import TrainConfig
+from core.train.config import TrainConfig
 from tests.conftest import ROOT, subprocess_env
 
 TINY = [
@@ -85,7 +85,7 @@ def test_run_directory_is_self_describing(tiny_seg_run):
 
 def test_history_metrics_match_a_fresh_evaluation(tiny_seg_run):
     """The confusion matrix in history equals one recomputed from the saved weights."""
-    from core.engine import evaluate
+    from core.train.engine import evaluate
     from core.tasks import SegmentationTask
     from core.data.transforms import eval_transforms
 
@@ -225,7 +225,7 @@ if os.environ.get("RANK") == "1":  # this rank's clock runs four times fast
     _real = time.perf_counter
     _t0 = _real()
     time.perf_counter = lambda: _t0 + 4 * (_real() - _t0)
-import core.train as T
+import core.train.session as T
 _finish = T._finish
 def finish_and_dump(s, status):  # each rank leaves its final weights for the test to compare
     # (BatchNorm statistics are rank 0's, broadcast by DDP before every forward, so only parameters are compared)

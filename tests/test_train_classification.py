@@ -11,7 +11,7 @@ import torch
 from core.runs import load_run
 from core.train import main as train_main
 from core.train import train
-from core.train_config import TrainConfig
+from core.train.config import TrainConfig
 
 TINY = [
     "--arch", "small_cnn", "--model-arg", "base_width=4", "--dataset", "crops:synthstreets",

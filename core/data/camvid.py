@@ -10,7 +10,7 @@ from PIL import Image
 
 from core.data.base import DatasetNotFoundError, VisionDataset
 from core.data.images import open_rgb
-from core.data.download import download_file, extract_zip_subdir
+from core.data.fetch import download_file, extract_zip_subdir
 from core.data.registry import check_split, register_dataset
 
 CLASSES = ["Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist"]

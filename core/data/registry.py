@@ -6,7 +6,7 @@ import inspect
 from typing import Any, Callable
 
 from core.data.base import VisionDataset
-from core.registry import Registry
+from core.utils.registry import Registry
 
 DATASETS: Registry[Callable[..., VisionDataset]] = Registry("dataset")
 

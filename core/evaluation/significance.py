@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from core.metrics import nanmean, scores
+from core.evaluation.metrics import nanmean, scores
 
 
 def iou_from_confusion(cm: np.ndarray) -> np.ndarray:

@@ -19,8 +19,8 @@ from core.explorer.predictions import Member, Progress, get_predictor, member_ke
 from core.explorer.quality import split_quality
 from core.explorer.renders import Renders
 from core.explorer.workspace import DatasetRef, Workspace
-from core.history import spread_epochs
-from core.metrics import nanmean
+from core.runs.history import spread_epochs
+from core.evaluation.metrics import nanmean
 
 CONSENSUS_COLORS = ((213, 94, 0), (240, 228, 66), (0, 158, 115))  # none right, some, all right
 CONFIDENCE_COLORS = ((200, 200, 200), (86, 180, 233), (230, 159, 0), (213, 94, 0))

@@ -13,8 +13,8 @@ from core import visualize as V
 from core.explorer.predictions import Member, member_key, nearest_epoch, predict_items
 from core.explorer.renders import DISPLAY_MIN_SIDE, Renders
 from core.explorer.workspace import DatasetRef, Workspace
-from core.history import spread_epochs
-from core.image_metrics import class_presence, image_scores
+from core.runs.history import spread_epochs
+from core.evaluation.per_image import class_presence, image_scores
 from core.runs import Run
 
 MAX_COMPARE = 12  # runs side by side; past this a message asks to deselect (a report shows 7 models on one image)

@@ -14,8 +14,8 @@ from core.explorer.predictions import Member, Progress, member_key, predict_item
 from core.explorer.renders import Renders
 from core.explorer.splits import split_stats, top_images_for_cell
 from core.explorer.workspace import DatasetRef, thumbnails
-from core.history import confusion_at
-from core.image_metrics import cell_mask, disagreement, error_pairs, worst_cell, wrong_pixels
+from core.runs.history import confusion_at
+from core.evaluation.per_image import cell_mask, disagreement, error_pairs, worst_cell, wrong_pixels
 from core.runs import Run, RunError
 
 MAX_CELL_IMAGES = 12

@@ -13,9 +13,9 @@ from core.runs import Run
 
 
 def embedding_methods() -> list[str]:
-    """Methods ``core.embeddings`` offers here (empty if the module is unavailable)."""
+    """Methods ``core.inference.embeddings`` offers here (empty if the module is unavailable)."""
     try:
-        from core.embeddings import available_methods
+        from core.inference.embeddings import available_methods
     except ImportError:
         return []
     return available_methods()
@@ -26,7 +26,7 @@ def embedding(run: Run, epoch: int, split: str, method: str, *, data_root: str |
     """The run's 2-D map at ``epoch`` on ``split``: from memory, then the run's disk cache, else computed
     with the explorer's cached Predictor. With ``cached_only`` nothing is computed and ``None`` is
     returned on a miss."""
-    from core.embeddings import cached_embedding, compute_embedding
+    from core.inference.embeddings import cached_embedding, compute_embedding
 
     key = ("embedding", str(run.path), int(epoch), split, method, data_root)
     hit = EMBEDDINGS.get(key)
@@ -57,7 +57,7 @@ def map_steps(run: Run, epoch: int, split: str, method: str, *, data_root: str |
 
 
 def place_on_embedding(run: Run, emb: Any, image: np.ndarray) -> dict[str, Any]:
-    """Where a new image falls on a map, and its nearest map points (``core.embeddings.place_image``)."""
-    from core.embeddings import place_image
+    """Where a new image falls on a map, and its nearest map points (``core.inference.embeddings.place_image``)."""
+    from core.inference.embeddings import place_image
 
     return place_image(run, emb, image, predictor=get_predictor([(run, emb.epoch)]))

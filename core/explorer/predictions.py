@@ -9,7 +9,7 @@ import numpy as np
 
 from core.explorer.cache import MODELS, PREDICTIONS
 from core.explorer.workspace import DatasetRef
-from core.history import closest_epoch
+from core.runs.history import closest_epoch
 from core.inference import ClassificationPrediction, Predictor, SegmentationPrediction
 from core.runs import Run, RunError
 
@@ -33,13 +33,13 @@ def member_key(members: Sequence[Member]) -> tuple:
 
 
 def get_predictor(members: Sequence[Member]):
-    """A model for one run at an epoch (``Predictor``) or several (``core.ensemble.Ensemble``), cached."""
+    """A model for one run at an epoch (``Predictor``) or several (``core.inference.ensemble.Ensemble``), cached."""
     members = [(r, int(e)) for r, e in members]
     key = ("model",) + member_key(members)
     if len(members) == 1:
         run, epoch = members[0]
         return MODELS.get_or_create(key, lambda: Predictor(run, epoch))
-    from core.ensemble import Ensemble  # built by the ensemble module; imported only when used
+    from core.inference.ensemble import Ensemble  # built by the ensemble module; imported only when used
 
     return MODELS.get_or_create(key, lambda: Ensemble(list(members)))
 

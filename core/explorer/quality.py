@@ -19,8 +19,8 @@ from core.evaluation.calibration import BINS, calibration_sums
 from core.explorer.cache import QUALITY
 from core.explorer.predictions import Member, Progress, get_predictor, member_key
 from core.explorer.workspace import DatasetRef
-from core.io import atomic_write
-from core.metrics import nanmean
+from core.utils.io import atomic_write
+from core.evaluation.metrics import nanmean
 
 FORMAT = 1
 FOLDER = "evaluation"

@@ -12,7 +12,7 @@ import numpy as np
 from core.explorer.cache import SPLIT_STATS
 from core.explorer.predictions import Member, Progress, member_key, predict_items
 from core.explorer.workspace import DatasetRef
-from core.metrics import nanmean
+from core.evaluation.metrics import nanmean
 
 
 # --- whole-split statistics ----------------------------------------------------------------------------

@@ -8,7 +8,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from core.explorer.workspace import Workspace
-from core.history import (
+from core.runs.history import (
     SUMMARY_COLUMNS, align_class_scores, class_scores, class_scores_by_epoch, early_stop_epoch, history_series, scored_epoch,
     summary_row,
 )

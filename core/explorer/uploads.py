@@ -57,7 +57,7 @@ def analyze(renders, image: np.ndarray, members: Sequence[tuple[str, Member]], *
     classes, or the top-5 classes. Returns a ``core.explorer.compare.Comparison``."""
     from core import visualize as V
     from core.explorer.compare import Comparison, Panel, display
-    from core.image_metrics import class_presence
+    from core.evaluation.per_image import class_presence
 
     digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
     opacity = round(float(np.clip(opacity, 0.0, 1.0)), 3)

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from torch import nn
 
-from core.registry import Registry
+from core.utils.registry import Registry
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
 

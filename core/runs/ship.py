@@ -1,4 +1,4 @@
-"""Make finished runs small enough to ship or share: ``python -m core.ship RUN_DIR [RUN_DIR ...]``.
+"""Make finished runs small enough to ship or share: ``python -m core.runs.ship RUN_DIR [RUN_DIR ...]``.
 
 Each run loses its resume state and its ``last`` weights when the final epoch has a snapshot
 (``core.runs.strip_for_sharing``), its derived caches (embedding maps, evaluation measures), and its
@@ -44,7 +44,7 @@ def ship(path: str | Path) -> tuple[int, int]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m core.ship", description=__doc__.split("\n\n")[1].replace("\n", " "))
+    ap = argparse.ArgumentParser(prog="python -m core.runs.ship", description=__doc__.split("\n\n")[1].replace("\n", " "))
     ap.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="a finished run directory")
     args = ap.parse_args(argv)
     failed = 0

@@ -1,7 +1,7 @@
 """Ensembles: a virtual run that averages the softmax probabilities of several runs' models.
 
 ``Ensemble([(run_a, "best"), (run_b, 3)], weights=[2, 1])`` behaves like a ``Predictor``:
-``predict(images)`` returns the same prediction types, and ``core.evaluation.evaluate_predictor``
+``predict(images)`` returns the same prediction types, and ``core.inference.evaluate_predictor``
 scores either. Members may differ in architecture and input size (each applies its own run's
 preprocessing) but must share one label set.
 """

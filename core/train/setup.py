@@ -20,10 +20,10 @@ from core.data import dataset_task, get_dataset
 from core.data.base import VisionDataset
 from core.data.cache import InMemory
 from core.data.transforms import AugmentConfig, classification_train_transforms, eval_transforms, train_transforms
-from core.device import DistInfo
+from core.utils.device import DistInfo
 from core.models import count_parameters, model_task
-from core.optim import class_pixel_counts, class_weights
-from core.train_config import TrainConfig
+from core.train.optim import class_pixel_counts, class_weights
+from core.train.config import TrainConfig
 
 
 def resolve_task(cfg: TrainConfig) -> str:

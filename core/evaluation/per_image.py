@@ -1,6 +1,6 @@
 """Scores and error maps of one image: pure functions of a prediction and its label map.
 
-Beside ``core.metrics`` (which scores a whole split from one confusion matrix): pixel accuracy and
+Beside ``core.evaluation.metrics`` (which scores a whole split from one confusion matrix): pixel accuracy and
 mIoU of one image, the classes present, the pixels of a confusion cell, the most frequent mistakes,
 and the agreement of two predictions. Label maps are (H, W) integer arrays; a value outside [0, K)
 or equal to ``ignore_index`` is unlabelled and never counted.
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from core.metrics import per_image_scores
+from core.evaluation.metrics import per_image_scores
 
 
 def valid_pixels(target: np.ndarray, num_classes: int, ignore_index: int | None) -> np.ndarray:
@@ -25,7 +25,7 @@ def valid_pixels(target: np.ndarray, num_classes: int, ignore_index: int | None)
 
 
 def image_scores(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> dict[str, float]:
-    """Pixel accuracy and mIoU of one image (``core.metrics.per_image_scores``)."""
+    """Pixel accuracy and mIoU of one image (``core.evaluation.metrics.per_image_scores``)."""
     s = per_image_scores(torch.from_numpy(np.asarray(pred, dtype=np.int64))[None],
                          torch.from_numpy(np.asarray(target, dtype=np.int64))[None], num_classes, ignore_index)  # fmt: skip
     return {"pixel_acc": float(s["pixel_acc"][0]), "miou": float(s["miou"][0])}

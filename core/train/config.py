@@ -8,7 +8,7 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from core.optim import CLASS_WEIGHTINGS, INITS, OPTIMIZERS, SCHEDULES
+from core.train.optim import CLASS_WEIGHTINGS, INITS, OPTIMIZERS, SCHEDULES
 
 
 @dataclass

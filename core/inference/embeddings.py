@@ -34,7 +34,7 @@ import numpy as np
 import torch
 
 from core.inference import ImageLike, Predictor, to_rgb_array
-from core.io import atomic_write
+from core.utils.io import atomic_write
 from core.runs import Run
 
 FORMAT = 1

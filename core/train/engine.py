@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from core.device import all_reduce_sum
+from core.utils.device import all_reduce_sum
 from core.tasks import Task, predict_logits
 
 

@@ -25,16 +25,16 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from core import runs
 from core.data import list_datasets
-from core.device import (
+from core.utils.device import (
     DistInfo, SharedClock, barrier, broadcast_object, channels_last_trains_safely, cleanup_distributed, init_distributed,
     pick_device, set_threads,
 )
-from core.engine import Timer, autocast_dtype, collate_allow_ragged, evaluate, train_one_epoch
+from core.train.engine import Timer, autocast_dtype, collate_allow_ragged, evaluate, train_one_epoch
 from core.models import get_model, list_models, model_args
-from core.optim import build_optimizer, ema_model, init_weights, load_scaler_state, schedule_factor
+from core.train.optim import build_optimizer, ema_model, init_weights, load_scaler_state, schedule_factor
 from core.tasks import TASKS, Task
-from core.train_config import TrainConfig, build_parser, config_from_args, default_workers, snapshot_rule
-from core.train_setup import build_datasets, compute_class_weights, default_out, resolve_task, run_config, summary_line, val_share
+from core.train.config import TrainConfig, build_parser, config_from_args, default_workers, snapshot_rule
+from core.train.setup import build_datasets, compute_class_weights, default_out, resolve_task, run_config, summary_line, val_share
 
 EpochCallback = Callable[[int, nn.Module], None]
 TERMINAL = ("finished", "early_stopped", "budget")  # states a run ends in; resuming one is a no-op unless extended
@@ -194,7 +194,7 @@ def _resume_or_create(s: Session, *, resuming: bool, extended: bool, restart: bo
     if not resuming:
         if s.dist.is_main:
             if restart:
-                from core.io import remove_stray_temporaries
+                from core.utils.io import remove_stray_temporaries
 
                 remove_stray_temporaries(s.out)
                 runs.prune_after(s.out, 0)
@@ -212,7 +212,7 @@ def _resume_or_create(s: Session, *, resuming: bool, extended: bool, restart: bo
     s.best_value, s.bad_epochs = float(state["best_value"]), 0 if extended else int(state["bad_epochs"])
     s.clock.before = float(state["train_time"])
     if s.dist.is_main:
-        from core.io import remove_stray_temporaries
+        from core.utils.io import remove_stray_temporaries
 
         remove_stray_temporaries(s.out)
         runs.prune_after(s.out, int(state["epoch"]))
@@ -316,6 +316,3 @@ def main(argv: list[str] | None = None) -> int:
     print(f"run directory: {out}")
     return 0
 
-
-if __name__ == "__main__":
-    sys.exit(main())

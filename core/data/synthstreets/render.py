@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from core.data._synth_shapes import (
+from core.data.synthstreets.shapes import (
     BUILDING, ROAD, SIDEWALK, SKY, TREE, Camera, Canvas, Sampler, draw_bicyclist,
     draw_clutter, draw_fence, draw_hedge, draw_pedestrian, draw_pole, draw_sign, draw_tree,
     draw_vehicle, draw_wall, grey, hsv, mix, shade, vehicle_length,

@@ -6,7 +6,7 @@ import numpy as np
 
 from core.data.base import VisionDataset
 from core.data.registry import check_split, register_dataset
-from core.data.synthstreets_render import CLASSES, PALETTE, VOID, render_scene
+from core.data.synthstreets.render import CLASSES, PALETTE, VOID, render_scene
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SIZES = {"train": 600, "val": 100, "test": 100}

@@ -2,7 +2,7 @@
 
 The same idea as TensorBoard's ``SummaryWriter``, but what it writes is a full run: run.json (the model's
 registry name and arguments, the classes, palette, ignore index, normalisation and input size),
-history.jsonl (the engine's metrics, from ``core.metrics``) and safetensors snapshots::
+history.jsonl (the engine's metrics, from ``core.evaluation.metrics``) and safetensors snapshots::
 
     writer = RunWriter("runs/my-unet", model=model, arch="unet", model_args={"base_width": 16},
                        classes=CLASSES, palette=PALETTE, ignore_index=11, input_size=(360, 480), dataset="camvid")
@@ -30,7 +30,7 @@ from torch import Tensor, nn
 import core
 from core import runs
 from core.data.base import IMAGENET_MEAN, IMAGENET_STD
-from core.metrics import ConfusionMatrix, topk_correct
+from core.evaluation.metrics import ConfusionMatrix, topk_correct
 from core.models import count_parameters, model_args as full_model_args, rebuild_model
 from core.tasks import task_type
 
@@ -66,7 +66,7 @@ class RunWriter:
                      "val_split": val_split, "task": self.task.name, "classes": list(classes), "palette": [list(c) for c in palette],
                      "ignore_index": self.ignore_index, "mean": list(mean), "std": list(std),
                      "input_size": list(input_size) if input_size else None, "eval_native": False},
-            "train": {"logged_by": "core.logger.RunWriter", **(hparams or {})},
+            "train": {"logged_by": "core.train.writer.RunWriter", **(hparams or {})},
             "versions": {"vision_explorer": core.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
                          "python": platform.python_version()},
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -87,7 +87,7 @@ class RunWriter:
     @torch.inference_mode()
     def evaluate(self, model: nn.Module, loader: Iterable) -> dict[str, Any]:
         """Loss and metrics of ``model`` over ``loader`` (normalised images, targets), as the engine computes them."""
-        from core.engine import evaluate
+        from core.train.engine import evaluate
 
         device = next(model.parameters()).device
         task = self.task(self.num_classes, self.ignore_index)
@@ -127,7 +127,7 @@ class RunWriter:
                   metrics: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:  # fmt: skip
         """Record epoch ``epoch``: the training loss, validation metrics (from ``model`` evaluated on ``loader``,
         from ``preds``/``targets``, from a ``confusion`` matrix, or already computed ``metrics`` such as
-        ``core.evaluation.evaluate_predictor``'s) and a snapshot of ``model`` (default: the writer's).
+        ``core.inference.evaluate_predictor``'s) and a snapshot of ``model`` (default: the writer's).
         Returns the history line written."""
         if self.history and epoch <= self.history[-1]["epoch"]:
             raise ValueError(f"epoch {epoch} is not after the last logged epoch {self.history[-1]['epoch']}")

@@ -21,7 +21,7 @@ from torchvision import tv_tensors
 
 from core.data.images import array_to_rgb, pil_to_rgb
 from core.data.transforms import eval_transforms
-from core.device import pick_device
+from core.utils.device import pick_device
 from core.runs import Run, load_run
 from core.tasks import main_logits, merge_flipped
 

@@ -1,6 +1,6 @@
-"""Bring a model trained elsewhere into the explorer: ``python -m core.import_run --help``.
+"""Bring a model trained elsewhere into the explorer: ``python -m core.train.import_run --help``.
 
-    python -m core.import_run model.pt --arch unet --model-arg base_width=16 --dataset camvid \\
+    python -m core.train.import_run model.pt --arch unet --model-arg base_width=16 --dataset camvid \\
         --data-root ../shared/data/camvid --size 360 480 --out runs/imported-unet
 
 The state dict is loaded with ``torch.load(weights_only=True)`` (a plain state dict, or one under a
@@ -18,12 +18,12 @@ from typing import Any
 import torch
 
 from core.data import get_dataset
-from core.evaluation import evaluate_predictor
+from core.inference import evaluate_predictor
 from core.inference import Predictor
-from core.logger import RunWriter
+from core.train.writer import RunWriter
 from core.models import get_model, model_task
 from core.runs import RunError, load_run
-from core.train_config import _key_values
+from core.train.config import _key_values
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -64,7 +64,7 @@ def import_run(weights: str | Path, *, arch: str, model_args: dict[str, Any], da
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m core.import_run", description=__doc__.splitlines()[0])
+    p = argparse.ArgumentParser(prog="python -m core.train.import_run", description=__doc__.splitlines()[0])
     p.add_argument("weights", help="a state dict saved with torch.save(model.state_dict(), path)")
     p.add_argument("--arch", required=True, help="registered architecture (python -m core.train --list)")
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="constructor argument, repeatable")
