@@ -73,7 +73,9 @@ def private_dir(path: Path) -> Path:
     if hasattr(os, "getuid"):
         st = path.stat()
         if st.st_uid != os.getuid():
-            raise PermissionError(f"the cache folder {path} belongs to another user (uid {st.st_uid}); pass --cache-dir with a folder of yours")
+            raise PermissionError(
+                f"the cache folder {path} belongs to another user (uid {st.st_uid}); pass --cache-dir with a folder of yours"
+            )
         if st.st_mode & 0o077:
             path.chmod(0o700)
     return path
@@ -162,8 +164,14 @@ def epoch_slider(ctx: AppContext, name: str | None, value: int | str | None = "b
     run = ctx.ws.run(name)
     epochs = run.epochs or [run.last_epoch]
     lo, hi = min(epochs), max(epochs)
-    return gr.update(minimum=lo, maximum=max(hi, lo + 1) if lo == hi else hi, value=nearest_epoch(run, value),
-                     step=1, interactive=lo != hi, **kwargs)  # fmt: skip
+    return gr.update(
+        minimum=lo,
+        maximum=max(hi, lo + 1) if lo == hi else hi,
+        value=nearest_epoch(run, value),
+        step=1,
+        interactive=lo != hi,
+        **kwargs,
+    )
 
 
 def slider_init(ctx: AppContext, name: str | None) -> dict[str, Any]:

@@ -7,7 +7,21 @@ from typing import Any
 
 import gradio as gr
 
-from app.common import INFER, LONG, PRIVATE, READ, AppContext, bind, default_source, epoch_slider, gallery, markdown_table, picked, slider_init, step_index
+from app.common import (
+    INFER,
+    LONG,
+    PRIVATE,
+    READ,
+    AppContext,
+    bind,
+    default_source,
+    epoch_slider,
+    gallery,
+    markdown_table,
+    picked,
+    slider_init,
+    step_index,
+)
 from app.figures import churn_line, topk_bars
 from core import visualize as V
 from core.explorer import assess, hardest_images, nearest_epoch, thumbnails
@@ -19,8 +33,19 @@ CLS_COLUMNS = ["run", "epoch", "top1", "correct"]
 
 
 # --- handlers (module level; ``ctx`` is bound by app.common.bind) ----------------------------------------
-def compare_images(ctx: AppContext, dataset: str, split: str, image: int, runs: list[str], epochs: list, opacity: float = 0.55,
-                   ensemble: bool = False, zoom_x: float = 0.5, zoom_y: float = 0.5, zoom: float = 1.0):  # fmt: skip
+def compare_images(
+    ctx: AppContext,
+    dataset: str,
+    split: str,
+    image: int,
+    runs: list[str],
+    epochs: list,
+    opacity: float = 0.55,
+    ensemble: bool = False,
+    zoom_x: float = 0.5,
+    zoom_y: float = 0.5,
+    zoom: float = 1.0,
+):
     """Image, ground truth and each run's prediction on image ``image`` of ``dataset``/``split``.
 
     ``runs`` are run names, ``epochs`` one per run ("best", "last" or a number; the nearest saved epoch
@@ -28,15 +53,30 @@ def compare_images(ctx: AppContext, dataset: str, split: str, image: int, runs: 
     top-5 chart (classification).
     """
     ref = ctx.ws.dataset_split(dataset, split)
-    result = compare(ctx.ws, ctx.renders, ref, image, runs, epochs, opacity=opacity, ensemble=ensemble, zoom=(zoom_x, zoom_y, zoom))
+    result = compare(
+        ctx.ws, ctx.renders, ref, image, runs, epochs, opacity=opacity, ensemble=ensemble, zoom=(zoom_x, zoom_y, zoom)
+    )
     ds = ref.open()
     seg = ds.task_type.dense
-    legend = ctx.renders.path(("legend", tuple(ds.classes)), lambda: V.class_legend(ds.classes, ds.palette, width=1100), photo=False) if seg else None
+    legend = (
+        ctx.renders.path(("legend", tuple(ds.classes)), lambda: V.class_legend(ds.classes, ds.palette, width=1100), photo=False)
+        if seg
+        else None
+    )
     table = markdown_table(result.scores["runs"], SEG_COLUMNS if seg else CLS_COLUMNS)
-    topk = gr.update(value=topk_bars(result.topk, true_label=result.scores.get("true_class")), visible=True) if result.topk else gr.update(visible=False)
+    topk = (
+        gr.update(value=topk_bars(result.topk, true_label=result.scores.get("true_class")), visible=True)
+        if result.topk
+        else gr.update(visible=False)
+    )
     columns = min(len(result.panels), 4)
-    return (gr.update(value=gallery(result.panels), columns=columns), result.scores, result.status + "\n\n" + table,
-            gr.update(value=legend, visible=seg), topk)  # fmt: skip
+    return (
+        gr.update(value=gallery(result.panels), columns=columns),
+        result.scores,
+        result.status + "\n\n" + table,
+        gr.update(value=legend, visible=seg),
+        topk,
+    )
 
 
 def select_dataset(ctx: AppContext, dataset: str):
@@ -136,7 +176,8 @@ def epochs_strip(ctx: AppContext, dataset: str, split: str, image: int, run: str
 
 
 def zoom_center(ctx: AppContext, dataset: str, split: str, image: int, zoom: float, evt: gr.SelectData):
-    """A click on the navigator: the zoom centre (fractions of the image's width and height), zoomed 3x if it was not zoomed yet."""
+    """A click on the navigator: the zoom centre (fractions of the image's width and height), zoomed 3x if it was
+    not zoomed yet."""
     from core.explorer.compare import display
 
     _, im, _ = ctx.ws.dataset_split(dataset, split).item(image)
@@ -168,15 +209,26 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     with gr.Row():
         dataset = gr.Dropdown(list(sources), value=source0, label="Dataset", scale=3)
         # choices change with the dataset; the server checks every value (allow_custom_value lets the API send any run's)
-        split = gr.Dropdown(ws.splits(ref0) if ref0 else [], value=ref0.split if ref0 else None, label="Split", scale=1, allow_custom_value=True)
+        split = gr.Dropdown(
+            ws.splits(ref0) if ref0 else [], value=ref0.split if ref0 else None, label="Split", scale=1, allow_custom_value=True
+        )
         index = gr.Number(0, precision=0, minimum=0, label="Image # (Enter)", scale=1)
         with gr.Column(scale=3, min_width=320):
             with gr.Row():
-                buttons = {d: gr.Button(t, size="sm") for d, t in (("previous", "◀ Previous"), ("next", "Next ▶"), ("random", "Random"))}
+                buttons = {
+                    d: gr.Button(t, size="sm") for d, t in (("previous", "◀ Previous"), ("next", "Next ▶"), ("random", "Random"))
+                }
             hard_b = gr.Button("Hardest for the selected models", size="sm", variant="secondary")
     with gr.Row():
-        runs = gr.Dropdown(ws.runs_for_source(source0) if source0 else [], value=runs0, multiselect=True, label=f"Runs (up to {MAX_COMPARE})",
-                           scale=4, elem_id="compare-runs", allow_custom_value=True)  # fmt: skip
+        runs = gr.Dropdown(
+            ws.runs_for_source(source0) if source0 else [],
+            value=runs0,
+            multiselect=True,
+            label=f"Runs (up to {MAX_COMPARE})",
+            scale=4,
+            elem_id="compare-runs",
+            allow_custom_value=True,
+        )
         opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Mask opacity", scale=2)
         ensemble = gr.Checkbox(False, label="Add the ensemble of the selected runs", scale=1)
     epochs = gr.JSON(["best"] * len(runs0), label="Epoch of each run (sent to /compare)", visible=False)
@@ -200,8 +252,16 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
                 zoom_x = gr.Slider(0, 1, value=0.5, step=0.01, label="Centre x")
                 zoom_y = gr.Slider(0, 1, value=0.5, step=0.01, label="Centre y")
     status = gr.Markdown("", elem_id="compare-status")
-    panels = gr.Gallery(label="Image, ground truth and predictions", columns=4, height="auto", object_fit="contain", allow_preview=True,
-                        interactive=False, elem_id="compare-gallery", buttons=["download", "fullscreen"])  # fmt: skip
+    panels = gr.Gallery(
+        label="Image, ground truth and predictions",
+        columns=4,
+        height="auto",
+        object_fit="contain",
+        allow_preview=True,
+        interactive=False,
+        elem_id="compare-gallery",
+        buttons=["download", "fullscreen"],
+    )
     legend = gr.Image(show_label=False, interactive=False, height=90, container=False, buttons=[])
     topk = gr.Plot(label="Top-5 probabilities", visible=False)
     with gr.Accordion("Swipe between the first two runs", open=False):
@@ -211,25 +271,50 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     with gr.Accordion("Agreement and uncertainty: which pixels no run gets right, where each is confidently wrong", open=False):
         agree_b = gr.Button("Show on this image")
         agree_md = gr.Markdown("")
-        agree = gr.Gallery(label="Consensus · each run's confidence vs error (grey right and sure, blue right but unsure, yellow wrong and "
-                           "unsure, red wrong and confident)", columns=4, height="auto", object_fit="contain", interactive=False,
-                           elem_id="compare-agreement")  # fmt: skip
+        agree = gr.Gallery(
+            label="Consensus · each run's confidence vs error (grey right and sure, blue right but unsure, yellow wrong and "
+            "unsure, red wrong and confident)",
+            columns=4,
+            height="auto",
+            object_fit="contain",
+            interactive=False,
+            elem_id="compare-agreement",
+        )
         agree_data = gr.JSON(label="counts", visible=False)
     with gr.Accordion("Across epochs: one run's predictions on this image, early to final", open=False):
         with gr.Row():
             strip_run = gr.Dropdown(runs0, value=runs0[0] if runs0 else None, label="Run", scale=3, allow_custom_value=True)
             strip_b = gr.Button("Show across epochs", scale=1)
-        strip = gr.Gallery(label="Predictions at the saved epochs (epoch: mIoU on this image)", columns=6, height=300, object_fit="contain",
-                           interactive=False, elem_id="compare-strip")  # fmt: skip
+        strip = gr.Gallery(
+            label="Predictions at the saved epochs (epoch: mIoU on this image)",
+            columns=6,
+            height=300,
+            object_fit="contain",
+            interactive=False,
+            elem_id="compare-strip",
+        )
         strip_scores = gr.JSON(label="scores per epoch", visible=False)
         churn_b = gr.Button("What changed between epochs")
-        churn_gallery = gr.Gallery(label="Changed pixels (magenta) between consecutive saved epochs", columns=6, height=260, object_fit="contain",
-                                   interactive=False, elem_id="compare-churn")  # fmt: skip
+        churn_gallery = gr.Gallery(
+            label="Changed pixels (magenta) between consecutive saved epochs",
+            columns=6,
+            height=260,
+            object_fit="contain",
+            interactive=False,
+            elem_id="compare-churn",
+        )
         churn_plot = gr.Plot(label="Fraction changed")
         churn_data = gr.JSON(visible=False)
     order = gr.State([])
     with gr.Accordion("Browse the split", open=False) as browse_acc:
-        browse = gr.Gallery(label="Images of the split (click one)", columns=10, height=260, allow_preview=False, object_fit="cover", interactive=False)
+        browse = gr.Gallery(
+            label="Images of the split (click one)",
+            columns=10,
+            height=260,
+            allow_preview=False,
+            object_fit="cover",
+            interactive=False,
+        )
 
     # wiring: one public endpoint per action; the rest wires the page
     view_in = [dataset, split, index, runs, epochs, opacity, ensemble, zoom_x, zoom_y, zoom]
@@ -238,31 +323,80 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     slot_out = [epochs] + [c for s in slots for c in (s["col"], s["head"], s["slider"])] + [strip_run]
     runs.input(bind(ctx, select_runs, len(slot_out)), [runs, memory], slot_out, **PRIVATE, **READ).then(**show, **PRIVATE)
     dataset.input(bind(ctx, select_dataset, 3), [dataset], [split, runs, index], **PRIVATE, **READ).then(
-        bind(ctx, select_runs, len(slot_out)), [runs, memory], slot_out, **PRIVATE, **READ).then(**show, **PRIVATE)  # fmt: skip
-    gr.on([index.submit, opacity.release, ensemble.input, zoom.release, zoom_x.release, zoom_y.release], **show, api_name="compare",
-          trigger_mode="always_last")  # fmt: skip
+        bind(ctx, select_runs, len(slot_out)), [runs, memory], slot_out, **PRIVATE, **READ
+    ).then(**show, **PRIVATE)
+    gr.on(
+        [index.submit, opacity.release, ensemble.input, zoom.release, zoom_x.release, zoom_y.release],
+        **show,
+        api_name="compare",
+        trigger_mode="always_last",
+    )
     split.input(lambda: 0, None, index, **PRIVATE).then(**show, **PRIVATE)
     for direction, b in buttons.items():
-        b.click(bind(ctx, lambda c, d, s, i, direction=direction: move(c, d, s, i, direction), 1), [dataset, split, index], index,
-                **PRIVATE, **READ).then(**show, **PRIVATE)  # fmt: skip
+        b.click(
+            bind(ctx, lambda c, d, s, i, direction=direction: move(c, d, s, i, direction), 1),
+            [dataset, split, index],
+            index,
+            **PRIVATE,
+            **READ,
+        ).then(**show, **PRIVATE)
     for k, s in enumerate(slots):
         setter = bind(ctx, lambda c, r, m, v, k=k: set_epoch(c, r, m, k, v), 3)
-        s["slider"].release(setter, [runs, memory, s["slider"]], [epochs, memory, s["slider"]], **PRIVATE, **READ).then(**show, **PRIVATE)
+        s["slider"].release(setter, [runs, memory, s["slider"]], [epochs, memory, s["slider"]], **PRIVATE, **READ).then(
+            **show, **PRIVATE
+        )
         for b, which in ((s["best"], "best"), (s["last"], "last")):
-            b.click(bind(ctx, lambda c, r, m, k=k, w=which: set_epoch(c, r, m, k, w), 3), [runs, memory], [epochs, memory, s["slider"]],
-                    **PRIVATE, **READ).then(**show, **PRIVATE)  # fmt: skip
-    hard_b.click(bind(ctx, hardest, 4, status=3), [dataset, split, runs, epochs], [browse, order, index, status], api_name="hardest",
-                 **LONG).then(lambda: gr.update(open=True, label="Browse the split: hardest first"), None, browse_acc, **PRIVATE).then(
-        **show, **PRIVATE)  # fmt: skip
+            b.click(
+                bind(ctx, lambda c, r, m, k=k, w=which: set_epoch(c, r, m, k, w), 3),
+                [runs, memory],
+                [epochs, memory, s["slider"]],
+                **PRIVATE,
+                **READ,
+            ).then(**show, **PRIVATE)
+    hard_b.click(
+        bind(ctx, hardest, 4, status=3),
+        [dataset, split, runs, epochs],
+        [browse, order, index, status],
+        api_name="hardest",
+        **LONG,
+    ).then(lambda: gr.update(open=True, label="Browse the split: hardest first"), None, browse_acc, **PRIVATE).then(
+        **show, **PRIVATE
+    )
     browse.select(picked, [order], index, **PRIVATE).then(**show, **PRIVATE)
-    agree_b.click(bind(ctx, agreement, 3, status=2), [dataset, split, index, runs, epochs], [agree, agree_data, agree_md], api_name="agreement", **INFER)
-    churn_b.click(bind(ctx, epoch_churn, 3), [dataset, split, index, strip_run], [churn_gallery, churn_plot, churn_data], api_name="churn", **INFER)
+    agree_b.click(
+        bind(ctx, agreement, 3, status=2),
+        [dataset, split, index, runs, epochs],
+        [agree, agree_data, agree_md],
+        api_name="agreement",
+        **INFER,
+    )
+    churn_b.click(
+        bind(ctx, epoch_churn, 3),
+        [dataset, split, index, strip_run],
+        [churn_gallery, churn_plot, churn_data],
+        api_name="churn",
+        **INFER,
+    )
     panels.change(swipe, [panels], slider_view, **PRIVATE)
-    strip_b.click(bind(ctx, epochs_strip, 2), [dataset, split, index, strip_run, opacity], [strip, strip_scores], api_name="epochs_strip", **INFER)
-    nav.select(bind(ctx, zoom_center, 3), [dataset, split, index, zoom], [zoom_x, zoom_y, zoom], **PRIVATE, **READ).then(**show, **PRIVATE)
+    strip_b.click(
+        bind(ctx, epochs_strip, 2),
+        [dataset, split, index, strip_run, opacity],
+        [strip, strip_scores],
+        api_name="epochs_strip",
+        **INFER,
+    )
+    nav.select(bind(ctx, zoom_center, 3), [dataset, split, index, zoom], [zoom_x, zoom_y, zoom], **PRIVATE, **READ).then(
+        **show, **PRIVATE
+    )
     index.change(bind(ctx, navigator, 1), [dataset, split, index], nav, **PRIVATE, **READ)
     version.change(bind(ctx, follow_runs, 2), [dataset], [dataset, runs], **PRIVATE, **READ)
     thumbs = dict(fn=bind(ctx, split_gallery, 2), inputs=[dataset, split], outputs=[browse, order])
     split.change(**thumbs, **PRIVATE, **READ)
-    return dict(load=[dict(fn=bind(ctx, select_runs, len(slot_out)), inputs=[runs, memory], outputs=slot_out), show, thumbs,
-                      dict(fn=bind(ctx, navigator, 1), inputs=[dataset, split, index], outputs=nav)])  # fmt: skip
+    return dict(
+        load=[
+            dict(fn=bind(ctx, select_runs, len(slot_out)), inputs=[runs, memory], outputs=slot_out),
+            show,
+            thumbs,
+            dict(fn=bind(ctx, navigator, 1), inputs=[dataset, split, index], outputs=nav),
+        ]
+    )

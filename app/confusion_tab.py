@@ -8,11 +8,23 @@ import gradio as gr
 import pandas as pd
 
 from app.common import (
-    INFER, LONG, PRIVATE, READ, AppContext, bind, default_run, epoch_slider, gallery, images_available, picked, slider_init, step_index,
+    INFER,
+    LONG,
+    PRIVATE,
+    READ,
+    AppContext,
+    bind,
+    default_run,
+    epoch_slider,
+    gallery,
+    images_available,
+    picked,
+    slider_init,
+    step_index,
 )
 from app.figures import confusion_heatmap, empty_figure
-from core.explorer import nearest_epoch
 from core.explorer import errors as E
+from core.explorer import nearest_epoch
 
 
 def partners(ctx: AppContext, name: str) -> list[str]:
@@ -33,11 +45,26 @@ def confusion(ctx: AppContext, run: str, epoch: int | str = "best"):
     fig = confusion_heatmap(cm, r.classes, title=f"{run}, epoch {e}: recall per true class (hover: {r.task_type.unit})")
     table = pd.DataFrame(rows, columns=["true \\ predicted", *r.classes])
     data = {"run": run, "epoch": e, "classes": r.classes, "matrix": cm.tolist()}
-    return gr.update(value=e), fig, table, data, f"{run} · epoch {e} · {int(cm.sum()):,} {r.task_type.unit} of the validation split"
+    return (
+        gr.update(value=e),
+        fig,
+        table,
+        data,
+        f"{run} · epoch {e} · {int(cm.sum()):,} {r.task_type.unit} of the validation split",
+    )
 
 
-def confusion_image(ctx: AppContext, run: str, epoch: int | str, split: str, image: int, true_class: str, predicted_class: str,
-                    run_b: str | None = None, epoch_b: int | str = "best"):  # fmt: skip
+def confusion_image(
+    ctx: AppContext,
+    run: str,
+    epoch: int | str,
+    split: str,
+    image: int,
+    true_class: str,
+    predicted_class: str,
+    run_b: str | None = None,
+    epoch_b: int | str = "best",
+):
     """On one image: the confusion map, the pixels of cell (true_class -> predicted_class) and, with
     ``run_b``, where the two runs disagree. Returns a gallery, the counts as JSON and a status line."""
     r = ctx.ws.run(run)
@@ -49,18 +76,26 @@ def confusion_image(ctx: AppContext, run: str, epoch: int | str, split: str, ima
         other = (ctx.ws.run(run_b), nearest_epoch(ctx.ws.run(run_b), epoch_b))
     result = E.image_errors(ctx.renders, ref, image, (r, nearest_epoch(r, epoch)), a, b, other)
     mistakes = "; ".join(f"{m['true']} → {m['predicted']}: {m['pixels']:,} px" for m in result.scores.get("mistakes", []))
-    text = f"**{result.scores['wrong_pixels']:,} wrong pixels.** Most frequent: {mistakes or 'none'}" if "wrong_pixels" in result.scores else ""
+    text = (
+        f"**{result.scores['wrong_pixels']:,} wrong pixels.** Most frequent: {mistakes or 'none'}"
+        if "wrong_pixels" in result.scores
+        else ""
+    )
     panels = list(result.panels)
     cmap = panels.pop(1) if len(panels) > 1 else None  # shown on its own, where a click reads a pixel
     return gallery(panels), cmap.path if cmap else None, result.scores, f"{result.status}  \n{text}"
 
 
-def cell_images(ctx: AppContext, run: str, epoch: int | str, split: str, true_class: str, predicted_class: str, progress=gr.Progress()):
+def cell_images(
+    ctx: AppContext, run: str, epoch: int | str, split: str, true_class: str, predicted_class: str, progress=gr.Progress()
+):
     """The images of the split with the most pixels of ``true_class`` predicted as ``predicted_class``."""
     r = ctx.ws.run(run)
     ref = ctx.ws.run_split(run, split)
     a, b = E.class_index(r, true_class, "true"), E.class_index(r, predicted_class, "predicted")
-    panels, order, msg = E.cell_images(ref, (r, nearest_epoch(r, epoch)), a, b, ctx.thumbs_dir, progress=lambda f, m: progress(f, desc=m))
+    panels, order, msg = E.cell_images(
+        ref, (r, nearest_epoch(r, epoch)), a, b, ctx.thumbs_dir, progress=lambda f, m: progress(f, desc=m)
+    )
     return gallery(panels), order, msg
 
 
@@ -88,8 +123,15 @@ def select_run(ctx: AppContext, run: str, run_b: str | None):
     others = partners(ctx, run)
     b_name = run_b if run_b in others else (others[0] if others else None)
     a0, b0 = E.first_cell(r, nearest_epoch(r, "best"))
-    return (epoch_slider(ctx, run, "best"), gr.update(choices=splits, value=splits[0]), gr.update(choices=r.classes, value=a0),
-            gr.update(choices=r.classes, value=b0), gr.update(choices=others, value=b_name), epoch_slider(ctx, b_name, "best"), 0)  # fmt: skip
+    return (
+        epoch_slider(ctx, run, "best"),
+        gr.update(choices=splits, value=splits[0]),
+        gr.update(choices=r.classes, value=a0),
+        gr.update(choices=r.classes, value=b0),
+        gr.update(choices=others, value=b_name),
+        epoch_slider(ctx, b_name, "best"),
+        0,
+    )
 
 
 def move(ctx: AppContext, run: str, split: str, image: int, direction: str):
@@ -122,45 +164,88 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
         split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)
         index = gr.Number(0, precision=0, minimum=0, label="Image # (Enter)", scale=1)
         steps = {d: gr.Button(t, size="sm", scale=1) for d, t in (("previous", "◀ Previous"), ("next", "Next ▶"))}
-        run_b = gr.Dropdown(others0, value=others0[0] if others0 else None, label="Run B, for the disagreement map", scale=2,
-                            allow_custom_value=True)  # fmt: skip
+        run_b = gr.Dropdown(
+            others0,
+            value=others0[0] if others0 else None,
+            label="Run B, for the disagreement map",
+            scale=2,
+            allow_custom_value=True,
+        )
         epoch_b = gr.Slider(step=1, label="Epoch of run B", scale=2, **slider_init(ctx, others0[0] if others0 else None))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            cmap = gr.Image(label="Confusion map: right dimmed, wrong in the predicted class's colour (click a pixel)", interactive=False,
-                            elem_id="confusion-map", buttons=["download", "fullscreen"])  # fmt: skip
+            cmap = gr.Image(
+                label="Confusion map: right dimmed, wrong in the predicted class's colour (click a pixel)",
+                interactive=False,
+                elem_id="confusion-map",
+                buttons=["download", "fullscreen"],
+            )
             pixel_md = gr.Markdown("Click the confusion map to read a pixel's true and predicted class.")
-        maps = gr.Gallery(label="Image · cell a → b · disagreement with run B", columns=3, height="auto", object_fit="contain",
-                          interactive=False, elem_id="confusion-maps", scale=3)  # fmt: skip
+        maps = gr.Gallery(
+            label="Image · cell a → b · disagreement with run B",
+            columns=3,
+            height="auto",
+            object_fit="contain",
+            interactive=False,
+            elem_id="confusion-maps",
+            scale=3,
+        )
     with gr.Accordion("Counts on this image (JSON)", open=False):
         image_data = gr.JSON(label="counts")
     order = gr.State([])
-    cell_gallery = gr.Gallery(label="Images with the most a → b pixels (click to load)", columns=6, height=240, allow_preview=False,
-                              object_fit="cover", interactive=False)  # fmt: skip
+    cell_gallery = gr.Gallery(
+        label="Images with the most a → b pixels (click to load)",
+        columns=6,
+        height=240,
+        allow_preview=False,
+        object_fit="cover",
+        interactive=False,
+    )
     with gr.Accordion("The matrix as JSON", open=False):
         matrix_data = gr.JSON(label="matrix")
 
-    matrix = dict(fn=bind(ctx, confusion, 5, status=4), inputs=[run, epoch], outputs=[epoch, matrix_plot, matrix_table, matrix_data, status])
-    image_ev = dict(fn=bind(ctx, confusion_image, 4, status=3), inputs=[run, epoch, split, index, cls_a, cls_b, run_b, epoch_b],
-                    outputs=[maps, cmap, image_data, status])  # fmt: skip
+    matrix = dict(
+        fn=bind(ctx, confusion, 5, status=4), inputs=[run, epoch], outputs=[epoch, matrix_plot, matrix_table, matrix_data, status]
+    )
+    image_ev = dict(
+        fn=bind(ctx, confusion_image, 4, status=3),
+        inputs=[run, epoch, split, index, cls_a, cls_b, run_b, epoch_b],
+        outputs=[maps, cmap, image_data, status],
+    )
     index.submit(**image_ev, api_name="confusion_image", **INFER)  # the public endpoints first: they keep their names
     epoch.release(**matrix, api_name="confusion", **READ).then(**image_ev, **PRIVATE, **INFER)
-    run.input(bind(ctx, select_run, 7), [run, run_b], [epoch, split, cls_a, cls_b, run_b, epoch_b, index], **PRIVATE, **READ).then(
-        **matrix, **PRIVATE, **READ).then(**image_ev, **PRIVATE, **INFER)  # fmt: skip
+    run.input(
+        bind(ctx, select_run, 7), [run, run_b], [epoch, split, cls_a, cls_b, run_b, epoch_b, index], **PRIVATE, **READ
+    ).then(**matrix, **PRIVATE, **READ).then(**image_ev, **PRIVATE, **INFER)
     for which, b in jumps.items():
         b.click(lambda name, w=which: epoch_slider(ctx, name, w), [run], epoch, **PRIVATE).then(**matrix, **PRIVATE, **READ).then(
-            **image_ev, **PRIVATE, **INFER)  # fmt: skip
+            **image_ev, **PRIVATE, **INFER
+        )
     matrix_table.select(bind(ctx, pick_cell, 2), [run], [cls_a, cls_b], **PRIVATE).then(**image_ev, **PRIVATE, **INFER)
     gr.on([cls_a.input, cls_b.input, epoch_b.release, split.input], **image_ev, **PRIVATE, **INFER)
     run_b.input(lambda name: epoch_slider(ctx, name, "best"), [run_b], epoch_b, **PRIVATE).then(**image_ev, **PRIVATE, **INFER)
     for direction, b in steps.items():
         b.click(bind(ctx, lambda c, r, s, i, d=direction: move(c, r, s, i, d), 1), [run, split, index], index, **PRIVATE).then(
-            **image_ev, **PRIVATE, **INFER)  # fmt: skip
+            **image_ev, **PRIVATE, **INFER
+        )
     cmap.select(bind(ctx, pixel, 1), [run, epoch, split, index], pixel_md, **PRIVATE, **INFER)
-    find_b.click(bind(ctx, cell_images, 3, status=2), [run, epoch, split, cls_a, cls_b], [cell_gallery, order, status],
-                 api_name="confusion_cell_images", **LONG)  # fmt: skip
+    find_b.click(
+        bind(ctx, cell_images, 3, status=2),
+        [run, epoch, split, cls_a, cls_b],
+        [cell_gallery, order, status],
+        api_name="confusion_cell_images",
+        **LONG,
+    )
     cell_gallery.select(picked, [order], index, **PRIVATE).then(**image_ev, **PRIVATE, **INFER)
-    version.change(lambda name: (gr.update(choices=ws.names), gr.update(choices=partners(ctx, name) if name in ws.runs else [])), [run],
-                   [run, run_b], **PRIVATE)  # fmt: skip
-    ranges = dict(fn=lambda a, b: (epoch_slider(ctx, a, "best"), epoch_slider(ctx, b, "best")), inputs=[run, run_b], outputs=[epoch, epoch_b])
+    version.change(
+        lambda name: (gr.update(choices=ws.names), gr.update(choices=partners(ctx, name) if name in ws.runs else [])),
+        [run],
+        [run, run_b],
+        **PRIVATE,
+    )
+    ranges = dict(
+        fn=lambda a, b: (epoch_slider(ctx, a, "best"), epoch_slider(ctx, b, "best")),
+        inputs=[run, run_b],
+        outputs=[epoch, epoch_b],
+    )
     return dict(load=[ranges, matrix, dict(image_ev, **INFER)])

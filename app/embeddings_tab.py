@@ -99,7 +99,9 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
         split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)
         method = gr.Dropdown(methods, value=methods[0] if methods else None, label="Method", scale=1, elem_id="emb-method")
         second = gr.Checkbox(False, label="Second map side by side", scale=1)
-    status = gr.Markdown("Choose a run and press **Build map**. A t-SNE map takes a while the first time, then comes from the cache.")
+    status = gr.Markdown(
+        "Choose a run and press **Build map**. A t-SNE map takes a while the first time, then comes from the cache."
+    )
     loads = []
     with gr.Row(equal_height=False):
         for side, visible in (("a", True), ("b", False)):
@@ -113,15 +115,23 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
                 build_b = gr.Button(f"Build map {side.upper()}", variant="primary")
                 plot = gr.Plot(label=f"Map {side.upper()}", elem_id=f"emb-plot-{side}")
                 with gr.Row():
-                    point = gr.Number(None, precision=0, minimum=0, label="Point (hover shows its number; click a point)",
-                                      elem_id=f"emb-point-{side}", scale=3)  # fmt: skip
+                    point = gr.Number(
+                        None,
+                        precision=0,
+                        minimum=0,
+                        label="Point (hover shows its number; click a point)",
+                        elem_id=f"emb-point-{side}",
+                        scale=3,
+                    )
                     show_b = gr.Button("Show", elem_id=f"emb-show-{side}", scale=1)
                 point_img = gr.Image(label="The point's image", interactive=False, elem_id=f"emb-image-{side}")
                 point_md = gr.Markdown("")
             # a cached map is a fast read; a cold one is computed once (concurrent requests wait for it), so no
             # lane of its own: it must not hold up other maps' reads
             build_b.click(bind(ctx, embedding_map, 2, status=1), [run, epoch, split, method], [plot, status], **api, **READ)
-            point_ev = dict(fn=bind(ctx, embedding_point, 3), inputs=[run, epoch, split, method, point], outputs=[point_img, point_md, plot])
+            point_ev = dict(
+                fn=bind(ctx, embedding_point, 3), inputs=[run, epoch, split, method, point], outputs=[point_img, point_md, plot]
+            )
             show_b.click(**point_ev, **({"api_name": "embedding_point"} if side == "a" else PRIVATE), **READ)
             point.submit(**point_ev, **PRIVATE, **READ)
             run.input(bind(ctx, select_run, 2), [run], [epoch, split], **PRIVATE, **READ)

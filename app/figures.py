@@ -39,7 +39,12 @@ def empty_figure(message: str, height: int = 300) -> go.Figure:
     return fig
 
 
-def topk_bars(entries: Sequence[tuple[str, Sequence[tuple[str, float]]]], *, true_label: str | None = None, title: str = "Top-5 probabilities") -> go.Figure:
+def topk_bars(
+    entries: Sequence[tuple[str, Sequence[tuple[str, float]]]],
+    *,
+    true_label: str | None = None,
+    title: str = "Top-5 probabilities",
+) -> go.Figure:
     """Top-k class probabilities of several models side by side (one bar group per class).
 
     ``entries`` is ``[(model name, [(class name, probability), ...]), ...]``. Classes are the union
@@ -53,44 +58,86 @@ def topk_bars(entries: Sequence[tuple[str, Sequence[tuple[str, float]]]], *, tru
     fig = go.Figure()
     for i, (name, top) in enumerate(entries):
         probs = dict(top)
-        fig.add_trace(go.Bar(
-            name=name, x=classes, y=[probs.get(c) for c in classes], marker_color=run_color(i),
-            hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                x=classes,
+                y=[probs.get(c) for c in classes],
+                marker_color=run_color(i),
+                hovertemplate="%{x}: %{y:.3f}<extra>" + name + "</extra>",
+            )
+        )
     if true_label is not None:
         title = f"{title} — true class: {true_label}"
-    fig.update_layout(**LAYOUT, barmode="group", title=title, yaxis=dict(title="probability", range=[0, 1]), height=360,
-                      legend=dict(orientation="h", y=-0.2))  # fmt: skip
+    fig.update_layout(
+        **LAYOUT,
+        barmode="group",
+        title=title,
+        yaxis=dict(title="probability", range=[0, 1]),
+        height=360,
+        legend=dict(orientation="h", y=-0.2),
+    )
     if true_label in classes:
-        fig.add_vrect(x0=classes.index(true_label) - 0.5, x1=classes.index(true_label) + 0.5, fillcolor="#2ca02c",
-                      opacity=0.08, line_width=0)  # fmt: skip
+        fig.add_vrect(
+            x0=classes.index(true_label) - 0.5,
+            x1=classes.index(true_label) + 0.5,
+            fillcolor="#2ca02c",
+            opacity=0.08,
+            line_width=0,
+        )
     return fig
 
 
-def class_score_bars(classes: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]], *, metric: str = "IoU",
-                     title: str | None = None) -> go.Figure:  # fmt: skip
+def class_score_bars(
+    classes: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]], *, metric: str = "IoU", title: str | None = None
+) -> go.Figure:
     """Per-class scores of several runs as grouped bars, one group per class, values on hover."""
     fig = go.Figure()
     for i, (name, values) in enumerate(series):
-        fig.add_trace(go.Bar(
-            name=name, x=list(classes), y=[_none(v) for v in values], marker_color=run_color(i),
-            hovertemplate="%{x}<br>" + metric + " %{y:.3f}<extra>" + name + "</extra>",
-        ))  # fmt: skip
-    fig.update_layout(**LAYOUT, barmode="group", title=title or f"Per-class {metric}", height=420,
-                      yaxis=dict(title=metric, range=[0, 1]), legend=dict(orientation="h", y=-0.25))  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                name=name,
+                x=list(classes),
+                y=[_none(v) for v in values],
+                marker_color=run_color(i),
+                hovertemplate="%{x}<br>" + metric + " %{y:.3f}<extra>" + name + "</extra>",
+            )
+        )
+    fig.update_layout(
+        **LAYOUT,
+        barmode="group",
+        title=title or f"Per-class {metric}",
+        height=420,
+        yaxis=dict(title=metric, range=[0, 1]),
+        legend=dict(orientation="h", y=-0.25),
+    )
     return fig
 
 
-def class_epoch_heatmap(classes: Sequence[str], epochs: Sequence[int], values: np.ndarray, *, metric: str = "IoU",
-                        title: str | None = None) -> go.Figure:  # fmt: skip
+def class_epoch_heatmap(
+    classes: Sequence[str], epochs: Sequence[int], values: np.ndarray, *, metric: str = "IoU", title: str | None = None
+) -> go.Figure:
     """A class x epoch heatmap of one run's per-class scores over training."""
     z = [[_none(float(v)) for v in row] for row in np.asarray(values, dtype=np.float64)]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=[str(e) for e in epochs], y=list(classes), zmin=0, zmax=1, colorscale="Viridis",
-        colorbar=dict(title=metric), hovertemplate="%{y}, epoch %{x}<br>" + metric + " %{z:.3f}<extra></extra>",
-    ))  # fmt: skip
-    fig.update_layout(**LAYOUT, title=title or f"{metric} per class and epoch", height=max(320, 28 * len(classes) + 120),
-                      xaxis=dict(title="epoch", type="category"), yaxis=dict(autorange="reversed"))  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            x=[str(e) for e in epochs],
+            y=list(classes),
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            colorbar=dict(title=metric),
+            hovertemplate="%{y}, epoch %{x}<br>" + metric + " %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **LAYOUT,
+        title=title or f"{metric} per class and epoch",
+        height=max(320, 28 * len(classes) + 120),
+        xaxis=dict(title="epoch", type="category"),
+        yaxis=dict(autorange="reversed"),
+    )
     return fig
 
 
@@ -105,28 +152,83 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
     fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", " / ".join(metric_names)), horizontal_spacing=0.1)
     for i, r in enumerate(runs):
         color, name, ep = run_color(i), r["name"], r["epochs"]
-        fig.add_trace(go.Scatter(x=ep, y=r["train_loss"], name=f"{name} train", legendgroup=name, mode="lines+markers",
-                                 line=dict(color=color, dash="dash"), marker=dict(size=4)), row=1, col=1)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=ep,
+                y=r["train_loss"],
+                name=f"{name} train",
+                legendgroup=name,
+                mode="lines+markers",
+                line=dict(color=color, dash="dash"),
+                marker=dict(size=4),
+            ),
+            row=1,
+            col=1,
+        )
         # validation may run every few epochs (--val-every): connect the evaluated epochs
-        fig.add_trace(go.Scatter(x=ep, y=r["val_loss"], name=f"{name} val", legendgroup=name, mode="lines+markers",
-                                 line=dict(color=color), marker=dict(size=4), connectgaps=True), row=1, col=1)  # fmt: skip
-        fig.add_trace(go.Scatter(x=ep, y=r["metric"], name=f"{name} {r['metric_name']}", legendgroup=name, mode="lines+markers",
-                                 line=dict(color=color), marker=dict(size=5), showlegend=False, connectgaps=True,
-                                 hovertemplate="epoch %{x}<br>" + r["metric_name"] + " %{y:.3f}<extra>" + name + "</extra>"),
-                      row=1, col=2)  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=ep,
+                y=r["val_loss"],
+                name=f"{name} val",
+                legendgroup=name,
+                mode="lines+markers",
+                line=dict(color=color),
+                marker=dict(size=4),
+                connectgaps=True,
+            ),
+            row=1,
+            col=1,
+        )
+        fig.add_trace(
+            go.Scatter(
+                x=ep,
+                y=r["metric"],
+                name=f"{name} {r['metric_name']}",
+                legendgroup=name,
+                mode="lines+markers",
+                line=dict(color=color),
+                marker=dict(size=5),
+                showlegend=False,
+                connectgaps=True,
+                hovertemplate="epoch %{x}<br>" + r["metric_name"] + " %{y:.3f}<extra>" + name + "</extra>",
+            ),
+            row=1,
+            col=2,
+        )
         best = r.get("best_epoch")
         if best is not None and best in ep:
             y = r["metric"][ep.index(best)]
-            fig.add_trace(go.Scatter(x=[best], y=[y], name=f"{name} best epoch", legendgroup=name, mode="markers",
-                                     marker=dict(symbol="star", size=14, color=color, line=dict(color="black", width=1)),
-                                     hovertemplate=f"{name}: best epoch {best}<br>{r['metric_name']} %{{y:.3f}}<extra></extra>",
-                                     showlegend=False), row=1, col=2)  # fmt: skip
+            fig.add_trace(
+                go.Scatter(
+                    x=[best],
+                    y=[y],
+                    name=f"{name} best epoch",
+                    legendgroup=name,
+                    mode="markers",
+                    marker=dict(symbol="star", size=14, color=color, line=dict(color="black", width=1)),
+                    hovertemplate=f"{name}: best epoch {best}<br>{r['metric_name']} %{{y:.3f}}<extra></extra>",
+                    showlegend=False,
+                ),
+                row=1,
+                col=2,
+            )
         stop = r.get("stopped_epoch")
         if stop is not None:
             for col in (1, 2):
                 fig.add_vline(x=stop, line=dict(color=color, dash="dot", width=2), row=1, col=col)
-            fig.add_annotation(x=stop, y=0.02, yref="y2 domain", xref="x2", text=f"early stop: {name}", showarrow=False,
-                               font=dict(color=color, size=11), yanchor="bottom", xanchor="left", textangle=-90)  # fmt: skip
+            fig.add_annotation(
+                x=stop,
+                y=0.02,
+                yref="y2 domain",
+                xref="x2",
+                text=f"early stop: {name}",
+                showarrow=False,
+                font=dict(color=color, size=11),
+                yanchor="bottom",
+                xanchor="left",
+                textangle=-90,
+            )
     fig.update_layout(**LAYOUT, height=420, legend=dict(orientation="h", y=-0.2))
     last = max((max(r["epochs"]) for r in runs if r["epochs"]), default=1)
     fig.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, math.ceil(last / 10)))
@@ -139,21 +241,44 @@ def confusion_heatmap(cm: np.ndarray, classes: Sequence[str], *, title: str = "C
     cm = np.asarray(cm, dtype=np.int64)
     frac = row_normalize(cm)
     text = [[("" if math.isnan(v) else f"{v:.2f}") for v in row] for row in frac]
-    fig = go.Figure(go.Heatmap(
-        z=[[_none(float(v)) for v in row] for row in frac], x=list(classes), y=list(classes), zmin=0, zmax=1,
-        colorscale="Blues", customdata=cm, text=text, texttemplate="%{text}", textfont=dict(size=10),
-        colorbar=dict(title="fraction<br>of row"),
-        hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata:,} pixels (%{z:.1%} of the row)<extra></extra>",
-    ))  # fmt: skip
-    fig.update_layout(**LAYOUT, title=title, height=max(420, 34 * len(classes) + 160),
-                      xaxis=dict(title="predicted class", side="bottom", tickangle=-40),
-                      yaxis=dict(title="true class", autorange="reversed"))  # fmt: skip
+    fig = go.Figure(
+        go.Heatmap(
+            z=[[_none(float(v)) for v in row] for row in frac],
+            x=list(classes),
+            y=list(classes),
+            zmin=0,
+            zmax=1,
+            colorscale="Blues",
+            customdata=cm,
+            text=text,
+            texttemplate="%{text}",
+            textfont=dict(size=10),
+            colorbar=dict(title="fraction<br>of row"),
+            hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata:,} pixels (%{z:.1%} of the row)<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **LAYOUT,
+        title=title,
+        height=max(420, 34 * len(classes) + 160),
+        xaxis=dict(title="predicted class", side="bottom", tickangle=-40),
+        yaxis=dict(title="true class", autorange="reversed"),
+    )
     return fig
 
 
-def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray, classes: Sequence[str],
-                      palette: Sequence[Sequence[int]], *, title: str = "", selected: int | None = None,
-                      extra: dict[str, Any] | None = None, height: int = 560) -> go.Figure:  # fmt: skip
+def embedding_scatter(
+    coords: np.ndarray,
+    labels: np.ndarray,
+    preds: np.ndarray,
+    classes: Sequence[str],
+    palette: Sequence[Sequence[int]],
+    *,
+    title: str = "",
+    selected: int | None = None,
+    extra: dict[str, Any] | None = None,
+    height: int = 560,
+) -> go.Figure:
     """A 2-D embedding as WebGL scatter: one trace per true class (legend clicks hide a class),
     circles for correct points and crosses for wrong ones; hover shows the point, true and predicted class.
 
@@ -171,29 +296,68 @@ def embedding_scatter(coords: np.ndarray, labels: np.ndarray, preds: np.ndarray,
             continue
         sel = sel[np.argsort(preds[sel] != k, kind="stable")]  # right ones first: the legend shows the first marker
         ok = preds[sel] == k
-        fig.add_trace(go.Scattergl(
-            x=coords[sel, 0], y=coords[sel, 1], mode="markers", name=f"{cname} ({len(sel)})", legendgroup=cname,
-            marker=dict(color=rgb(palette[k]), size=np.where(ok, 6, 8), symbol=np.where(ok, "circle", "x"),
-                        line=dict(width=0.5, color="rgba(0,0,0,0.4)"), opacity=0.85),
-            customdata=np.stack([idx_all[sel], names[sel]], axis=1),
-            hovertemplate="point %{customdata[0]}<br>true " + cname + "<br>predicted %{customdata[1]}<extra></extra>",
-        ))  # fmt: skip
+        fig.add_trace(
+            go.Scattergl(
+                x=coords[sel, 0],
+                y=coords[sel, 1],
+                mode="markers",
+                name=f"{cname} ({len(sel)})",
+                legendgroup=cname,
+                marker=dict(
+                    color=rgb(palette[k]),
+                    size=np.where(ok, 6, 8),
+                    symbol=np.where(ok, "circle", "x"),
+                    line=dict(width=0.5, color="rgba(0,0,0,0.4)"),
+                    opacity=0.85,
+                ),
+                customdata=np.stack([idx_all[sel], names[sel]], axis=1),
+                hovertemplate="point %{customdata[0]}<br>true " + cname + "<br>predicted %{customdata[1]}<extra></extra>",
+            )
+        )
     if selected is not None and 0 <= selected < len(coords):
-        fig.add_trace(go.Scattergl(x=[coords[selected, 0]], y=[coords[selected, 1]], mode="markers", name=f"point {selected}",
-                                   marker=dict(size=18, symbol="circle-open", color="black", line=dict(width=3)),
-                                   hoverinfo="skip"))  # fmt: skip
+        fig.add_trace(
+            go.Scattergl(
+                x=[coords[selected, 0]],
+                y=[coords[selected, 1]],
+                mode="markers",
+                name=f"point {selected}",
+                marker=dict(size=18, symbol="circle-open", color="black", line=dict(width=3)),
+                hoverinfo="skip",
+            )
+        )
     if extra is not None:
         nb = list(extra.get("neighbors", []))
         if nb:
-            fig.add_trace(go.Scattergl(x=coords[nb, 0], y=coords[nb, 1], mode="markers", name="nearest training images",
-                                       marker=dict(size=14, symbol="circle-open", color="#d62728", line=dict(width=2)),
-                                       hoverinfo="skip"))  # fmt: skip
+            fig.add_trace(
+                go.Scattergl(
+                    x=coords[nb, 0],
+                    y=coords[nb, 1],
+                    mode="markers",
+                    name="nearest training images",
+                    marker=dict(size=14, symbol="circle-open", color="#d62728", line=dict(width=2)),
+                    hoverinfo="skip",
+                )
+            )
         x, y = extra["xy"]
-        fig.add_trace(go.Scatter(x=[x], y=[y], mode="markers+text", name=extra.get("name", "your image"), text=[extra.get("name", "your image")],
-                                 textposition="top center", marker=dict(size=20, symbol="star", color="#d62728",
-                                 line=dict(width=1, color="black"))))  # fmt: skip
-    fig.update_layout(**LAYOUT, title=title, height=height, legend=dict(itemsizing="constant", title="true class"),
-                      xaxis=dict(showticklabels=False, zeroline=False), yaxis=dict(showticklabels=False, zeroline=False))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=[x],
+                y=[y],
+                mode="markers+text",
+                name=extra.get("name", "your image"),
+                text=[extra.get("name", "your image")],
+                textposition="top center",
+                marker=dict(size=20, symbol="star", color="#d62728", line=dict(width=1, color="black")),
+            )
+        )
+    fig.update_layout(
+        **LAYOUT,
+        title=title,
+        height=height,
+        legend=dict(itemsizing="constant", title="true class"),
+        xaxis=dict(showticklabels=False, zeroline=False),
+        yaxis=dict(showticklabels=False, zeroline=False),
+    )
     return fig
 
 
@@ -207,18 +371,45 @@ def reliability_diagram(runs: Sequence[dict[str, Any]]) -> go.Figure:
         mid = [(lo + hi) / 2 for lo, hi in zip(rel["lower"], rel["upper"])]
         acc = [_none(v) for v in rel["accuracy"]]
         conf = [_none(v) for v in rel["confidence"]]
-        fig.add_trace(go.Bar(x=mid, y=acc, width=[hi - lo for lo, hi in zip(rel["lower"], rel["upper"])], name=f"{r['run']} (ECE {r['ece']:.3f})",
-                             marker=dict(color=color, opacity=0.55), customdata=np.stack([conf, rel["count"]], 1),
-                             hovertemplate="confidence %{customdata[0]:.3f}<br>accuracy %{y:.3f}<br>%{customdata[1]:,} items<extra>" + r["run"] + "</extra>"))  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=mid,
+                y=acc,
+                width=[hi - lo for lo, hi in zip(rel["lower"], rel["upper"])],
+                name=f"{r['run']} (ECE {r['ece']:.3f})",
+                marker=dict(color=color, opacity=0.55),
+                customdata=np.stack([conf, rel["count"]], 1),
+                hovertemplate="confidence %{customdata[0]:.3f}<br>accuracy %{y:.3f}<br>%{customdata[1]:,} items<extra>"
+                + r["run"]
+                + "</extra>",
+            )
+        )
         gap_x, gap_y = [], []
         for m, a, c in zip(mid, acc, conf):
             if a is not None and c is not None:
                 gap_x += [m, m, None]
                 gap_y += [a, c, None]
-        fig.add_trace(go.Scatter(x=gap_x, y=gap_y, mode="lines", line=dict(color=color, width=6), opacity=0.35, name=f"{r['run']} gap",
-                                 hoverinfo="skip", showlegend=False))  # fmt: skip
-    fig.update_layout(**LAYOUT, title="Reliability: accuracy against confidence (15 bins)", barmode="overlay", height=420,
-                      xaxis=dict(title="confidence", range=[0, 1]), yaxis=dict(title="accuracy", range=[0, 1]), legend=dict(orientation="h", y=-0.2))  # fmt: skip
+        fig.add_trace(
+            go.Scatter(
+                x=gap_x,
+                y=gap_y,
+                mode="lines",
+                line=dict(color=color, width=6),
+                opacity=0.35,
+                name=f"{r['run']} gap",
+                hoverinfo="skip",
+                showlegend=False,
+            )
+        )
+    fig.update_layout(
+        **LAYOUT,
+        title="Reliability: accuracy against confidence (15 bins)",
+        barmode="overlay",
+        height=420,
+        xaxis=dict(title="confidence", range=[0, 1]),
+        yaxis=dict(title="accuracy", range=[0, 1]),
+        legend=dict(orientation="h", y=-0.2),
+    )
     return fig
 
 
@@ -226,10 +417,24 @@ def per_image_violin(a: Sequence[float | None], b: Sequence[float | None], name_
     """Per-image mIoU of two runs on the same images: violins with the points, and the paired lines' spread."""
     fig = go.Figure()
     for i, (name, values) in enumerate(((name_a, a), (name_b, b))):
-        fig.add_trace(go.Violin(y=[_none(v) for v in values], name=name, box_visible=True, meanline_visible=True, points="all",
-                                line_color=run_color(i), hovertemplate="image %{pointNumber}: mIoU %{y:.3f}<extra>" + name + "</extra>"))  # fmt: skip
-    fig.update_layout(**LAYOUT, title="Per-image mIoU (each image weighs the same)", height=400, yaxis=dict(title="mIoU of the image", range=[0, 1]),
-                      showlegend=False)  # fmt: skip
+        fig.add_trace(
+            go.Violin(
+                y=[_none(v) for v in values],
+                name=name,
+                box_visible=True,
+                meanline_visible=True,
+                points="all",
+                line_color=run_color(i),
+                hovertemplate="image %{pointNumber}: mIoU %{y:.3f}<extra>" + name + "</extra>",
+            )
+        )
+    fig.update_layout(
+        **LAYOUT,
+        title="Per-image mIoU (each image weighs the same)",
+        height=400,
+        yaxis=dict(title="mIoU of the image", range=[0, 1]),
+        showlegend=False,
+    )
     return fig
 
 
@@ -238,10 +443,25 @@ def pooled_vs_per_image(result: dict[str, Any]) -> go.Figure:
     pooled = "pooled mIoU = mean over classes of ΣTP / Σ(TP + FP + FN), sums over every pixel of the split"
     per_image = "mean per-image mIoU = mean over images of (mean over the classes present of TP / (TP + FP + FN))"
     fig = go.Figure()
-    for label, keys, formula in (("pooled", ("miou_a", "miou_b"), pooled), ("mean per image", ("mean_per_image_a", "mean_per_image_b"), per_image)):
-        fig.add_trace(go.Bar(x=[result["run_a"], result["run_b"]], y=[result[keys[0]], result[keys[1]]], name=label,
-                             hovertemplate="%{x}: %{y:.3f}<br>" + formula + "<extra></extra>"))  # fmt: skip
-    fig.update_layout(**LAYOUT, barmode="group", height=320, title="Pooled and per-image mIoU (hover for the formulas)", yaxis=dict(range=[0, 1]))
+    for label, keys, formula in (
+        ("pooled", ("miou_a", "miou_b"), pooled),
+        ("mean per image", ("mean_per_image_a", "mean_per_image_b"), per_image),
+    ):
+        fig.add_trace(
+            go.Bar(
+                x=[result["run_a"], result["run_b"]],
+                y=[result[keys[0]], result[keys[1]]],
+                name=label,
+                hovertemplate="%{x}: %{y:.3f}<br>" + formula + "<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        **LAYOUT,
+        barmode="group",
+        height=320,
+        title="Pooled and per-image mIoU (hover for the formulas)",
+        yaxis=dict(range=[0, 1]),
+    )
     return fig
 
 
@@ -251,10 +471,21 @@ def class_difference_bars(result: dict[str, Any]) -> go.Figure:
     lo = [None if d is None or ci[0] is None or math.isnan(ci[0]) else d - ci[0] for d, ci in zip(diff, result["class_interval"])]
     hi = [None if d is None or ci[1] is None or math.isnan(ci[1]) else ci[1] - d for d, ci in zip(diff, result["class_interval"])]
     colors = ["#2ca02c" if ci[0] > 0 else "#d62728" if ci[1] < 0 else "#999" for ci in result["class_interval"]]
-    fig = go.Figure(go.Bar(x=result["classes"], y=diff, marker_color=colors, error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo),
-                           hovertemplate="%{x}: %{y:+.3f} IoU<extra></extra>"))  # fmt: skip
-    fig.update_layout(**LAYOUT, height=360, title=f"IoU of {result['run_a']} minus {result['run_b']} per class (95% intervals; grey = not significant)",
-                      yaxis=dict(title="IoU difference", zeroline=True))  # fmt: skip
+    fig = go.Figure(
+        go.Bar(
+            x=result["classes"],
+            y=diff,
+            marker_color=colors,
+            error_y=dict(type="data", symmetric=False, array=hi, arrayminus=lo),
+            hovertemplate="%{x}: %{y:+.3f} IoU<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **LAYOUT,
+        height=360,
+        title=f"IoU of {result['run_a']} minus {result['run_b']} per class (95% intervals; grey = not significant)",
+        yaxis=dict(title="IoU difference", zeroline=True),
+    )
     return fig
 
 
@@ -263,12 +494,35 @@ def boundary_bars(table: dict[str, Any]) -> go.Figure:
     fig = go.Figure()
     for i, r in enumerate(table["runs"]):
         color = run_color(i)
-        fig.add_trace(go.Bar(x=r["classes"], y=r["iou"], name=f"{r['run']} @{r['epoch']} IoU", marker=dict(color=color, opacity=0.35),
-                             offsetgroup=str(i), hovertemplate="%{x}: IoU %{y:.3f}<extra></extra>"))  # fmt: skip
-        fig.add_trace(go.Bar(x=r["classes"], y=r["boundary_iou"], name=f"{r['run']} boundary IoU", marker=dict(color=color), offsetgroup=str(i),
-                             width=0.8 / max(1, len(table["runs"])) / 2, hovertemplate="%{x}: boundary IoU %{y:.3f}<extra></extra>"))  # fmt: skip
-    fig.update_layout(**LAYOUT, barmode="group", height=420, yaxis=dict(range=[0, 1], title="IoU"), legend=dict(orientation="h", y=-0.25),
-                      title=f"Region IoU (light) and boundary IoU (dark, band of 2% of the diagonal) on {table['split']}")  # fmt: skip
+        fig.add_trace(
+            go.Bar(
+                x=r["classes"],
+                y=r["iou"],
+                name=f"{r['run']} @{r['epoch']} IoU",
+                marker=dict(color=color, opacity=0.35),
+                offsetgroup=str(i),
+                hovertemplate="%{x}: IoU %{y:.3f}<extra></extra>",
+            )
+        )
+        fig.add_trace(
+            go.Bar(
+                x=r["classes"],
+                y=r["boundary_iou"],
+                name=f"{r['run']} boundary IoU",
+                marker=dict(color=color),
+                offsetgroup=str(i),
+                width=0.8 / max(1, len(table["runs"])) / 2,
+                hovertemplate="%{x}: boundary IoU %{y:.3f}<extra></extra>",
+            )
+        )
+    fig.update_layout(
+        **LAYOUT,
+        barmode="group",
+        height=420,
+        yaxis=dict(range=[0, 1], title="IoU"),
+        legend=dict(orientation="h", y=-0.25),
+        title=f"Region IoU (light) and boundary IoU (dark, band of 2% of the diagonal) on {table['split']}",
+    )
     return fig
 
 
@@ -277,10 +531,23 @@ def segment_recall_bars(table: dict[str, Any]) -> go.Figure:
     fig = make_subplots(rows=1, cols=len(table["bins"]), subplot_titles=table["bins"], shared_yaxes=True)
     for i, r in enumerate(table["runs"]):
         for b in range(len(table["bins"])):
-            fig.add_trace(go.Bar(x=r["classes"], y=[row[b] for row in r["recall"]], name=f"{r['run']} @{r['epoch']}", marker_color=run_color(i),
-                                 customdata=[seg[b] for seg in r["segments"]], showlegend=b == 0, legendgroup=r["run"],
-                                 hovertemplate="%{x}: recall %{y:.2f} of %{customdata} segments<extra></extra>"), row=1, col=b + 1)  # fmt: skip
-    fig.update_layout(**LAYOUT, barmode="group", height=400, title="Segments found, by size", legend=dict(orientation="h", y=-0.3))
+            fig.add_trace(
+                go.Bar(
+                    x=r["classes"],
+                    y=[row[b] for row in r["recall"]],
+                    name=f"{r['run']} @{r['epoch']}",
+                    marker_color=run_color(i),
+                    customdata=[seg[b] for seg in r["segments"]],
+                    showlegend=b == 0,
+                    legendgroup=r["run"],
+                    hovertemplate="%{x}: recall %{y:.2f} of %{customdata} segments<extra></extra>",
+                ),
+                row=1,
+                col=b + 1,
+            )
+    fig.update_layout(
+        **LAYOUT, barmode="group", height=400, title="Segments found, by size", legend=dict(orientation="h", y=-0.3)
+    )
     fig.update_yaxes(range=[0, 1])
     return fig
 
@@ -291,5 +558,10 @@ def churn_line(steps: Sequence[dict[str, Any]], run: str) -> go.Figure:
     fig = go.Figure(go.Scatter(x=x, y=[s["fraction"] for s in steps], mode="lines+markers", name="this image"))
     if any(s["split_fraction"] is not None for s in steps):
         fig.add_trace(go.Scatter(x=x, y=[s["split_fraction"] for s in steps], mode="lines+markers", name="whole split"))
-    fig.update_layout(**LAYOUT, height=300, title=f"{run}: pixels that changed class between saved epochs", yaxis=dict(title="fraction", rangemode="tozero"))
+    fig.update_layout(
+        **LAYOUT,
+        height=300,
+        title=f"{run}: pixels that changed class between saved epochs",
+        yaxis=dict(title="fraction", rangemode="tozero"),
+    )
     return fig

@@ -44,9 +44,11 @@ def header_md(ws: Workspace) -> str:
     if ws.data_root:
         line += f" · data root `{ws.data_root}`"
     if not n:
-        line += (f"  \n**No runs yet.** Train one, e.g. `python -m core.train --arch unet --dataset synthstreets "
-                 f"--epochs 3 --out {ws.runs_dir}/unet`; it appears in the Runs tab while it trains (restart the app "
-                 "to get the other tabs once it has weights).")  # fmt: skip
+        line += (
+            f"  \n**No runs yet.** Train one, e.g. `python -m core.train --arch unet --dataset synthstreets "
+            f"--epochs 3 --out {ws.runs_dir}/unet`; it appears in the Runs tab while it trains (restart the app "
+            "to get the other tabs once it has weights)."
+        )
     return f"# Vision Explorer\n{line}"
 
 
@@ -62,8 +64,9 @@ def load_plugins(modules: list[str]) -> None:
             raise SystemExit(f"--plugins {name}: cannot import it ({e}); is its package on PYTHONPATH?") from e
 
 
-def build_app(runs_dir: str | Path, data_root: str | None = None, *, cache_dir: str | Path | None = None,
-              plugins: list[str] | None = None) -> gr.Blocks:  # fmt: skip
+def build_app(
+    runs_dir: str | Path, data_root: str | None = None, *, cache_dir: str | Path | None = None, plugins: list[str] | None = None
+) -> gr.Blocks:
     """The explorer for the runs under ``runs_dir``; ``data_root`` overrides the dataset roots recorded in runs;
     ``plugins`` are modules to import first (models or datasets registered outside this project)."""
     load_plugins(plugins or [])
@@ -80,9 +83,13 @@ def build_app(runs_dir: str | Path, data_root: str | None = None, *, cache_dir: 
         version.change(lambda: header_md(ws), None, header, **PRIVATE)
         with gr.Tabs():
             if ws.runs:
-                for title, tab_id, module in (("Compare models", "compare", compare_tab), ("Metrics", "metrics", metrics_tab),
-                                              ("Confusion", "confusion", confusion_tab), ("Embeddings", "embeddings", embeddings_tab),
-                                              ("Upload your own image", "upload", upload_tab)):  # fmt: skip
+                for title, tab_id, module in (
+                    ("Compare models", "compare", compare_tab),
+                    ("Metrics", "metrics", metrics_tab),
+                    ("Confusion", "confusion", confusion_tab),
+                    ("Embeddings", "embeddings", embeddings_tab),
+                    ("Upload your own image", "upload", upload_tab),
+                ):
                     with gr.Tab(title, id=tab_id):
                         loads += module.build(ctx, version).get("load", [])
             with gr.Tab("Runs", id="runs"):
@@ -98,30 +105,51 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7
     example images and the render folder allowed as files to serve."""
     if host not in ("127.0.0.1", "localhost", "::1") or share:
         exposed = "a public gradio.live link" if share else f"every machine that can reach this one on {host}"
-        print(f"warning: the explorer is reachable from {exposed}. Anyone there can browse every run under "
-              f"{demo.explorer_context.ws.runs_dir}, read its images and run its models. Use --host 127.0.0.1 to keep it local.",
-              file=sys.stderr, flush=True)  # fmt: skip
+        print(
+            f"warning: the explorer is reachable from {exposed}. Anyone there can browse every run under "
+            f"{demo.explorer_context.ws.runs_dir}, read its images and run its models. Use --host 127.0.0.1 to keep it local.",
+            file=sys.stderr,
+            flush=True,
+        )
     demo.queue(default_concurrency_limit=1)  # each event declares its lane (app.common READ / INFER / LONG)
     return demo.launch(
-        server_name=host, server_port=port, share=share, css=CSS, js=embeddings_tab.CLICK_JS, theme=gr.themes.Soft(primary_hue="indigo"),
-        max_file_size=MAX_UPLOAD, footer_links=["api"], show_error=True, **kwargs,
+        server_name=host,
+        server_port=port,
+        share=share,
+        css=CSS,
+        js=embeddings_tab.CLICK_JS,
+        theme=gr.themes.Soft(primary_hue="indigo"),
+        max_file_size=MAX_UPLOAD,
+        footer_links=["api"],
+        show_error=True,
+        **kwargs,
         # the example images, and the thumbnails and renders the handlers return (wherever --cache-dir puts them)
         allowed_paths=[str(upload_tab.ASSETS), str(demo.explorer_context.cache_dir)],
-    )  # fmt: skip
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python app/main.py", description=__doc__.splitlines()[0],
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)  # fmt: skip
+    p = argparse.ArgumentParser(
+        prog="python app/main.py", description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
+    )
     p.add_argument("--runs", default=str(ROOT / "checkpoints"), help="folder searched for run directories")
-    p.add_argument("--data-root", default=None, help="dataset root overriding the one recorded in runs (e.g. ../shared/data/camvid)")
+    p.add_argument(
+        "--data-root", default=None, help="dataset root overriding the one recorded in runs (e.g. ../shared/data/camvid)"
+    )
     p.add_argument("--host", default="127.0.0.1", help="interface to listen on (0.0.0.0 exposes the app to the network)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="also open a public gradio.live link (off by default)")
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores, at most 4)")
-    p.add_argument("--cache-dir", default=None, help="folder for thumbnails and rendered images (default: ~/.cache/vision-explorer)")
-    p.add_argument("--plugins", action="append", default=[], metavar="MODULE",
-                   help="import this module first, e.g. mypkg.models registering your own architectures (repeatable)")
+    p.add_argument(
+        "--cache-dir", default=None, help="folder for thumbnails and rendered images (default: ~/.cache/vision-explorer)"
+    )
+    p.add_argument(
+        "--plugins",
+        action="append",
+        default=[],
+        metavar="MODULE",
+        help="import this module first, e.g. mypkg.models registering your own architectures (repeatable)",
+    )
     return p
 
 

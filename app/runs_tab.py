@@ -31,8 +31,10 @@ def tick(ctx: AppContext, version: int):
 
 
 def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
-    gr.Markdown("Runs appear here, and in every tab's menus, while they train: new folders, epochs and snapshots are picked up "
-                f"every {REFRESH_S:g} s without a restart.")  # fmt: skip
+    gr.Markdown(
+        "Runs appear here, and in every tab's menus, while they train: new folders, epochs and snapshots are picked up "
+        f"every {REFRESH_S:g} s without a restart."
+    )
     table = gr.Dataframe(label="Runs", interactive=False, wrap=False, elem_id="runs-table", max_height=500)
     with gr.Accordion("Folders that cannot be used", open=False):
         unusable = gr.Markdown("")

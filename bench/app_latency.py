@@ -116,7 +116,8 @@ def pick_runs(ws: Workspace) -> tuple[str, str, list[str]]:
 
 
 def variants(example: Path, n: int, folder: Path, size: tuple[int, int] | None = None) -> list[Path]:
-    """``n`` distinct images (crops and flips of an example, resized to ``size`` if given) so every upload is new to the app's cache."""
+    """``n`` distinct images (crops and flips of an example, resized to ``size`` if given), so every upload is new
+    to the app's cache."""
     from PIL import Image, ImageOps
 
     base = Image.open(example).convert("RGB")
@@ -148,8 +149,18 @@ def main() -> None:
     epochs = {n: ws.run(n).epochs for n in runs}
     tmp = Path(tempfile.mkdtemp(prefix="app_latency-"))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, str(ROOT / "app" / "main.py"), "--runs", args.runs, "--port", str(args.port),
-           "--threads", str(args.threads), "--cache-dir", str(tmp / "cache")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "app" / "main.py"),
+        "--runs",
+        args.runs,
+        "--port",
+        str(args.port),
+        "--threads",
+        str(args.threads),
+        "--cache-dir",
+        str(tmp / "cache"),
+    ]
     url = f"http://127.0.0.1:{args.port}/"
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

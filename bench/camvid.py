@@ -38,8 +38,7 @@ import torch  # noqa: E402
 # Imported here, not lazily: a run takes an hour, and the code it ends with must be the code it started with.
 from core.data import get_dataset  # noqa: E402
 from core.data.camvid import CLASSES  # noqa: E402
-from core.inference import evaluate_predictor  # noqa: E402
-from core.inference import Predictor  # noqa: E402
+from core.inference import Predictor, evaluate_predictor  # noqa: E402
 from core.runs import load_run  # noqa: E402
 from core.train import train  # noqa: E402
 
@@ -47,7 +46,10 @@ DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "camvid"
 
 # Each recipe is a set of TrainConfig fields. "resunet" and "unet" were chosen on the val split (issue 6);
 # "resunet60" and "zoo15" on the held-out-sequence proxy (--holdout 0006R0; see BENCHMARKS.md).
-MID_RESUNET = {"widths": [32, 48, 96, 112, 112], "blocks": [2, 2, 2, 2]}  # 2.05M parameters: 5 float16 snapshots fit the zoo's 80 MB
+MID_RESUNET = {
+    "widths": [32, 48, 96, 112, 112],
+    "blocks": [2, 2, 2, 2],
+}  # 2.05M parameters: 5 float16 snapshots fit the zoo's 80 MB
 RECIPES: dict[str, dict] = {
     "resunet": dict(
         arch="resunet", model_args={}, size=(360, 480), crop=(288, 384), scale=(0.75, 1.25), hflip=0.5,
@@ -75,20 +77,35 @@ RECIPES: dict[str, dict] = {
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     p.add_argument("--recipe", default=None, choices=sorted(RECIPES), help="recipe to train (default: the one named by --arch)")
-    p.add_argument("--arch", default=None,
-                   help="without --recipe: the recipe of that name (default resunet); with it: the architecture to train with the recipe")
+    p.add_argument(
+        "--arch",
+        default=None,
+        help="without --recipe: the recipe of that name (default resunet); with it: the architecture to train with the recipe",
+    )
     p.add_argument("--data-root", default=str(DEFAULT_ROOT))
     p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget of the whole run")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="train exactly this many epochs instead (schedule on steps): comparisons that a busy machine cannot skew")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="train exactly this many epochs instead (schedule on steps): comparisons that a busy machine cannot skew",
+    )
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: the recipe's)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--out", default=None, help="run directory (default runs/camvid-<arch>-s<seed>-<time>)")
-    p.add_argument("--holdout", default=None, metavar="SEQUENCE",
-                   help="leave-one-sequence-out protocol: train without this sequence (e.g. 0006R0), validate on it")
-    p.add_argument("--split", default="val", choices=["val", "test", "holdout"],
-                   help="with --run: evaluate that run on this split (holdout needs --holdout)")
+    p.add_argument(
+        "--holdout",
+        default=None,
+        metavar="SEQUENCE",
+        help="leave-one-sequence-out protocol: train without this sequence (e.g. 0006R0), validate on it",
+    )
+    p.add_argument(
+        "--split",
+        default="val",
+        choices=["val", "test", "holdout"],
+        help="with --run: evaluate that run on this split (holdout needs --holdout)",
+    )
     p.add_argument("--run", default=None, help="with --split test: the finished run to evaluate")
     p.add_argument("--epoch", default="last", help="with --split test: the epoch to evaluate (last, best or a number)")
     p.add_argument("--progress", action="store_true", help="tqdm bars")
@@ -114,8 +131,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--train-split", default=None, choices=["train", "trainval"], help="trainval: train + val (468 images)")
     g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=None)
     g.add_argument("--snapshot-epochs", default=None, help='e.g. "1,3,8,16,last"')
-    g.add_argument("--amp", default=None, choices=["auto", "bf16", "off"],
-                   help="autocast: auto = float16 on CUDA only; bf16 also on a CPU (fast with AVX512-BF16 or AMX)")
+    g.add_argument(
+        "--amp",
+        default=None,
+        choices=["auto", "bf16", "off"],
+        help="autocast: auto = float16 on CUDA only; bf16 also on a CPU (fast with AVX512-BF16 or AMX)",
+    )
     return p.parse_args(argv)
 
 
@@ -124,18 +145,35 @@ def recipe_config(args: argparse.Namespace):
 
     name = args.recipe or args.arch or "resunet"
     if name not in RECIPES:
-        raise SystemExit(f"no recipe {name!r}; recipes: {', '.join(sorted(RECIPES))} (use --recipe R --arch A for another architecture)")
+        raise SystemExit(
+            f"no recipe {name!r}; recipes: {', '.join(sorted(RECIPES))} (use --recipe R --arch A for another architecture)"
+        )
     recipe = dict(RECIPES[name])
     if args.recipe and args.arch:  # the recipe applied to another architecture
         recipe.update(arch=args.arch, model_args={})
     overrides = {
-        "size": args.size, "crop": args.crop, "scale": args.scale, "batch_size": args.batch_size, "lr": args.lr,
-        "weight_decay": args.weight_decay, "schedule": args.schedule, "class_weighting": args.class_weighting,
+        "size": args.size,
+        "crop": args.crop,
+        "scale": args.scale,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "weight_decay": args.weight_decay,
+        "schedule": args.schedule,
+        "class_weighting": args.class_weighting,
         "class_weight_power": args.class_weight_power,
-        "color_jitter": args.color_jitter, "rotation": args.rotation, "val_every": args.val_every, "hflip": args.hflip,
-        "gamma_jitter": args.gamma_jitter, "blur": args.blur, "label_smoothing": args.label_smoothing, "ema": args.ema,
-        "tta_flip": args.tta_flip, "train_split": args.train_split, "snapshot_epochs": args.snapshot_epochs, "amp": args.amp,
-    }  # fmt: skip
+        "color_jitter": args.color_jitter,
+        "rotation": args.rotation,
+        "val_every": args.val_every,
+        "hflip": args.hflip,
+        "gamma_jitter": args.gamma_jitter,
+        "blur": args.blur,
+        "label_smoothing": args.label_smoothing,
+        "ema": args.ema,
+        "tta_flip": args.tta_flip,
+        "train_split": args.train_split,
+        "snapshot_epochs": args.snapshot_epochs,
+        "amp": args.amp,
+    }
     if args.snapshot_epochs:
         recipe.pop("snapshot_every", None)
     recipe.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None})
@@ -145,11 +183,19 @@ def recipe_config(args: argparse.Namespace):
     if args.holdout:
         recipe.update(data_options={"holdout": args.holdout}, val_split="holdout")  # trainval also leaves it out
     return TrainConfig(
-        **recipe, dataset="camvid", data_root=args.data_root, epochs=args.epochs or 10_000,
+        **recipe,
+        dataset="camvid",
+        data_root=args.data_root,
+        epochs=args.epochs or 10_000,
         budget_min=None if args.epochs else args.budget_min,
-        eval_native=True, cache=True, seed=args.seed, out=out, threads=args.threads,
-        workers=args.workers if args.workers is not None else 0, progress=args.progress,
-    )  # fmt: skip
+        eval_native=True,
+        cache=True,
+        seed=args.seed,
+        out=out,
+        threads=args.threads,
+        workers=args.workers if args.workers is not None else 0,
+        progress=args.progress,
+    )
 
 
 def report(metrics: dict, title: str) -> None:
@@ -162,7 +208,10 @@ def report(metrics: dict, title: str) -> None:
 
 def train_and_report(args: argparse.Namespace) -> None:
     cfg = recipe_config(args)
-    print(f"recipe {args.recipe or args.arch or 'resunet'}: {json.dumps({k: v for k, v in cfg.to_dict().items() if k not in ('progress',)}, default=str)}")
+    print(
+        f"recipe {args.recipe or args.arch or 'resunet'}: "
+        + json.dumps({k: v for k, v in cfg.to_dict().items() if k not in ("progress",)}, default=str)
+    )
     wall = time.perf_counter()
     out = train(cfg)
     wall = time.perf_counter() - wall
@@ -172,22 +221,31 @@ def train_and_report(args: argparse.Namespace) -> None:
     train_seconds = [r["train_images"] / r["images_per_s"] for r in run.history]
     what = f"held-out sequence {args.holdout}" if args.holdout else "val"
     report(last, f"final {what} (epoch {last['epoch']}, scored at 360x480 against the original label maps)")
-    result = {"run": str(out), "seed": args.seed, "budget_min": cfg.budget_min, "epochs": epochs,
-              "train": cfg.train_split, "protocol": f"holdout {args.holdout}" if args.holdout else "standard",
-              ("holdout_miou" if args.holdout else "val_miou"): last["miou"]}  # fmt: skip
+    result = {
+        "run": str(out),
+        "seed": args.seed,
+        "budget_min": cfg.budget_min,
+        "epochs": epochs,
+        "train": cfg.train_split,
+        "protocol": f"holdout {args.holdout}" if args.holdout else "standard",
+        ("holdout_miou" if args.holdout else "val_miou"): last["miou"],
+    }
     if args.holdout and cfg.train_split == "train":  # val (0016E5) was not trained on: score it too
         val = score_split(run, "val", args.data_root)
         report(val, "the same final model on the standard val split")
         result["val_miou"] = val["miou"]
-    print(f"\n  epochs done {epochs}; {sum(r['epoch_time'] for r in run.history) / epochs:.1f} s per epoch "
-          f"({sum(train_seconds) / epochs:.1f} s training); {sum(r['train_images'] for r in run.history) / sum(train_seconds):.2f} "
-          f"images/s; wall clock {wall / 60:.1f} min (budget {args.budget_min} min); seed {args.seed}")  # fmt: skip
+    print(
+        f"\n  epochs done {epochs}; {sum(r['epoch_time'] for r in run.history) / epochs:.1f} s per epoch "
+        f"({sum(train_seconds) / epochs:.1f} s training); {sum(r['train_images'] for r in run.history) / sum(train_seconds):.2f} "
+        f"images/s; wall clock {wall / 60:.1f} min (budget {args.budget_min} min); seed {args.seed}"
+    )
     print(f"  run directory: {out}")
     print("RESULT " + json.dumps(result))
 
 
-def score_split(run, split: str, data_root: str, epoch: str | int = "last", *, holdout: str | None = None,
-                tta_flip: bool | None = None) -> dict:  # fmt: skip
+def score_split(
+    run, split: str, data_root: str, epoch: str | int = "last", *, holdout: str | None = None, tta_flip: bool | None = None
+) -> dict:
     """A run's model scored on a CamVid split at native size, through the Predictor (flip TTA: the run's
     setting unless ``tta_flip`` says otherwise)."""
     predictor = Predictor(run, epoch, device="cpu", tta_flip=tta_flip)
@@ -203,9 +261,15 @@ def evaluate_split(args: argparse.Namespace) -> None:
     epoch = args.epoch if args.epoch in ("best", "last") else int(args.epoch)
     metrics = score_split(run, args.split, args.data_root, epoch, holdout=args.holdout, tta_flip=args.tta_flip)
     tta = " with flip TTA" if args.tta_flip else ""
-    report(metrics, f"{args.split} split ({metrics['num_items']} images), run {run.name} at epoch {run.resolve_epoch(epoch)}, "
-                    f"scored at native size{tta}")  # fmt: skip
-    print("RESULT " + json.dumps({"run": str(run.path), "split": args.split, "tta_flip": bool(args.tta_flip), "miou": metrics["miou"]}))
+    report(
+        metrics,
+        f"{args.split} split ({metrics['num_items']} images), run {run.name} at epoch {run.resolve_epoch(epoch)}, "
+        f"scored at native size{tta}",
+    )
+    print(
+        "RESULT "
+        + json.dumps({"run": str(run.path), "split": args.split, "tta_flip": bool(args.tta_flip), "miou": metrics["miou"]})
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -102,8 +102,10 @@ def main() -> int:
     for n in args.sizes:
         x, labels = clustered_data(n, args.dims, args.classes)
         sample = np.random.default_rng(1).choice(n, min(2000, n), replace=False)
-        print(f"\n== {n} points x {args.dims} dims, {args.classes} classes; input-space 10-NN class agreement "
-              f"{knn_class_agreement(x[sample], labels[sample]):.3f} (2,000-point sample)")  # fmt: skip
+        print(
+            f"\n== {n} points x {args.dims} dims, {args.classes} classes; input-space 10-NN class agreement "
+            f"{knn_class_agreement(x[sample], labels[sample]):.3f} (2,000-point sample)"
+        )
         _, t_pca = timed(lambda: project(x, pca_projection(x)))
         rows = [("PCA preview", t_pca, scores(x, labels, project(x, pca_projection(x)), sample))]
         coords, t = timed(lambda: tsne(x, **ours))

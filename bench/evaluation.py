@@ -26,8 +26,12 @@ import torch  # noqa: E402
 
 from core.evaluation.boundary import boundary_counts  # noqa: E402
 from core.evaluation.calibration import calibration_sums  # noqa: E402
-from core.explorer import Workspace, clear_caches, get_predictor  # noqa: E402
-from core.explorer import assess  # noqa: E402
+from core.explorer import (  # noqa: E402
+    Workspace,
+    assess,  # noqa: E402
+    clear_caches,
+    get_predictor,
+)
 from core.explorer.quality import FOLDER  # noqa: E402
 
 
@@ -48,7 +52,10 @@ def main() -> None:
     ref = ws.run_split(names[0], args.split)
     images = [ref.load(i) for i in range(ref.size())]
     h, w = images[0][0].shape[:2]
-    print(f"{len(names)} runs ({', '.join(names)}) on {ref.source} {args.split}: {len(images)} images at {h}x{w}; {args.threads} threads")
+    print(
+        f"{len(names)} runs ({', '.join(names)}) on {ref.source} {args.split}: "
+        f"{len(images)} images at {h}x{w}; {args.threads} threads"
+    )
 
     measures = 0.0
     for n in names:  # the measures alone, on predictions already made

@@ -40,8 +40,14 @@ def plan(ws: Workspace) -> dict:
             continue
         if seg:
             cls = ws.names_for("classification")
-            return {"source": source, "runs": seg[:6], "split": ws.sources()[source].split, "size": ws.sources()[source].size(),
-                    "map_run": (cls or seg)[0], "map_split": ws.dataset((cls or seg)[0]).split}  # fmt: skip
+            return {
+                "source": source,
+                "runs": seg[:6],
+                "split": ws.sources()[source].split,
+                "size": ws.sources()[source].size(),
+                "map_run": (cls or seg)[0],
+                "map_split": ws.dataset((cls or seg)[0]).split,
+            }
     raise SystemExit(f"no segmentation run under {ws.runs_dir}")
 
 
@@ -49,7 +55,9 @@ def request(client, kind: str, p: dict, k: int, upload) -> None:
     """One request of ``kind``; ``k`` varies the image so caches are not all warm."""
     runs, image = p["runs"], k % p["size"]
     if kind == "compare":
-        out = client.predict(p["source"], p["split"], image, runs, ["best"] * len(runs), 0.55, False, 0.5, 0.5, 1.0, api_name="/compare")
+        out = client.predict(
+            p["source"], p["split"], image, runs, ["best"] * len(runs), 0.55, False, 0.5, 0.5, 1.0, api_name="/compare"
+        )
         assert out[1]["runs"], out[2]
     elif kind == "metrics":
         assert client.predict(runs, "best", api_name="/metrics")[3]["summary"]
@@ -111,9 +119,15 @@ def report(times: dict[str, list[float]], failures: list[str]) -> None:
         print("  ", f)
     for kind, xs in times.items():
         if xs:
-            print(f"{kind:<10} n={len(xs):3d}  p50 {statistics.median(xs):6.2f} s   p95 {pct(xs, 0.95):6.2f} s   max {max(xs):6.2f} s")
+            print(
+                f"{kind:<10} n={len(xs):3d}  p50 {statistics.median(xs):6.2f} s   "
+                f"p95 {pct(xs, 0.95):6.2f} s   max {max(xs):6.2f} s"
+            )
     every = [x for xs in times.values() for x in xs]
-    print(f"{'all':<10} n={len(every):3d}  p50 {statistics.median(every):6.2f} s   p95 {pct(every, 0.95):6.2f} s   max {max(every):6.2f} s")
+    print(
+        f"{'all':<10} n={len(every):3d}  p50 {statistics.median(every):6.2f} s   "
+        f"p95 {pct(every, 0.95):6.2f} s   max {max(every):6.2f} s"
+    )
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -137,8 +151,18 @@ def main() -> None:
     p = plan(Workspace.discover(args.runs))
     tmp = Path(tempfile.mkdtemp(prefix="load-"))
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, str(ROOT / "app" / "main.py"), "--runs", args.runs, "--port", str(args.port), "--threads", str(args.threads),
-           "--cache-dir", str(tmp / "cache")]  # fmt: skip
+    cmd = [
+        sys.executable,
+        str(ROOT / "app" / "main.py"),
+        "--runs",
+        args.runs,
+        "--port",
+        str(args.port),
+        "--threads",
+        str(args.threads),
+        "--cache-dir",
+        str(tmp / "cache"),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         url = f"http://127.0.0.1:{args.port}/"
@@ -146,8 +170,10 @@ def main() -> None:
         t0 = time.perf_counter()
         times, failures = load_test(url, p, args.clients, args.requests)
         wall = time.perf_counter() - t0
-        print(f"{args.clients} clients x {args.requests} mixed requests on {', '.join(p['runs'])} ({p['source']}); "
-              f"app threads {args.threads}, {os.cpu_count()} cores; wall {wall:.1f} s")  # fmt: skip
+        print(
+            f"{args.clients} clients x {args.requests} mixed requests on {', '.join(p['runs'])} ({p['source']}); "
+            f"app threads {args.threads}, {os.cpu_count()} cores; wall {wall:.1f} s"
+        )
         report(times, failures)
         print(f"server peak RSS {peak_rss_mb(proc.pid):.0f} MB")
     finally:

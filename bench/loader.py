@@ -75,14 +75,17 @@ def main() -> None:
     fixed = [next(iter(DataLoader(ds, batch_size=r["batch_size"], shuffle=True, generator=g))) for _ in range(4)]
     in_memory = [fixed[i % 4] for i in range(n)]
     ref = statistics.median(step_times(model, in_memory, n)[args.warmup :])
-    print(f"{args.arch}: batch {r['batch_size']}, crop {r['crop']}, {args.threads} threads; caching the 367 train images "
-          f"took {cache_s:.1f} s; augmenting one item takes {per_item_ms:.1f} ms")  # fmt: skip
+    print(
+        f"{args.arch}: batch {r['batch_size']}, crop {r['crop']}, {args.threads} threads; caching the 367 train images "
+        f"took {cache_s:.1f} s; augmenting one item takes {per_item_ms:.1f} ms"
+    )
     print("| loader | median step s | ratio (in-memory / loader) |")
     print("| --- | --- | --- |")
     print(f"| tensors in memory | {ref:.3f} | 1.00 |")
     for w in args.workers:
-        loader = DataLoader(ds, batch_size=r["batch_size"], shuffle=True, drop_last=True, num_workers=w,
-                            persistent_workers=w > 0, generator=g)  # fmt: skip
+        loader = DataLoader(
+            ds, batch_size=r["batch_size"], shuffle=True, drop_last=True, num_workers=w, persistent_workers=w > 0, generator=g
+        )
 
         def cycle():
             while True:

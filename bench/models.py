@@ -65,9 +65,7 @@ def latency_ms(model: torch.nn.Module, repeats: int, warmup: int) -> tuple[float
     return 1000 * statistics.median(times), 1000 * min(times)
 
 
-def train_images_per_s(
-    model: torch.nn.Module, steps: int, warmup: int, num_classes: int
-) -> tuple[float, float]:
+def train_images_per_s(model: torch.nn.Module, steps: int, warmup: int, num_classes: int) -> tuple[float, float]:
     """Images/s of the median and of the fastest step."""
     model.train()
     opt = torch.optim.SGD([p for p in model.parameters() if p.requires_grad], lr=1e-3, momentum=0.9)
@@ -124,8 +122,10 @@ def main() -> None:
     print(f"torch {torch.__version__}, {args.threads} threads, {args.num_classes} classes\n")
     print("Timings: median (best). On a shared machine other jobs only ever add time, so the best run")
     print("is the closer estimate of the model's own cost; the median is what a user sees.\n")
-    print(f"| model | size | config | params (M) | latency {LATENCY_HW[0]}x{LATENCY_HW[1]} b1 (ms) "
-          f"| train {TRAIN_HW[0]}x{TRAIN_HW[1]} b{TRAIN_BATCH} (img/s) |")
+    print(
+        f"| model | size | config | params (M) | latency {LATENCY_HW[0]}x{LATENCY_HW[1]} b1 (ms) "
+        f"| train {TRAIN_HW[0]}x{TRAIN_HW[1]} b{TRAIN_BATCH} (img/s) |"
+    )
     print("|---|---|---|---:|---:|---:|")
     for name in names:
         for size in sizes:

@@ -47,9 +47,11 @@ def main() -> None:
     for h, w in ((180, 240), (360, 480)):
         t, cpu, counts, present = time_size(args.seed, args.scenes, h, w)
         stats[(h, w)] = (counts, present)
-        print(f"{w}x{h}: wall mean {1e3 * t.mean():.2f} ms  p95 {1e3 * np.percentile(t, 95):.2f} ms  "
-              f"max {1e3 * t.max():.2f} ms | CPU mean {1e3 * cpu.mean():.2f} ms  "
-              f"p95 {1e3 * np.percentile(cpu, 95):.2f} ms  over {args.scenes} scenes")
+        print(
+            f"{w}x{h}: wall mean {1e3 * t.mean():.2f} ms  p95 {1e3 * np.percentile(t, 95):.2f} ms  "
+            f"max {1e3 * t.max():.2f} ms | CPU mean {1e3 * cpu.mean():.2f} ms  "
+            f"p95 {1e3 * np.percentile(cpu, 95):.2f} ms  over {args.scenes} scenes"
+        )
     print(f"load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
     counts, present = stats[(180, 240)]
     share = 100 * counts / counts.sum()

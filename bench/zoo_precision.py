@@ -4,7 +4,8 @@ Run from the repo root: ``python bench/zoo_precision.py [--runs checkpoints/camv
 [--steps 3] [--warmup 2]``.
 
 Each segmentation run's model is rebuilt from its ``run.json`` (architecture and widths) in the
-memory format the engine trains it in (channels-last where it trains safely) and timed on random data at the zoo's batch and crop (8 x 288x384, 11 classes):
+memory format the engine trains it in (channels-last where it trains safely) and timed on random data at the
+zoo's batch and crop (8 x 288x384, 11 classes):
 one AdamW step of cross-entropy (plus 0.4 x aux), as ``core.train.engine`` runs it with ``--amp off`` and
 ``--amp bf16``. bfloat16 pays off only on CPUs with native bfloat16 arithmetic (AVX512-BF16 or AMX);
 the flag line says whether this one has it. Median of ``--steps`` timed steps after ``--warmup``.
@@ -24,10 +25,10 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from core.utils.device import channels_last_trains_safely  # noqa: E402
-from core.train.engine import autocast_context  # noqa: E402
 from core.models import get_model  # noqa: E402
 from core.runs import load_run  # noqa: E402
+from core.train.engine import autocast_context  # noqa: E402
+from core.utils.device import channels_last_trains_safely  # noqa: E402
 
 BATCH, CROP = 8, (288, 384)
 

@@ -38,20 +38,30 @@ def _row(run: Run) -> dict:
     last = run.history[-1]
     best = run.record(run.best_epoch) if run.best_epoch is not None else last
     speeds = [r["images_per_s"] for r in run.history if r.get("images_per_s")]
-    return {"last": last, "best": best, "speed": statistics.median(speeds) if speeds else None,
-            "params": run.config["model"].get("num_params"), "epochs": len(run.history)}  # fmt: skip
+    return {
+        "last": last,
+        "best": best,
+        "speed": statistics.median(speeds) if speeds else None,
+        "params": run.config["model"].get("num_params"),
+        "epochs": len(run.history),
+    }
 
 
 def segmentation_tables(runs: list[tuple[str, Run]]) -> str:
-    head = ("| run | architecture | parameters | budget | precision | epochs | val mIoU (final) | best (epoch) | pixel acc"
-            " | mean acc | train images/s |\n|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|")  # fmt: skip
+    head = (
+        "| run | architecture | parameters | budget | precision | epochs | val mIoU (final) | best (epoch) | pixel acc"
+        " | mean acc | train images/s |\n|---|---|---:|---|---|---:|---:|---:|---:|---:|---:|"
+    )
     lines = [head]
     for name, run in runs:
         r = _row(run)
         last, best = r["last"], r["best"]
-        lines.append(f"| {name} | {run.arch} | {r['params'] / 1e6:.2f}M | {_budget(run)} | {_precision(run)} | {r['epochs']} | {_f(last.get('miou'))}"
-                     f" | {_f(best.get('miou'))} ({best['epoch']}) | {_f(last.get('pixel_acc'))} | {_f(last.get('mean_acc'))}"
-                     f" | {_f(r['speed'], 1)} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {run.arch} | {r['params'] / 1e6:.2f}M | {_budget(run)} | {_precision(run)} | {r['epochs']} "
+            f"| {_f(last.get('miou'))}"
+            f" | {_f(best.get('miou'))} ({best['epoch']}) | {_f(last.get('pixel_acc'))} | {_f(last.get('mean_acc'))}"
+            f" | {_f(r['speed'], 1)} |"
+        )
     classes = runs[0][1].classes
     lines += ["", "| run | " + " | ".join(classes) + " |", "|---|" + "---:|" * len(classes)]
     for name, run in runs:
@@ -61,12 +71,16 @@ def segmentation_tables(runs: list[tuple[str, Run]]) -> str:
 
 
 def classification_table(runs: list[tuple[str, Run]]) -> str:
-    lines = ["| run | architecture | parameters | budget | epochs | val top-1 (final) | top-5 | train images/s |",
-             "|---|---|---:|---|---:|---:|---:|---:|"]  # fmt: skip
+    lines = [
+        "| run | architecture | parameters | budget | epochs | val top-1 (final) | top-5 | train images/s |",
+        "|---|---|---:|---|---:|---:|---:|---:|",
+    ]
     for name, run in runs:
         r = _row(run)
-        lines.append(f"| {name} | {run.arch} | {r['params'] / 1e6:.2f}M | {_budget(run)} | {r['epochs']} | {_f(r['last'].get('top1'))}"
-                     f" | {_f(r['last'].get('top5'))} | {_f(r['speed'], 0)} |")  # fmt: skip
+        lines.append(
+            f"| {name} | {run.arch} | {r['params'] / 1e6:.2f}M | {_budget(run)} | {r['epochs']} | {_f(r['last'].get('top1'))}"
+            f" | {_f(r['last'].get('top5'))} | {_f(r['speed'], 0)} |"
+        )
     return "\n".join(lines)
 
 

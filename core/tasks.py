@@ -6,14 +6,13 @@ import math
 from typing import Any
 
 import numpy as np
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from core.utils.device import all_reduce_sum
 from core.evaluation.metrics import ConfusionMatrix, classification_scores, topk_correct
 from core.evaluation.metrics import scores as segmentation_scores
+from core.utils.device import all_reduce_sum
 
 
 def main_logits(output: Tensor | dict[str, Tensor]) -> Tensor:
@@ -45,8 +44,15 @@ class Task:
     name: str
     monitor: str
 
-    def __init__(self, num_classes: int, ignore_index: int, weight: Tensor | None = None, aux_weight: float = 0.0,
-                 *, label_smoothing: float = 0.0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        num_classes: int,
+        ignore_index: int,
+        weight: Tensor | None = None,
+        aux_weight: float = 0.0,
+        *,
+        label_smoothing: float = 0.0,
+    ) -> None:
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label smoothing must be in [0, 1), got {label_smoothing}")
         self.num_classes = num_classes
@@ -60,7 +66,9 @@ class Task:
         weight = None if self.weight is None else self.weight.to(main_logits(output).device)
 
         def ce(logits: Tensor) -> Tensor:
-            return F.cross_entropy(logits.float(), target, weight=weight, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing)
+            return F.cross_entropy(
+                logits.float(), target, weight=weight, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing
+            )
 
         loss = ce(main_logits(output))
         if isinstance(output, dict) and "aux" in output and self.aux_weight > 0:
@@ -69,7 +77,6 @@ class Task:
 
     def new_meter(self, device: torch.device) -> "Meter":
         return Meter(self, device)
-
 
     # --- what the task means to scores and to a reader (class attributes; no instance needed) ----------
     @staticmethod
@@ -99,7 +106,9 @@ class SegmentationTask(Task):
         return segmentation_scores(cm)
 
     @staticmethod
-    def image_result(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> tuple[float, float, np.ndarray]:
+    def image_result(
+        pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None
+    ) -> tuple[float, float, np.ndarray]:
         """Pixel accuracy, the image's mIoU and its confusion counts."""
         from core.evaluation.per_image import image_scores, valid_pixels
 

@@ -50,8 +50,9 @@ def valid_mask(labels: np.ndarray, num_classes: int, ignore_index: int | None = 
     return keep
 
 
-def colorize(labels: np.ndarray, palette: Sequence[Color], *, ignore_index: int | None = None,
-             ignore_color: Color = IGNORE_COLOR) -> np.ndarray:  # fmt: skip
+def colorize(
+    labels: np.ndarray, palette: Sequence[Color], *, ignore_index: int | None = None, ignore_color: Color = IGNORE_COLOR
+) -> np.ndarray:
     """(H, W, 3) uint8: each pixel in its class colour, unlabelled pixels in ``ignore_color``."""
     labels = np.asarray(labels)
     k = len(palette)
@@ -71,8 +72,9 @@ def blend(image: np.ndarray, color: np.ndarray, opacity: float, where: np.ndarra
     return out
 
 
-def overlay(image: np.ndarray, labels: np.ndarray, palette: Sequence[Color], *, opacity: float = 0.5,
-            ignore_index: int | None = None) -> np.ndarray:  # fmt: skip
+def overlay(
+    image: np.ndarray, labels: np.ndarray, palette: Sequence[Color], *, opacity: float = 0.5, ignore_index: int | None = None
+) -> np.ndarray:
     """The label map in class colours over the image; unlabelled pixels show the image alone."""
     image = _check_image(image)
     _check_same_hw(image, labels)
@@ -88,8 +90,15 @@ def dim(image: np.ndarray, amount: float = 0.6) -> np.ndarray:
     return np.rint(np.repeat(out, 3, axis=2)).astype(np.uint8)
 
 
-def confusion_map(image: np.ndarray, target: np.ndarray, pred: np.ndarray, palette: Sequence[Color], *,
-                  ignore_index: int | None = None, amount: float = 0.6) -> np.ndarray:  # fmt: skip
+def confusion_map(
+    image: np.ndarray,
+    target: np.ndarray,
+    pred: np.ndarray,
+    palette: Sequence[Color],
+    *,
+    ignore_index: int | None = None,
+    amount: float = 0.6,
+) -> np.ndarray:
     """Correct pixels dimmed; wrong pixels painted in the colour of the class the model predicted.
 
     Unlabelled pixels are dimmed too: there is no right answer there.
@@ -117,8 +126,9 @@ def highlight(image: np.ndarray, mask: np.ndarray, *, color: Color = HIGHLIGHT_C
     return out
 
 
-def category_map(categories: np.ndarray, colors: Sequence[Color] = DISAGREEMENT_COLORS,
-                 ignore_color: Color = IGNORE_COLOR) -> np.ndarray:  # fmt: skip
+def category_map(
+    categories: np.ndarray, colors: Sequence[Color] = DISAGREEMENT_COLORS, ignore_color: Color = IGNORE_COLOR
+) -> np.ndarray:
     """(H, W, 3) uint8 from a small-integer category map, e.g. the disagreement of two runs."""
     return colorize(categories, colors, ignore_color=ignore_color)
 
@@ -140,7 +150,9 @@ def entropy_map(entropy: np.ndarray, num_classes: int) -> np.ndarray:
     return colormap(entropy, 0.0, float(np.log(max(num_classes, 2))))
 
 
-def mark_pixel(image: np.ndarray, yx: tuple[int, int], *, color: Color = HIGHLIGHT_COLOR, radius: int | None = None) -> np.ndarray:
+def mark_pixel(
+    image: np.ndarray, yx: tuple[int, int], *, color: Color = HIGHLIGHT_COLOR, radius: int | None = None
+) -> np.ndarray:
     """A copy of the image with a ring and cross-hair around pixel ``(y, x)``."""
     image = _check_image(image)
     h, w = image.shape[:2]
@@ -200,8 +212,15 @@ def _font(size: int) -> ImageFont.ImageFont | ImageFont.FreeTypeFont:
     return ImageFont.load_default(size=size)
 
 
-def legend(names: Sequence[str], colors: Sequence[Color], *, counts: Sequence[int | str] | None = None,
-           columns: int | None = None, font_size: int = 14, width: int | None = None) -> np.ndarray:  # fmt: skip
+def legend(
+    names: Sequence[str],
+    colors: Sequence[Color],
+    *,
+    counts: Sequence[int | str] | None = None,
+    columns: int | None = None,
+    font_size: int = 14,
+    width: int | None = None,
+) -> np.ndarray:
     """A legend image: a colour swatch and a name (and optional count) per entry, in columns."""
     if len(names) != len(colors):
         raise ValueError(f"{len(names)} names but {len(colors)} colours")

@@ -46,10 +46,20 @@ def tiny_seg_run(tmp_path_factory):
             outputs[epoch] = model(x)["out"].clone()
 
     cfg = TrainConfig(
-        arch="unet", model_args={"base_width": 4, "depth": 3}, dataset="synthstreets",
-        data_options={"num_images": 16, "size": [48, 64]}, size=(48, 64), epochs=2, batch_size=4,
-        lr=3e-3, out=str(out), workers=0, threads=1, progress=False, class_weighting="median",
-    )  # fmt: skip
+        arch="unet",
+        model_args={"base_width": 4, "depth": 3},
+        dataset="synthstreets",
+        data_options={"num_images": 16, "size": [48, 64]},
+        size=(48, 64),
+        epochs=2,
+        batch_size=4,
+        lr=3e-3,
+        out=str(out),
+        workers=0,
+        threads=1,
+        progress=False,
+        class_weighting="median",
+    )
     train(cfg, on_epoch_end=record)
     return out, x, outputs
 

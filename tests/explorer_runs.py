@@ -35,11 +35,28 @@ def has_classifier() -> bool:
 def make_explorer_runs(root: Path, tiny_seg_run_dir: Path) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     shutil.copytree(tiny_seg_run_dir, root / "seg-a")
-    _train(root / "seg-b", arch="unet_simple", model_args={"base_width": 4}, dataset="synthstreets", data_options=SEG_DATA,
-           size=(48, 64), epochs=3, snapshot_epochs="1,3", seed=1)  # fmt: skip
+    _train(
+        root / "seg-b",
+        arch="unet_simple",
+        model_args={"base_width": 4},
+        dataset="synthstreets",
+        data_options=SEG_DATA,
+        size=(48, 64),
+        epochs=3,
+        snapshot_epochs="1,3",
+        seed=1,
+    )
     if has_classifier():
-        _train(root / "cls-a", arch="small_cnn", model_args={"base_width": 4}, dataset="crops:synthstreets",
-               data_options={"num_images": 6, "size": [48, 64], "max_per_class": 8}, size=(32, 32), epochs=2, batch_size=16)  # fmt: skip
+        _train(
+            root / "cls-a",
+            arch="small_cnn",
+            model_args={"base_width": 4},
+            dataset="crops:synthstreets",
+            data_options={"num_images": 6, "size": [48, 64], "max_per_class": 8},
+            size=(32, 32),
+            epochs=2,
+            batch_size=16,
+        )
     camvid = root / "camvid-a"
     shutil.copytree(tiny_seg_run_dir, camvid)
     cfg = json.loads((camvid / "run.json").read_text())

@@ -23,13 +23,13 @@ IMAGES = {"camvid": 24, "synthstreets": 8, "crops:camvid": 48, "crops:synthstree
 
 def _imports():
     try:  # the layout after the house-by-concern move
+        from core.data.registry import sample_split
         from core.inference import Predictor
         from core.runs import discover_runs
-        from core.data.registry import sample_split
     except ImportError:  # pragma: no cover  (the layout before it)
+        from core.data.registry import sample_split
         from core.inference import Predictor
         from core.runs import discover_runs
-        from core.data.registry import sample_split
     return Predictor, discover_runs, sample_split
 
 

@@ -13,7 +13,14 @@ from core import explorer as A
 from tests.app_server import running_app
 
 CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"]
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 SHOTS = Path(__file__).resolve().parent / "output" / "screenshots"
 EXAMPLE = Path(__file__).resolve().parents[1] / "assets" / "examples" / "street_b.jpg"
 TIMEOUT = 60_000  # ms; a busy 2-core machine
@@ -53,7 +60,8 @@ def loaded_images(page, selector: str) -> int:
 def wait_images(page, selector: str, n: int = 1) -> None:
     try:
         page.wait_for_function(
-            "([sel, n]) => [...document.querySelectorAll(sel + ' img')].filter(e => e.complete && e.naturalWidth > 0).length >= n",
+            "([sel, n]) => [...document.querySelectorAll(sel + ' img')]"
+            ".filter(e => e.complete && e.naturalWidth > 0).length >= n",
             arg=[selector, n],
         )
     except Exception:
@@ -86,7 +94,9 @@ def test_compare_tab_two_runs_and_an_epoch_slider(page):
     box = page.locator("#slot-2-epoch input[type=number]")
     box.fill("1")
     box.blur()
-    page.wait_for_function("() => /seg-b\\s+1\\s/.test(document.querySelector('#compare-status')?.innerText || '')")  # the table row
+    page.wait_for_function(
+        "() => /seg-b\\s+1\\s/.test(document.querySelector('#compare-status')?.innerText || '')"
+    )  # the table row
     assert "seg-a" in page.locator("#slot-1").inner_text()
     page.screenshot(path=str(SHOTS / "compare.png"), full_page=True)
 
@@ -120,7 +130,9 @@ def test_embeddings_tab_map_and_a_clicked_point(page, explorer_runs):
     wait_plots(page, "#emb-plot-a")
     page.wait_for_function("() => document.querySelector('#emb-plot-a .js-plotly-plot')?.data?.length > 0")
     # a click on a point (emitted as Plotly would) reaches the app through the page script
-    page.evaluate("() => document.querySelector('#emb-plot-a .js-plotly-plot').emit('plotly_click', {points: [{customdata: [3, 'x']}]})")
+    page.evaluate(
+        "() => document.querySelector('#emb-plot-a .js-plotly-plot').emit('plotly_click', {points: [{customdata: [3, 'x']}]})"
+    )
     wait_images(page, "#emb-image-a")
     page.wait_for_function("() => document.body.innerText.includes('Point 3')")
     page.screenshot(path=str(SHOTS / "embeddings.png"), full_page=True)

@@ -14,8 +14,8 @@ from PIL import Image
 
 from core import explorer as A
 from core import visualize as V
-from core.explorer.compare import display
 from core.evaluation.per_image import disagreement, image_scores
+from core.explorer.compare import display
 from core.inference import Predictor
 from tests.app_server import running_app
 
@@ -99,20 +99,32 @@ def test_compare_matches_core_and_a_second_call_does_not_run_models(app, ws, mon
     image, target = ref.load(3)
     assert "image 3" in status and "| seg-a | 2 |" in status
     panels = value(panels)
-    assert [p["caption"].split(" ·")[0] for p in panels] == ["image 3: val_00003", "ground truth", "seg-a @ 2 (best)" if ws.run("seg-a").best_epoch == 2
-                                                             else "seg-a @ 2 (last)", "seg-b @ 3 (best, last)" if ws.run("seg-b").best_epoch == 3
-                                                             else "seg-b @ 3 (last)", "ensemble of 2 runs"][: len(panels)]  # fmt: skip
+    assert [p["caption"].split(" ·")[0] for p in panels] == [
+        "image 3: val_00003",
+        "ground truth",
+        "seg-a @ 2 (best)" if ws.run("seg-a").best_epoch == 2 else "seg-a @ 2 (last)",
+        "seg-b @ 3 (best, last)" if ws.run("seg-b").best_epoch == 3 else "seg-b @ 3 (last)",
+        "ensemble of 2 runs",
+    ][: len(panels)]
     np.testing.assert_array_equal(read(panels[0]["image"]), as_served(display(image), tmp_path))
     palette = ref.open().palette
-    np.testing.assert_array_equal(read(panels[1]["image"]), as_served(display(V.overlay(image, target, palette, opacity=0.5, ignore_index=11)), tmp_path))
+    np.testing.assert_array_equal(
+        read(panels[1]["image"]), as_served(display(V.overlay(image, target, palette, opacity=0.5, ignore_index=11)), tmp_path)
+    )
     assert read(legend).shape[1] == 1100
     rows = {r["run"]: r for r in scores["runs"]}
     for k, (name, epoch) in enumerate([("seg-a", 2), ("seg-b", 3)]):
         pred = Predictor(ws.run(name), epoch).predict([image])[0].labels
-        np.testing.assert_array_equal(read(panels[2 + k]["image"]),
-                                      as_served(display(V.overlay(image, pred, palette, opacity=0.5, ignore_index=11)), tmp_path))  # fmt: skip
+        np.testing.assert_array_equal(
+            read(panels[2 + k]["image"]),
+            as_served(display(V.overlay(image, pred, palette, opacity=0.5, ignore_index=11)), tmp_path),
+        )
         s = image_scores(pred, target, 11, 11)
-        assert rows[name]["epoch"] == epoch and rows[name]["miou"] == pytest.approx(s["miou"]) and rows[name]["pixel_acc"] == pytest.approx(s["pixel_acc"])
+        assert (
+            rows[name]["epoch"] == epoch
+            and rows[name]["miou"] == pytest.approx(s["miou"])
+            and rows[name]["pixel_acc"] == pytest.approx(s["pixel_acc"])
+        )
     from core.inference.ensemble import Ensemble
 
     ens = Ensemble([(ws.run("seg-a"), 2), (ws.run("seg-b"), 3)]).predict([image])[0].labels
@@ -130,9 +142,16 @@ def test_compare_takes_lists_of_any_length_snaps_epochs_and_refuses_too_many(app
     _, client = app
     runs = ["seg-a", "seg-b"] * 4  # 8 columns
     _, scores, status, _, _ = compare(client, ws, 0, runs, ["best", 2, "last"])
-    assert [r["epoch"] for r in scores["runs"]] == [ws.run("seg-a").best_epoch, 1, 2, ws.run("seg-b").best_epoch,
-                                                    ws.run("seg-a").best_epoch, ws.run("seg-b").best_epoch,
-                                                    ws.run("seg-a").best_epoch, ws.run("seg-b").best_epoch]  # fmt: skip
+    assert [r["epoch"] for r in scores["runs"]] == [
+        ws.run("seg-a").best_epoch,
+        1,
+        2,
+        ws.run("seg-b").best_epoch,
+        ws.run("seg-a").best_epoch,
+        ws.run("seg-b").best_epoch,
+        ws.run("seg-a").best_epoch,
+        ws.run("seg-b").best_epoch,
+    ]
     # seg-b saved epochs 1 and 3: 2 lies between, the earlier wins; missing epochs are "best"
     out = compare(client, ws, 0, ["seg-a", "seg-b"] * 7, [])
     assert "at most 12 runs" in out[2]
@@ -197,7 +216,9 @@ def test_confusion_matrix_cell_and_disagreement(app, ws, tmp_path):
     image, target = ref.load(1)
     pred = Predictor(run, 2).predict([image])[0].labels
     b = int(np.bincount(pred[target == 3], minlength=11).argmax())
-    panels, cmap, counts, stat = client.predict("seg-a", 2, "val", 1, "Road", run.classes[b], "seg-b", 3, api_name="/confusion_image")
+    panels, cmap, counts, stat = client.predict(
+        "seg-a", 2, "val", 1, "Road", run.classes[b], "seg-b", 3, api_name="/confusion_image"
+    )
     n = int(((target == 3) & (pred == b)).sum())
     assert counts["cell_pixels"] == n and counts["cell"] == ["Road", run.classes[b]]
     assert counts["wrong_pixels"] == int(((target != 11) & (pred != target)).sum())
@@ -218,7 +239,9 @@ def test_unavailable_dataset_falls_back_to_the_shipped_sample(app, ws):
     out = compare(client, ws, 0, ["camvid-a"], [2])  # its val split is not on this machine
     assert "no split 'val' here; splits: val-sample" in out[2]
     source = ws.dataset("camvid-a").source
-    panels, scores, status, _, _ = client.predict(source, "val-sample", 0, ["camvid-a"], [2], 0.5, False, 0.5, 0.5, 1.0, api_name="/compare")
+    panels, scores, status, _, _ = client.predict(
+        source, "val-sample", 0, ["camvid-a"], [2], 0.5, False, 0.5, 0.5, 1.0, api_name="/compare"
+    )
     assert scores["item_id"] == "0016E5_07959" and "24 of 101 images" in status and len(value(panels)) == 3
     assert client.predict("camvid-a", api_name="/class_epoch")["type"] == "plotly"  # the app keeps serving
 
@@ -234,7 +257,9 @@ def test_upload_an_example_and_an_unreadable_file(app, ws, tmp_path):
     np.testing.assert_array_equal(read(panels[0]["image"]), as_served(display(image), tmp_path))
     assert f"{image.shape[1]}×{image.shape[0]}" in status and data["width"] == image.shape[1]
     pred = Predictor(ws.run("seg-a"), "best").predict([image])[0]
-    np.testing.assert_array_equal(read(panels[1]["image"]), as_served(V.overlay(image, pred.labels, ws.run("seg-a").palette, opacity=0.5), tmp_path))
+    np.testing.assert_array_equal(
+        read(panels[1]["image"]), as_served(V.overlay(image, pred.labels, ws.run("seg-a").palette, opacity=0.5), tmp_path)
+    )
     np.testing.assert_array_equal(read(panels[2]["image"]), as_served(V.entropy_map(pred.entropy(), 11), tmp_path))
     assert data["runs"][0]["mean_entropy"] == pytest.approx(float(pred.entropy().mean()), rel=1e-5)
     if "cls-a" in ws.runs:
@@ -304,12 +329,16 @@ def test_boundary_calibration_and_segment_sizes_match_core(app, ws):
         calib += calibration_sums(pred.probs, target, 11, 11)
         segs += segment_recall_counts(pred.labels, target, 11, 11)
     assert data["runs"][0]["boundary_iou"] == pytest.approx(boundary_iou(counts).tolist(), nan_ok=True)
-    assert data["runs"][0]["iou"] == pytest.approx(ws.run("seg-a").record(ws.run("seg-a").best_epoch)["iou"], nan_ok=True)  # same val split
+    assert data["runs"][0]["iou"] == pytest.approx(
+        ws.run("seg-a").record(ws.run("seg-a").best_epoch)["iou"], nan_ok=True
+    )  # same val split
     assert "boundary" in text and len(table["data"]) == 22
     assert list((ws.run("seg-a").path / "evaluation").glob("*.npz")), "cached on disk like the embeddings"
     _, _, cal, text = client.predict(["seg-a"], "best", "val", api_name="/calibration")
     assert cal["runs"][0]["ece"] == pytest.approx(ece(calib)) and "ECE" in text
-    assert sum(cal["runs"][0]["reliability"]["count"]) == int((np.concatenate([t.ravel() for _, t in _split_predictions(ws, "seg-a", 2)]) != 11).sum())
+    assert sum(cal["runs"][0]["reliability"]["count"]) == int(
+        (np.concatenate([t.ravel() for _, t in _split_predictions(ws, "seg-a", 2)]) != 11).sum()
+    )
     _, sizes = client.predict(["seg-a"], "best", "val", api_name="/segment_sizes")
     got = np.array([[np.nan if v is None else v for v in row] for row in sizes["runs"][0]["recall"]])
     np.testing.assert_allclose(got, segment_recall(segs))
@@ -341,4 +370,7 @@ def test_consensus_confidence_and_churn_on_an_image(app, ws):
     gallery, line, steps = client.predict(source, "val", 2, "seg-b", api_name="/churn")
     p1, p3 = (Predictor(ws.run("seg-b"), e).predict([image])[0].labels for e in (1, 3))
     _, counts, fraction = churn(p1, p3, target, 11, 11)
-    assert steps["steps"][0]["fraction"] == pytest.approx(fraction) and list(steps["steps"][0]["by_class"].values()) == counts.tolist()
+    assert (
+        steps["steps"][0]["fraction"] == pytest.approx(fraction)
+        and list(steps["steps"][0]["by_class"].values()) == counts.tolist()
+    )

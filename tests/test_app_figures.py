@@ -1,6 +1,5 @@
 """app/figures.py: each Plotly builder on small inputs (trace names, values, hover data)."""
 
-
 import numpy as np
 import plotly.graph_objects as go
 import pytest
@@ -35,8 +34,16 @@ def test_class_epoch_heatmap_axes():
 
 
 def test_training_curves_mark_best_epoch_and_early_stop():
-    run = dict(name="r", epochs=[1, 2, 3], train_loss=[3, 2, 1], val_loss=[3.5, 2.5, 2.6], metric=[0.1, 0.4, 0.3],
-               metric_name="mIoU", best_epoch=2, stopped_epoch=3)  # fmt: skip
+    run = dict(
+        name="r",
+        epochs=[1, 2, 3],
+        train_loss=[3, 2, 1],
+        val_loss=[3.5, 2.5, 2.6],
+        metric=[0.1, 0.4, 0.3],
+        metric_name="mIoU",
+        best_epoch=2,
+        stopped_epoch=3,
+    )
     fig = F.training_curves([run])
     names = [t.name for t in fig.data]
     assert names == ["r train", "r val", "r mIoU", "r best epoch"]
@@ -64,8 +71,7 @@ def test_embedding_scatter_one_webgl_trace_per_class_and_symbols_for_errors():
     coords = np.arange(12, dtype=float).reshape(6, 2)
     labels = np.array([0, 0, 1, 1, 1, 2])
     preds = np.array([0, 1, 1, 1, 0, 2])
-    fig = F.embedding_scatter(coords, labels, preds, CLASSES, PALETTE, selected=4,
-                              extra={"xy": (1.0, 2.0), "neighbors": [0, 5]})  # fmt: skip
+    fig = F.embedding_scatter(coords, labels, preds, CLASSES, PALETTE, selected=4, extra={"xy": (1.0, 2.0), "neighbors": [0, 5]})
     per_class = [t for t in fig.data if t.legendgroup in CLASSES]
     assert [t.legendgroup for t in per_class] == CLASSES and all(isinstance(t, go.Scattergl) for t in per_class)
     road = per_class[0]

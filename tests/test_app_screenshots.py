@@ -78,10 +78,14 @@ def test_confusion_embeddings_upload_and_runs(page):
     page.wait_for_function("() => document.querySelector('#emb-plot-a .js-plotly-plot')?.data?.length > 0")
     page.get_by_label("Second map side by side").check()  # map B: the pixels of a segmentation run
     page.get_by_role("button", name="Build map B").click()
-    page.wait_for_function("() => (document.querySelector('#emb-plot-b .js-plotly-plot')?.layout?.title?.text || '').includes('@')")
+    page.wait_for_function(
+        "() => (document.querySelector('#emb-plot-b .js-plotly-plot')?.layout?.title?.text || '').includes('@')"
+    )
     shot(page, "embeddings")
     page.get_by_role("tab", name="Upload your own image").click()
-    page.locator("#upload-file input[type=file]").set_input_files(str(sorted((ROOT / "assets" / "camvid-val-sample" / "val").glob("*.jpg"))[5]))
+    page.locator("#upload-file input[type=file]").set_input_files(
+        str(sorted((ROOT / "assets" / "camvid-val-sample" / "val").glob("*.jpg"))[5])
+    )
     wait_images(page, "#upload-gallery", 3)
     shot(page, "upload")
     page.get_by_role("tab", name="Runs").click()

@@ -23,7 +23,7 @@ from tests.test_train import TINY
 
 # Runs core.train with every atomic write paused after its temporary file is complete and before the
 # rename, announcing the target in $VE_WRITE_MARK: the test kills the process right there.
-SLOW_WRITES = '''
+SLOW_WRITES = """
 import os, sys, time
 import core.utils.io, core.runs.store
 _atomic = core.utils.io.atomic_write
@@ -38,14 +38,16 @@ def paused(path, write):
 core.utils.io.atomic_write = core.runs.store.atomic_write = paused
 import core.train
 sys.exit(core.train.main(sys.argv[1:]))
-'''
+"""
 
 
 def launch(args: list[str], tmp: Path, pause_on: str | None = None) -> subprocess.Popen:
     script = tmp / "slow_writes.py"
     script.write_text(SLOW_WRITES)
     env = {**subprocess_env(), "VE_WRITE_MARK": str(tmp / "mark"), "VE_PAUSE_ON": pause_on or ""}
-    return subprocess.Popen([sys.executable, str(script), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(script), *args], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
 
 
 def check_consistent(out: Path) -> list[int]:
@@ -67,7 +69,14 @@ def test_sigkill_five_times_including_mid_checkpoint_then_resume(tmp_path):
     rng = random.Random(7)
     first = TINY + ["--data-opt", "num_images=48", "--epochs", "6", "--out", str(out)]
     resume = ["--resume", str(out), "--no-progress", "--threads", "1"]
-    kills = [("random", None), ("mid-write", "epoch_0"), ("random", None), ("mid-write", "last.pt"), ("mid-write", "history"), ("random", None)]
+    kills = [
+        ("random", None),
+        ("mid-write", "epoch_0"),
+        ("random", None),
+        ("mid-write", "last.pt"),
+        ("mid-write", "history"),
+        ("random", None),
+    ]
     log = []
     for k, (how, target) in enumerate(kills):
         args = first if not (out / "state" / "last.pt").exists() and not (out / "run.json").exists() else resume
@@ -86,8 +95,9 @@ def test_sigkill_five_times_including_mid_checkpoint_then_resume(tmp_path):
         proc.wait()
         if (out / "run.json").exists():
             log.append((how, target, check_consistent(out)))
-    result = subprocess.run([sys.executable, "-m", "core.train", *resume], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True,
-                            timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "core.train", *resume], cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300
+    )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert check_consistent(out) == [1, 2, 3, 4, 5, 6], log
     run = load_run(out)
@@ -128,8 +138,14 @@ def test_full_disk_and_read_only_folder_are_clear_errors_and_corrupt_nothing(tin
             except OSError:
                 pass
         before = _snapshot(out)
-        result = subprocess.run([sys.executable, "-m", "core.train", "--resume", str(out), "--epochs", "4", "--no-progress", "--threads", "1"],
-                                cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "core.train", "--resume", str(out), "--epochs", "4", "--no-progress", "--threads", "1"],
+            cwd=ROOT,
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 2, result.stdout + result.stderr
         assert "No space left on device" in result.stderr and "--resume" in result.stderr and "Traceback" not in result.stderr
         after = _snapshot(out)
@@ -138,7 +154,13 @@ def test_full_disk_and_read_only_folder_are_clear_errors_and_corrupt_nothing(tin
         check_consistent(out)
         filler.unlink()
         subprocess.run(["mount", "-o", "remount,ro", str(disk)], check=True)
-        result = subprocess.run([sys.executable, "-m", "core.train", "--resume", str(out), "--epochs", "4", "--no-progress", "--threads", "1"],
-                                cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-m", "core.train", "--resume", str(out), "--epochs", "4", "--no-progress", "--threads", "1"],
+            cwd=ROOT,
+            env=subprocess_env(),
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
         assert result.returncode == 2 and "Read-only file system" in result.stderr and "Traceback" not in result.stderr
         assert _snapshot(out) == after

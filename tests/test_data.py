@@ -139,9 +139,11 @@ def test_folder_reads_satellite_rgb_masks(tmp_path):
 def test_folder_reads_kitti_road_masks(tmp_path):
     spec = {
         "classes": [{"name": "not_road", "color": [255, 0, 0]}, {"name": "road", "color": [255, 0, 255]}],
-        "images": "image_2", "masks": "gt_image_2",
-        "mask_key": ["^(um|umm|uu)_road_(\\d+)$", "\\1_\\2"], "splits": {"train": "training", "val": "training"},
-    }  # fmt: skip
+        "images": "image_2",
+        "masks": "gt_image_2",
+        "mask_key": ["^(um|umm|uu)_road_(\\d+)$", "\\1_\\2"],
+        "splits": {"train": "training", "val": "training"},
+    }
     (tmp_path / "classes.json").write_text(json.dumps(spec))
     base = tmp_path / "training"  # KITTI's own folder name
     mask = np.zeros((4, 6, 3), np.uint8)
@@ -168,7 +170,9 @@ def test_folder_errors_are_clear(tmp_path):
     (tmp_path / "classes.json").write_text("{not json")
     with pytest.raises(ValueError, match="not valid JSON"):
         get_dataset("folder", "train", root=str(tmp_path))
-    (tmp_path / "classes.json").write_text(json.dumps({"classes": [{"name": "a", "index": 0}, {"name": "b", "color": [1, 2, 3]}]}))
+    (tmp_path / "classes.json").write_text(
+        json.dumps({"classes": [{"name": "a", "index": 0}, {"name": "b", "color": [1, 2, 3]}]})
+    )
     with pytest.raises(ValueError, match="exactly one of"):
         get_dataset("folder", "train", root=str(tmp_path))
 
@@ -297,7 +301,9 @@ def test_camvid_val_sample_ships_with_the_project(tmp_path, monkeypatch):
     from core.data.registry import sample_split
 
     assert sample_split("camvid") == "val-sample" and sample_split("synthstreets") is None
-    size = sum(p.stat().st_size for p in (Path(__file__).resolve().parents[1] / "assets" / "camvid-val-sample").rglob("*") if p.is_file())
+    size = sum(
+        p.stat().st_size for p in (Path(__file__).resolve().parents[1] / "assets" / "camvid-val-sample").rglob("*") if p.is_file()
+    )
     assert size <= 4 * 2**20
 
 

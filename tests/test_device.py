@@ -6,8 +6,8 @@ import sys
 
 import torch
 
-from core.utils.device import channels_last_trains_safely
 from core.models import get_model
+from core.utils.device import channels_last_trains_safely
 from tests.conftest import ROOT, subprocess_env
 
 NARROW = {"widths": [8, 16, 24, 32, 48], "blocks": [1, 1, 1, 1]}  # 1x1 stride-2 downsample convs from 8 channels
@@ -25,10 +25,37 @@ def test_guard_flags_narrow_strided_1x1_convolutions_on_cpu_only():
 def test_narrow_resnet_blocks_train_with_channels_last_requested(tmp_path):
     """Without the guard this process aborts in the backward pass (torch 2.14 and 2.15, CPU; checked at this size)."""
     out = tmp_path / "narrow"
-    cmd = [sys.executable, "-m", "core.train", "--arch", "resunet", "--model-arg", "widths=[8,16,24,32,48]",
-           "--model-arg", "blocks=[1,1,1,1]", "--dataset", "synthstreets", "--data-opt", "num_images=8",
-           "--data-opt", "size=[120,160]", "--size", "120", "160", "--epochs", "1", "--batch-size", "8", "--workers", "0",
-           "--threads", "1", "--no-progress", "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "core.train",
+        "--arch",
+        "resunet",
+        "--model-arg",
+        "widths=[8,16,24,32,48]",
+        "--model-arg",
+        "blocks=[1,1,1,1]",
+        "--dataset",
+        "synthstreets",
+        "--data-opt",
+        "num_images=8",
+        "--data-opt",
+        "size=[120,160]",
+        "--size",
+        "120",
+        "160",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "8",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     proc = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "channels-last off" in proc.stdout

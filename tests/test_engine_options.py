@@ -14,12 +14,12 @@ from torchvision import tv_tensors
 
 from core.data.transforms import AugmentConfig, RandomGamma, train_transforms
 from core.inference import Predictor
-from core.train.optim import ema_model, load_scaler_state
 from core.runs import load_run
 from core.tasks import SegmentationTask, merge_flipped, predict_logits
 from core.train import main as train_main
 from core.train import train
 from core.train.config import TrainConfig
+from core.train.optim import ema_model, load_scaler_state
 from core.train.setup import compute_class_weights
 from tests.test_train import TINY
 
@@ -36,7 +36,9 @@ def test_auxiliary_loss_is_added_with_its_weight():
     task = SegmentationTask(2, 255, aux_weight=0.4)
     assert task.loss({"out": main, "aux": aux}, target).item() == pytest.approx(ce_main + 0.4 * ce_aux, rel=1e-6)
     assert task.loss({"out": main}, target).item() == pytest.approx(ce_main, rel=1e-6)
-    assert SegmentationTask(2, 255, aux_weight=0.0).loss({"out": main, "aux": aux}, target).item() == pytest.approx(ce_main, rel=1e-6)
+    assert SegmentationTask(2, 255, aux_weight=0.0).loss({"out": main, "aux": aux}, target).item() == pytest.approx(
+        ce_main, rel=1e-6
+    )
 
 
 def test_class_weights_reach_the_loss():
@@ -58,7 +60,9 @@ def test_engine_passes_the_recorded_class_weights_to_the_loss(tmp_path, monkeypa
 
     monkeypatch.setattr(SegmentationTask, "loss", spy)
     out = tmp_path / "run"
-    assert train_main(TINY + ["--data-opt", "num_images=4", "--epochs", "1", "--class-weighting", "median", "--out", str(out)]) == 0
+    assert (
+        train_main(TINY + ["--data-opt", "num_images=4", "--epochs", "1", "--class-weighting", "median", "--out", str(out)]) == 0
+    )
     recorded = load_run(out).config["train"]["class_weights"]
     assert len(recorded) == 11 and len(set(recorded)) > 2
     assert seen and all(w == pytest.approx(recorded) for w in seen)
@@ -193,11 +197,24 @@ def test_resume_with_an_enabled_grad_scaler_accepts_a_cpu_runs_empty_state(tmp_p
     assert enabled.get_scale() == 8.0
 
     out = tmp_path / "run"
-    cfg = TrainConfig.from_dict({**TrainConfig(epochs=1).to_dict(), "arch": "unet", "model_args": {"base_width": 4, "depth": 2},
-                                 "data_options": {"num_images": 4, "size": [32, 32]}, "size": (32, 32), "out": str(out),
-                                 "workers": 0, "threads": 1, "progress": False, "batch_size": 2})  # fmt: skip
+    cfg = TrainConfig.from_dict(
+        {
+            **TrainConfig(epochs=1).to_dict(),
+            "arch": "unet",
+            "model_args": {"base_width": 4, "depth": 2},
+            "data_options": {"num_images": 4, "size": [32, 32]},
+            "size": (32, 32),
+            "out": str(out),
+            "workers": 0,
+            "threads": 1,
+            "progress": False,
+            "batch_size": 2,
+        }
+    )
     train(cfg)
-    monkeypatch.setattr(torch.amp, "GradScaler", lambda device, enabled=True: torch.amp.grad_scaler.GradScaler("cpu", enabled=True))
+    monkeypatch.setattr(
+        torch.amp, "GradScaler", lambda device, enabled=True: torch.amp.grad_scaler.GradScaler("cpu", enabled=True)
+    )
     train(cfg, resume=out, epochs=2)
     assert [r["epoch"] for r in load_run(out).history] == [1, 2]
 

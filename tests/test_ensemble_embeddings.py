@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 
 import core.inference.embeddings as embeddings
+from core.inference import Predictor, evaluate_predictor
 from core.inference.embeddings import available_methods, cached_embedding, compute_embedding, place_image
 from core.inference.ensemble import Ensemble, EnsembleError
-from core.inference import evaluate_predictor
-from core.inference import Predictor
 from core.runs import load_run
 from core.train import train
 from core.train.config import TrainConfig
@@ -28,10 +27,21 @@ def cls_runs(tmp_path_factory) -> list[Path]:
     outs = []
     for seed in (0, 1):
         cfg = TrainConfig(
-            arch="small_cnn", model_args={"base_width": 8}, dataset="crops:synthstreets", data_options=DATA,
-            size=(32, 32), epochs=3, batch_size=32, lr=3e-3, seed=seed, cache=True, out=str(root / f"cnn{seed}"),
-            workers=0, threads=1, progress=False,
-        )  # fmt: skip
+            arch="small_cnn",
+            model_args={"base_width": 8},
+            dataset="crops:synthstreets",
+            data_options=DATA,
+            size=(32, 32),
+            epochs=3,
+            batch_size=32,
+            lr=3e-3,
+            seed=seed,
+            cache=True,
+            out=str(root / f"cnn{seed}"),
+            workers=0,
+            threads=1,
+            progress=False,
+        )
         outs.append(train(cfg))
     return outs
 

@@ -58,7 +58,12 @@ def test_ece_on_hand_made_confidences():
     assert ece(sums) == pytest.approx(0.5 * 0.45 + 0.5 * 0.45)
     assert per_class_ece(sums) == pytest.approx([0.45, 0.45])
     r = reliability(sums)
-    assert r["count"][14] == 2 and r["accuracy"][14] == 0.5 and r["confidence"][8] == pytest.approx(0.55) and np.isnan(r["accuracy"][0])
+    assert (
+        r["count"][14] == 2
+        and r["accuracy"][14] == 0.5
+        and r["confidence"][8] == pytest.approx(0.55)
+        and np.isnan(r["accuracy"][0])
+    )
     perfect = calibration_sums(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]), 2, None)
     assert ece(perfect) == 0.0
 

@@ -1,4 +1,5 @@
-"""core.explorer (runs by name, caches, hardest images, confusion cells, uploads), core.evaluation.per_image and core.runs.history."""
+"""core.explorer (runs by name, caches, hardest images, confusion cells, uploads), core.evaluation.per_image and
+core.runs.history."""
 
 import io
 import math
@@ -10,12 +11,12 @@ import torch
 from PIL import Image
 
 from core import explorer as A
-from core.runs import history as H
-from core.evaluation import per_image as M
 from core.data import DatasetNotFoundError
-from core.inference import Predictor
+from core.evaluation import per_image as M
 from core.evaluation.metrics import per_image_scores
+from core.inference import Predictor
 from core.runs import RunError
+from core.runs import history as H
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +66,7 @@ def test_unavailable_dataset_says_which_data_root_to_pass(ws):
 
 def test_predictions_match_the_predictor_and_are_cached(ws, monkeypatch):
     ref = ws.dataset("seg-a")
-    (run, epoch), = member(ws, "seg-a")
+    ((run, epoch),) = member(ws, "seg-a")
     image, target = ref.load(2)
     direct = Predictor(run, epoch).predict([image])[0].labels
     calls = []
@@ -249,20 +250,30 @@ def test_scored_epoch_skips_epochs_without_validation(tmp_path):
     """Runs trained with --val-every have epochs without scores; charts use the evaluated ones."""
     import json as _json
 
-    from core.runs.history import class_scores_by_epoch, evaluated_epochs, scored_epoch
     from core.runs import load_run
+    from core.runs.history import class_scores_by_epoch, evaluated_epochs, scored_epoch
 
     run_dir = tmp_path / "r"
     (run_dir / "weights").mkdir(parents=True)
-    cfg = {"format": 1, "task": "segmentation", "model": {"name": "unet", "args": {}},
-           "data": {"name": "custom", "classes": ["a", "b"], "palette": [[0, 0, 0], [1, 1, 1]], "ignore_index": 255}}  # fmt: skip
+    cfg = {
+        "format": 1,
+        "task": "segmentation",
+        "model": {"name": "unet", "args": {}},
+        "data": {"name": "custom", "classes": ["a", "b"], "palette": [[0, 0, 0], [1, 1, 1]], "ignore_index": 255},
+    }
     (run_dir / "run.json").write_text(_json.dumps(cfg))
-    history = [{"epoch": 1, "train_loss": 1.0}, {"epoch": 2, "train_loss": 0.9, "val_loss": 0.8, "miou": 0.4, "iou": [0.5, 0.3]},
-               {"epoch": 3, "train_loss": 0.8}, {"epoch": 4, "train_loss": 0.7, "val_loss": 0.7, "miou": 0.3, "iou": [0.4, 0.2]}]  # fmt: skip
+    history = [
+        {"epoch": 1, "train_loss": 1.0},
+        {"epoch": 2, "train_loss": 0.9, "val_loss": 0.8, "miou": 0.4, "iou": [0.5, 0.3]},
+        {"epoch": 3, "train_loss": 0.8},
+        {"epoch": 4, "train_loss": 0.7, "val_loss": 0.7, "miou": 0.3, "iou": [0.4, 0.2]},
+    ]
     (run_dir / "history.jsonl").write_text("".join(_json.dumps(r) + "\n" for r in history))
     run = load_run(run_dir)
     assert evaluated_epochs(run) == [2, 4]
-    assert scored_epoch(run, "last") == 4 and scored_epoch(run, 1) == 2 and scored_epoch(run, 3) == 2 and scored_epoch(run, 3.6) == 4
+    assert (
+        scored_epoch(run, "last") == 4 and scored_epoch(run, 1) == 2 and scored_epoch(run, 3) == 2 and scored_epoch(run, 3.6) == 4
+    )
     epochs, values = class_scores_by_epoch(run)
     assert epochs == [2, 4] and values.shape == (2, 2) and values[0, 1] == 0.4
 
@@ -292,7 +303,9 @@ def test_align_class_scores_across_label_sets():
 def test_early_stop_epoch_only_for_early_stopped_runs(ws):
     run = ws.run("seg-a")
     assert H.early_stop_epoch(run) is None
-    stopped = type(run)(path=run.path, config={**run.config, "status": {"state": "early_stopped", "stopped_epoch": 7}}, history=run.history)
+    stopped = type(run)(
+        path=run.path, config={**run.config, "status": {"state": "early_stopped", "stopped_epoch": 7}}, history=run.history
+    )
     assert H.early_stop_epoch(stopped) == 7
 
 

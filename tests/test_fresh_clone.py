@@ -45,8 +45,9 @@ def test_opens_on_the_camvid_zoo_and_compares_on_the_sample(app):
     offered = ws.runs_for_source(source)  # the Compare and Metrics menus: the zoo first, best first, then the demo runs
     assert offered[: len(zoo(ws, "segmentation"))] == zoo(ws, "segmentation") and len(offered) > len(zoo(ws, "segmentation"))
     assert ws.splits(ws.dataset(runs[0])) == ["val-sample"]
-    panels, scores, status, _, _ = client.predict(source, "val-sample", 5, runs, ["best"] * len(runs), 0.5, False,
-                                                  0.5, 0.5, 1.0, api_name="/compare")  # fmt: skip
+    panels, scores, status, _, _ = client.predict(
+        source, "val-sample", 5, runs, ["best"] * len(runs), 0.5, False, 0.5, 0.5, 1.0, api_name="/compare"
+    )
     assert "val sample: 24 of 101 images" in status and "full val split" in status
     assert len(value(panels)) == len(runs) + 2 and read(value(panels)[0]["image"]).shape[2] == 3  # image, truth, runs
     image, target = ws.dataset(runs[0], "val-sample").load(5)
@@ -66,8 +67,9 @@ def test_metrics_confusion_and_embeddings_of_camvid(app):
     last = run.epochs[-1]
     _, _, counts, matrix, _ = client.predict(runs[0], last, api_name="/confusion")
     assert matrix["classes"] == run.classes and matrix["matrix"] == run.record(last)["confusion"]
-    maps, _, errors, _ = client.predict(runs[0], last, "val-sample", 0, "Road", "Sidewalk", runs[-1], 20,
-                                        api_name="/confusion_image")  # fmt: skip
+    maps, _, errors, _ = client.predict(
+        runs[0], last, "val-sample", 0, "Road", "Sidewalk", runs[-1], 20, api_name="/confusion_image"
+    )
     image, target = ws.dataset(runs[0], "val-sample").load(0)
     pred = Predictor(run, last).predict([image])[0].labels
     assert len(value(maps)) >= 2 and errors["wrong_pixels"] == int(((target != 11) & (pred != target)).sum()) > 0

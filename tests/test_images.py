@@ -7,11 +7,11 @@ import pytest
 import torch
 from PIL import Image
 
-from core.explorer import read_image
 from core.data import get_dataset
 from core.data.images import BACKGROUND, array_to_rgb, open_rgb
-from core.inference import to_rgb_array
 from core.evaluation.metrics import confusion_matrix
+from core.explorer import read_image
+from core.inference import to_rgb_array
 from tests.test_data import camvid_layout
 
 RAMP16 = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520

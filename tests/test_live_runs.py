@@ -50,7 +50,9 @@ def test_a_training_appears_and_grows_while_the_app_is_open(explorer_runs, tmp_p
             assert time.time() - t1 < 5 and first["state"] == "running" and first["of"] == 3
             wait_for(lambda: len(load_run(out).history) >= 2, 120, "epoch 2 being written")
             t2 = time.time()
-            second = wait_for(lambda: (rows(client).get("live") or {}).get("epoch") == 2 and rows(client)["live"], 5, "epoch 2 appearing")
+            second = wait_for(
+                lambda: (rows(client).get("live") or {}).get("epoch") == 2 and rows(client)["live"], 5, "epoch 2 appearing"
+            )
             assert time.time() - t2 < 5 and second["snapshots"] >= 2
             assert "live" in demo.explorer_context.ws.runs  # selectable in every tab
         finally:

@@ -22,7 +22,9 @@ def test_five_clients_three_mixed_requests_each(explorer_runs, tmp_path):
     with running_app(explorer_runs, tmp_path / "cache") as (_, url):
         times, failures = load_test(url, p, clients=5, requests=3)
     assert not failures
-    assert sum(len(v) for v in times.values()) == 15 and all(times[k] for k in ("compare", "metrics", "confusion", "embedding", "upload"))
+    assert sum(len(v) for v in times.values()) == 15 and all(
+        times[k] for k in ("compare", "metrics", "confusion", "embedding", "upload")
+    )
 
 
 def test_events_are_in_their_concurrency_lanes(explorer_runs, tmp_path):
@@ -31,4 +33,9 @@ def test_events_are_in_their_concurrency_lanes(explorer_runs, tmp_path):
     demo = build_app(explorer_runs, cache_dir=tmp_path / "cache")
     lanes = {fn.api_name: (fn.concurrency_id, fn.concurrency_limit) for fn in demo.fns.values() if fn.api_name}
     assert lanes["metrics"] == ("read", 16) and lanes["confusion"] == ("read", 16) and lanes["runs"] == ("read", 16)
-    assert lanes["compare"] == ("infer", 2) and lanes["upload"] == ("infer", 2) and lanes["embedding"] == ("read", 16) and lanes["hardest"] == ("long", 1)
+    assert (
+        lanes["compare"] == ("infer", 2)
+        and lanes["upload"] == ("infer", 2)
+        and lanes["embedding"] == ("read", 16)
+        and lanes["hardest"] == ("long", 1)
+    )

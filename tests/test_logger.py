@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
+from core.evaluation.metrics import confusion_matrix, scores
 from core.explorer import Workspace
 from core.inference import Predictor
-from core.train.writer import RunWriter
-from core.evaluation.metrics import confusion_matrix, scores
 from core.models import get_model
 from core.runs import load_run, read_history
+from core.train.writer import RunWriter
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -60,15 +60,25 @@ def test_the_readme_loop_logs_a_run_the_explorer_reads(tmp_path):
             torch.testing.assert_close(run.build_model(epoch)(images)["out"], logits, rtol=0, atol=1e-5)
         for i in range(3):  # the Predictor on the raw image: the run's preprocessing, logits upsampled to the image
             image, _ = val.load(i)
-            expected = torch.nn.functional.interpolate(logits[i : i + 1], size=image.shape[:2], mode="bilinear", align_corners=False)
+            expected = torch.nn.functional.interpolate(
+                logits[i : i + 1], size=image.shape[:2], mode="bilinear", align_corners=False
+            )
             pred = Predictor(run, epoch, device="cpu").predict([image])[0].labels
             assert (pred == expected.argmax(1)[0].numpy()).mean() > 0.999
 
 
 def test_log_epoch_from_predictions_or_a_confusion_matrix(tmp_path):
     model = get_model("small_cnn", num_classes=3, base_width=4)
-    writer = RunWriter(tmp_path / "cls", model=model, arch="small_cnn", model_args={"base_width": 4}, classes=["a", "b", "c"],
-                       palette=[(0, 0, 0), (1, 1, 1), (2, 2, 2)], input_size=(32, 32), snapshot_epochs=[2])  # fmt: skip
+    writer = RunWriter(
+        tmp_path / "cls",
+        model=model,
+        arch="small_cnn",
+        model_args={"base_width": 4},
+        classes=["a", "b", "c"],
+        palette=[(0, 0, 0), (1, 1, 1), (2, 2, 2)],
+        input_size=(32, 32),
+        snapshot_epochs=[2],
+    )
     logits = torch.tensor([[3.0, 1.0, 0.0], [0.0, 2.0, 1.0], [0.0, 1.0, 2.0], [2.0, 0.0, 1.0]])
     targets = torch.tensor([0, 1, 1, 2])
     r1 = writer.log_epoch(1, train_loss=1.0, preds=logits, targets=targets)
@@ -86,8 +96,15 @@ def test_log_epoch_from_predictions_or_a_confusion_matrix(tmp_path):
 
 def test_segmentation_preds_match_core_metrics(tmp_path):
     model = get_model("unet", num_classes=3, base_width=4, depth=2)
-    writer = RunWriter(tmp_path / "seg", model=model, arch="unet", model_args={"base_width": 4, "depth": 2}, classes=["a", "b", "c"],
-                       palette=[(0, 0, 0), (1, 1, 1), (2, 2, 2)], ignore_index=255)  # fmt: skip
+    writer = RunWriter(
+        tmp_path / "seg",
+        model=model,
+        arch="unet",
+        model_args={"base_width": 4, "depth": 2},
+        classes=["a", "b", "c"],
+        palette=[(0, 0, 0), (1, 1, 1), (2, 2, 2)],
+        ignore_index=255,
+    )
     target = torch.tensor([[[0, 1, 2, 255]]])
     pred = torch.tensor([[[0, 1, 1, 2]]])
     rec = writer.log_epoch(1, preds=[pred], targets=[target])
@@ -98,7 +115,14 @@ def test_segmentation_preds_match_core_metrics(tmp_path):
 def test_a_model_that_does_not_match_its_registry_name_is_refused(tmp_path):
     model = get_model("unet", num_classes=11, base_width=8)
     with pytest.raises(ValueError, match="does not match get_model"):
-        RunWriter(tmp_path / "x", model=model, arch="unet", model_args={"base_width": 16}, classes=list("abcdefghijk"), palette=[(0, 0, 0)] * 11)
+        RunWriter(
+            tmp_path / "x",
+            model=model,
+            arch="unet",
+            model_args={"base_width": 16},
+            classes=list("abcdefghijk"),
+            palette=[(0, 0, 0)] * 11,
+        )
     assert not (tmp_path / "x").exists()
 
 
@@ -120,8 +144,26 @@ def test_import_a_state_dict_trained_elsewhere(tmp_path):
         opt.step()
     torch.save(model.state_dict(), tmp_path / "model.pt")
     out = tmp_path / "imported"
-    args = [str(tmp_path / "model.pt"), "--arch", "unet", "--model-arg", "base_width=4", "--model-arg", "depth=2", "--dataset", "synthstreets",
-            "--data-opt", "num_images=6", "--data-opt", "size=[48,64]", "--size", "48", "64", "--out", str(out)]  # fmt: skip
+    args = [
+        str(tmp_path / "model.pt"),
+        "--arch",
+        "unet",
+        "--model-arg",
+        "base_width=4",
+        "--model-arg",
+        "depth=2",
+        "--dataset",
+        "synthstreets",
+        "--data-opt",
+        "num_images=6",
+        "--data-opt",
+        "size=[48,64]",
+        "--size",
+        "48",
+        "64",
+        "--out",
+        str(out),
+    ]
     assert import_main(args) == 0
     run = load_run(out)
     assert run.epochs == [1] and run.status["state"] == "finished"
@@ -139,7 +181,7 @@ def test_import_a_state_dict_trained_elsewhere(tmp_path):
     assert import_main([str(tmp_path / "bad.pt")] + args[1:-1] + [str(tmp_path / "other")]) == 2
 
 
-PLUGIN = '''
+PLUGIN = """
 from torch import nn
 from core.models import register_model
 from core.models.base import SegmentationModel
@@ -158,7 +200,7 @@ class Tiny(SegmentationModel):
 @register_model("plugin_tiny_net", task="segmentation")
 def plugin_tiny_net(*, num_classes: int, in_channels: int = 3) -> Tiny:
     return Tiny(num_classes=num_classes, in_channels=in_channels)
-'''
+"""
 
 
 def test_a_run_of_a_plugin_model_needs_the_plugin_named_at_start_up(tmp_path, monkeypatch):
@@ -166,16 +208,28 @@ def test_a_run_of_a_plugin_model_needs_the_plugin_named_at_start_up(tmp_path, mo
 
     runs = tmp_path / "runs"
     runs.mkdir()
-    run_json = '{"format": 1, "task": "segmentation", "model": {"name": "plugin_tiny_net", "args": {"num_classes": 2, "in_channels": 3}},'
+    run_json = (
+        '{"format": 1, "task": "segmentation", '
+        '"model": {"name": "plugin_tiny_net", "args": {"num_classes": 2, "in_channels": 3}},'
+    )
     (runs / "p").mkdir()
-    (runs / "p" / "run.json").write_text(run_json + ' "data": {"name": "custom", "classes": ["a", "b"], "palette": [[0,0,0],[1,1,1]], '
-                                         '"ignore_index": 255, "mean": [0,0,0], "std": [1,1,1]}, "train": {}, "status": {"state": "finished"}}')  # fmt: skip
+    (runs / "p" / "run.json").write_text(
+        run_json + ' "data": {"name": "custom", "classes": ["a", "b"], "palette": [[0,0,0],[1,1,1]], '
+        '"ignore_index": 255, "mean": [0,0,0], "std": [1,1,1]}, "train": {}, "status": {"state": "finished"}}'
+    )
     from core.runs import save_weights
 
     # weights as the plugin's model has them (4x3x3x3 + 4 + 2x4x1x1 + 2), written without the plugin loaded
-    save_weights(runs / "p" / "weights" / "epoch_0001.safetensors",
-                 {"body.weight": torch.zeros(4, 3, 3, 3), "body.bias": torch.zeros(4), "head.weight": torch.zeros(2, 4, 1, 1),
-                  "head.bias": torch.zeros(2)}, {"epoch": 1})  # fmt: skip
+    save_weights(
+        runs / "p" / "weights" / "epoch_0001.safetensors",
+        {
+            "body.weight": torch.zeros(4, 3, 3, 3),
+            "body.bias": torch.zeros(4),
+            "head.weight": torch.zeros(2, 4, 1, 1),
+            "head.bias": torch.zeros(2),
+        },
+        {"epoch": 1},
+    )
     ws = Workspace.discover(runs)
     assert not ws.runs and "--plugins" in dict(ws.problems)["p"]  # nothing was imported to find out
     (tmp_path / "myplugin.py").write_text(PLUGIN)

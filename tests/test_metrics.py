@@ -6,7 +6,15 @@ import pytest
 import torch
 from sklearn.metrics import confusion_matrix as sk_confusion_matrix
 
-from core.evaluation.metrics import ConfusionMatrix, confusion_matrix, nanmean, per_image_iou, per_image_scores, scores, topk_correct
+from core.evaluation.metrics import (
+    ConfusionMatrix,
+    confusion_matrix,
+    nanmean,
+    per_image_iou,
+    per_image_scores,
+    scores,
+    topk_correct,
+)
 
 
 def test_hand_computed_case_with_absent_class_and_ignored_pixels():
@@ -54,7 +62,9 @@ def test_agrees_with_torchmetrics_and_sklearn_on_random_data(seed):
     target = torch.randint(0, k, (4, 33, 47), generator=g)
     target[torch.rand(target.shape, generator=g) < 0.1] = ignore
     # correlated predictions, so IoUs are far from trivial
-    pred = torch.where(torch.rand(target.shape, generator=g) < 0.6, target.clamp(max=k - 1), torch.randint(0, k, target.shape, generator=g))
+    pred = torch.where(
+        torch.rand(target.shape, generator=g) < 0.6, target.clamp(max=k - 1), torch.randint(0, k, target.shape, generator=g)
+    )
     cm = confusion_matrix(pred, target, k, ignore)
     keep = target != ignore
     sk = sk_confusion_matrix(target[keep].numpy(), pred[keep].numpy(), labels=list(range(k)))

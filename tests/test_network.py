@@ -32,9 +32,13 @@ def test_no_file_route_serves_files_outside_the_allowed_roots(explorer_runs, tmp
             enc = urllib.parse.quote(target)
             dotted = "/../" * 6 + target.lstrip("/")
             for prefix in ("/file=", "/gradio_api/file=", "/gradio_api/file/"):
-                attempts += [f"{base}{prefix}{target}", f"{base}{prefix}{enc}", f"{base}{prefix}{dotted}",
-                             f"{base}{prefix}{urllib.parse.quote(dotted, safe='')}",
-                             f"{base}{prefix}{demo.explorer_context.cache_dir}/..{'/..' * 8}{target}"]  # fmt: skip
+                attempts += [
+                    f"{base}{prefix}{target}",
+                    f"{base}{prefix}{enc}",
+                    f"{base}{prefix}{dotted}",
+                    f"{base}{prefix}{urllib.parse.quote(dotted, safe='')}",
+                    f"{base}{prefix}{demo.explorer_context.cache_dir}/..{'/..' * 8}{target}",
+                ]
         for attempt in attempts:
             status, body = fetch(attempt)
             assert status >= 400, f"{attempt} was served"

@@ -61,7 +61,9 @@ def _small_model(name: str) -> torch.nn.Module:
 def test_init_reinitialises_every_layer_of_every_model_built_without_pretrained_weights(name, scheme):
     """Defect: backbones were skipped even when no ImageNet weights had been loaded into them."""
     model = _small_model(name)
-    layers = {n: m for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))}
+    layers = {
+        n: m for n, m in model.named_modules() if isinstance(m, (torch.nn.Conv2d, torch.nn.ConvTranspose2d, torch.nn.Linear))
+    }
     kept = {n for n, m in layers.items() if getattr(m, "keep_init", False)}  # bilinear upsampling by design
     for m in layers.values():
         torch.nn.init.constant_(m.weight, 0.123)  # a value no initialiser produces

@@ -86,7 +86,7 @@ def test_download_goes_to_a_temporary_name_then_the_cache(monkeypatch: pytest.Mo
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
     weights = ResNet18_Weights.IMAGENET1K_V1
     assert torch.equal(load_imagenet_weights(weights)["w"], torch.ones(2))
-    (url, dst, hash_prefix), = seen
+    ((url, dst, hash_prefix),) = seen
     assert url == weights.url and dst != weights_path(weights) and hash_prefix == "f37072fd"
     assert weights_path(weights).is_file() and not dst.exists()
 

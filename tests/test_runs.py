@@ -2,13 +2,13 @@ import json
 import shutil
 
 import numpy as np
-import torch
 import pytest
+import torch
 from PIL import Image
 
 from core.inference import Predictor, to_rgb_array
-from core.utils.io import atomic_write, atomic_write_json
 from core.runs import RunError, discover_runs, load_run, save_weights
+from core.utils.io import atomic_write, atomic_write_json
 
 
 def test_atomic_write_keeps_old_file_on_failure(tmp_path):

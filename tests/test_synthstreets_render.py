@@ -17,8 +17,19 @@ SMALL = ("Pole", "SignSymbol", "Pedestrian", "Bicyclist")
 
 
 def test_constants_follow_camvid() -> None:
-    assert CLASSES == ("Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence", "Car",
-                       "Pedestrian", "Bicyclist")
+    assert CLASSES == (
+        "Sky",
+        "Building",
+        "Pole",
+        "Road",
+        "Sidewalk",
+        "Tree",
+        "SignSymbol",
+        "Fence",
+        "Car",
+        "Pedestrian",
+        "Bicyclist",
+    )
     assert len(PALETTE) == len(CLASSES) and VOID == len(CLASSES)
     assert PALETTE[CLASSES.index("Road")] == (128, 64, 128)
     assert PALETTE[CLASSES.index("Bicyclist")] == (0, 128, 192)

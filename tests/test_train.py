@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from core.data import get_dataset
-from core.utils.device import pick_device
 from core.inference import Predictor
 from core.runs import discover_runs, load_run, read_history
 from core.train import main as train_main
 from core.train import train
 from core.train.config import TrainConfig
+from core.utils.device import pick_device
 from tests.conftest import ROOT, subprocess_env
 
 TINY = [
@@ -85,9 +85,9 @@ def test_run_directory_is_self_describing(tiny_seg_run):
 
 def test_history_metrics_match_a_fresh_evaluation(tiny_seg_run):
     """The confusion matrix in history equals one recomputed from the saved weights."""
-    from core.train.engine import evaluate
-    from core.tasks import SegmentationTask
     from core.data.transforms import eval_transforms
+    from core.tasks import SegmentationTask
+    from core.train.engine import evaluate
 
     out, _, _ = tiny_seg_run
     run = load_run(out)
@@ -102,8 +102,23 @@ def test_history_metrics_match_a_fresh_evaluation(tiny_seg_run):
 def test_snapshot_rule_early_stopping_and_best_kept(tmp_path):
     out = tmp_path / "run"
     # lr 0: nothing improves after epoch 1, so patience 2 stops at epoch 3 of 6
-    code = train_main(TINY + ["--data-opt", "num_images=8", "--epochs", "6", "--lr", "0", "--patience", "2",
-                              "--snapshot-epochs", "2,last", "--out", str(out)])  # fmt: skip
+    code = train_main(
+        TINY
+        + [
+            "--data-opt",
+            "num_images=8",
+            "--epochs",
+            "6",
+            "--lr",
+            "0",
+            "--patience",
+            "2",
+            "--snapshot-epochs",
+            "2,last",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     run = load_run(out)
     assert [r["epoch"] for r in run.history] == [1, 2, 3]
@@ -115,8 +130,24 @@ def test_named_snapshot_epochs_are_scored_even_between_val_epochs(tmp_path):
     """--snapshot-epochs asks for those epochs to be kept for the across-epochs views; each gets its val
     metrics too, so the tables and curves have a score for every saved epoch."""
     out = tmp_path / "run"
-    assert train_main(TINY + ["--data-opt", "num_images=8", "--epochs", "4", "--val-every", "3",
-                              "--snapshot-epochs", "1,last", "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        train_main(
+            TINY
+            + [
+                "--data-opt",
+                "num_images=8",
+                "--epochs",
+                "4",
+                "--val-every",
+                "3",
+                "--snapshot-epochs",
+                "1,last",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     run = load_run(out)
     scored = [r["epoch"] for r in run.history if "miou" in r]
     assert scored == [1, 3, 4] and {1, 4} <= set(run.epochs)
@@ -148,8 +179,14 @@ def test_kill_mid_epoch_then_resume(tmp_path):
     proc.send_signal(signal.SIGKILL)
     proc.wait()
 
-    result = subprocess.run([sys.executable, "-m", "core.train", "--resume", str(out), "--no-progress", "--threads", "1"],
-                            cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "core.train", "--resume", str(out), "--no-progress", "--threads", "1"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "resuming" in result.stdout and "epoch 2/3" in result.stdout and "epoch 1/3" not in result.stdout
     run = load_run(out)
@@ -173,8 +210,10 @@ def test_resume_after_crash_between_history_and_state(tiny_seg_run, tmp_path):
     fake = json.loads(history[-1]) | {"epoch": 3}
     (out / "history.jsonl").write_text("\n".join(history + [json.dumps(fake)]) + "\n")
     (out / "weights" / ".last.safetensors.tmp-abc").write_bytes(b"partial")
-    train(TrainConfig(**{**TrainConfig.from_dict({k: v for k, v in cfg["train"].items() if k != "class_weights"}).__dict__}),
-          resume=out)  # fmt: skip
+    train(
+        TrainConfig(**{**TrainConfig.from_dict({k: v for k, v in cfg["train"].items() if k != "class_weights"}).__dict__}),
+        resume=out,
+    )
     run = load_run(out)
     assert [r["epoch"] for r in run.history] == [1, 2, 3]
     assert run.history[2]["train_loss"] != fake["train_loss"] or run.history[2]["epoch_time"] != fake["epoch_time"]
@@ -183,15 +222,29 @@ def test_resume_after_crash_between_history_and_state(tiny_seg_run, tmp_path):
 
 def test_torchrun_two_processes_agree(tmp_path):
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "core.train",
-           *TINY, "--data-opt", "num_images=12", "--epochs", "2", "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        "-m",
+        "core.train",
+        *TINY,
+        "--data-opt",
+        "num_images=12",
+        "--epochs",
+        "2",
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.splitlines()
-    rank0 = [l for l in lines if re.match(r"^epoch \d/2 ", l)]
-    rank1 = [l.removeprefix("rank 1: ") for l in lines if l.startswith("rank 1: epoch")]
-    strip_time = lambda l: l.rsplit(" ", 1)[0]  # noqa: E731  (epoch time differs per rank)
-    assert len(rank0) == 2 and [strip_time(l) for l in rank0] == [strip_time(l) for l in rank1]
+    rank0 = [line for line in lines if re.match(r"^epoch \d/2 ", line)]
+    rank1 = [line.removeprefix("rank 1: ") for line in lines if line.startswith("rank 1: epoch")]
+    strip_time = lambda line: line.rsplit(" ", 1)[0]  # noqa: E731  (epoch time differs per rank)
+    assert len(rank0) == 2 and [strip_time(line) for line in rank0] == [strip_time(line) for line in rank1]
     run = load_run(out)
     assert [r["epoch"] for r in run.history] == [1, 2]
     # every validation image was scored exactly once: the summed matrix counts 12 images of 48 x 64,
@@ -210,15 +263,20 @@ def test_val_every_and_time_budget(tmp_path):
     assert [("miou" in r) for r in history] == [False, True, False, True, True]  # every 2nd, and the last
     # a budget far too small for 50 epochs: training stops early, the stopping epoch is evaluated and kept
     out = tmp_path / "budget"
-    assert train_main(TINY + ["--data-opt", "num_images=8", "--epochs", "50", "--budget-min", "0.05", "--val-every", "10",
-                              "--out", str(out)]) == 0  # fmt: skip
+    assert (
+        train_main(
+            TINY
+            + ["--data-opt", "num_images=8", "--epochs", "50", "--budget-min", "0.05", "--val-every", "10", "--out", str(out)]
+        )
+        == 0
+    )
     run = load_run(out)
     assert run.status["state"] == "budget" and len(run.history) < 50
     assert "miou" in run.history[-1] and run.last_epoch == run.history[-1]["epoch"]
     assert run.history[-1]["lr"] < 0.2 * 1e-3, "the schedule runs on the clock, so it has annealed by the end"
 
 
-SKEWED_LAUNCHER = '''
+SKEWED_LAUNCHER = """
 import os, sys, time
 import torch
 if os.environ.get("RANK") == "1":  # this rank's clock runs four times fast
@@ -233,7 +291,7 @@ def finish_and_dump(s, status):  # each rank leaves its final weights for the te
     _finish(s, status)
 T._finish = finish_and_dump
 sys.exit(T.main(sys.argv[2:]))
-'''
+"""
 
 
 def test_torchrun_budget_with_skewed_clocks_stops_every_rank_after_the_same_epoch(tmp_path):
@@ -241,14 +299,30 @@ def test_torchrun_budget_with_skewed_clocks_stops_every_rank_after_the_same_epoc
     script = tmp_path / "launch_skewed.py"
     script.write_text(SKEWED_LAUNCHER)
     out = tmp_path / "ddp"
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", str(script), str(tmp_path),
-           *TINY, "--data-opt", "num_images=12", "--epochs", "200", "--budget-min", "0.15", "--out", str(out)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node=2",
+        str(script),
+        str(tmp_path),
+        *TINY,
+        "--data-opt",
+        "num_images=12",
+        "--epochs",
+        "200",
+        "--budget-min",
+        "0.15",
+        "--out",
+        str(out),
+    ]
     result = subprocess.run(cmd, cwd=ROOT, env=subprocess_env(), capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     run = load_run(out)
     assert run.status["state"] == "budget" and 1 < len(run.history) < 200
     lines = result.stdout.splitlines()
-    rank1 = [l for l in lines if l.startswith("rank 1: epoch")]
+    rank1 = [line for line in lines if line.startswith("rank 1: epoch")]
     assert len(rank1) == len(run.history), "rank 1 trained exactly the epochs rank 0 recorded"
     w0, w1 = torch.load(tmp_path / "rank0.pt", weights_only=True), torch.load(tmp_path / "rank1.pt", weights_only=True)
     for k in w0:

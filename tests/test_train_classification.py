@@ -38,10 +38,18 @@ def test_cli_trains_a_classifier_and_stops_early_on_top1(tmp_path: Path) -> None
 def test_resume_continues_a_classification_run(tmp_path: Path) -> None:
     out = tmp_path / "run"
     cfg = TrainConfig(
-        arch="small_cnn", model_args={"base_width": 4}, dataset="crops:synthstreets",
-        data_options={"num_images": 12, "size": [60, 80]}, size=(32, 32), epochs=1, batch_size=16,
-        out=str(out), workers=0, threads=1, progress=False,
-    )  # fmt: skip
+        arch="small_cnn",
+        model_args={"base_width": 4},
+        dataset="crops:synthstreets",
+        data_options={"num_images": 12, "size": [60, 80]},
+        size=(32, 32),
+        epochs=1,
+        batch_size=16,
+        out=str(out),
+        workers=0,
+        threads=1,
+        progress=False,
+    )
     train(cfg)
     train(cfg, resume=out)  # finished: a no-op
     assert [r["epoch"] for r in load_run(out).history] == [1]

@@ -54,8 +54,11 @@ def damage(runs: Path, good: Path) -> dict[str, str]:
     (copy("unknown-arch") / "run.json").write_text(json.dumps({**run_json, "model": {**run_json["model"], "name": "hypernet"}}))
     cases["unknown-arch"] = "unknown architecture 'hypernet'"
     data = {**run_json["data"], "classes": run_json["data"]["classes"][:5], "palette": run_json["data"]["palette"][:5]}
-    (copy("five-classes") / "run.json").write_text(json.dumps({**run_json, "data": data, "model": {**run_json["model"],
-                                                                "args": {**run_json["model"]["args"], "num_classes": 5}}}))  # fmt: skip
+    (copy("five-classes") / "run.json").write_text(
+        json.dumps(
+            {**run_json, "data": data, "model": {**run_json["model"], "args": {**run_json["model"]["args"], "num_classes": 5}}}
+        )
+    )
     cases["five-classes"] = "5 classes (run.json) needs [5,"
     history = copy("garbage-history") / "history.jsonl"
     history.write_text(history.read_text() + "{this is not json\n")
@@ -70,7 +73,9 @@ def test_pickle_payloads_never_run_and_damaged_runs_are_isolated(tiny_seg_run, t
     evil = runs / "evil"
     shutil.copytree(good, evil)
     cfg = json.loads((evil / "run.json").read_text())
-    (evil / "run.json").write_text(json.dumps({**cfg, "status": {"state": "running"}}))  # as if interrupted: --resume reads its state
+    (evil / "run.json").write_text(
+        json.dumps({**cfg, "status": {"state": "running"}})
+    )  # as if interrupted: --resume reads its state
     marker = tmp_path / "PAYLOAD_RAN"
     plant_payloads(evil, marker)
     cases = damage(runs, good)
@@ -89,11 +94,19 @@ def test_pickle_payloads_never_run_and_damaged_runs_are_isolated(tiny_seg_run, t
         assert [r["run"] for r in listed["runs"]] == ["good"]
         assert {u["run"]: u["reason"] for u in listed["unavailable"]} == reasons  # shown in the app with the reason
         source = ws.dataset("good").source
-        _, scores, status, _, _ = client.predict(source, "val", 0, ["good"], ["best"], 0.5, False, 0.5, 0.5, 1, api_name="/compare")
+        _, scores, status, _, _ = client.predict(
+            source, "val", 0, ["good"], ["best"], 0.5, False, 0.5, 0.5, 1, api_name="/compare"
+        )
         assert scores["runs"][0]["run"] == "good"  # the other runs keep working
         _, _, status, _, _ = client.predict(source, "val", 0, ["evil"], ["best"], 0.5, False, 0.5, 0.5, 1, api_name="/compare")
         assert "unknown run 'evil'" in status
-    result = subprocess.run([sys.executable, "-m", "core.train", "--resume", str(evil), "--no-progress"], cwd=ROOT, env=subprocess_env(),
-                            capture_output=True, text=True, timeout=300)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-m", "core.train", "--resume", str(evil), "--no-progress"],
+        cwd=ROOT,
+        env=subprocess_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 2 and "last.pt is damaged or was not written by this engine" in result.stderr
     assert not marker.exists(), "a planted pickle ran"

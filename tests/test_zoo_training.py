@@ -15,9 +15,30 @@ from tests.test_models_segmentation import SMALL
 def test_one_epoch_through_the_cli_and_reload(name, tmp_path):
     cfg = SMALL[name][0]
     out = tmp_path / name
-    args = ["--arch", name, "--dataset", "synthstreets", "--data-opt", "num_images=4", "--data-opt", "size=[40,56]",
-            "--size", "40", "56", "--epochs", "1", "--batch-size", "2", "--workers", "0", "--threads", "1",
-            "--no-progress", "--out", str(out)]  # fmt: skip
+    args = [
+        "--arch",
+        name,
+        "--dataset",
+        "synthstreets",
+        "--data-opt",
+        "num_images=4",
+        "--data-opt",
+        "size=[40,56]",
+        "--size",
+        "40",
+        "56",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "2",
+        "--workers",
+        "0",
+        "--threads",
+        "1",
+        "--no-progress",
+        "--out",
+        str(out),
+    ]
     for key, value in cfg.items():
         args += ["--model-arg", f"{key}={json.dumps(value)}"]
     assert train_main(args) == 0

@@ -27,7 +27,15 @@ def resize_pair(image: np.ndarray, mask: np.ndarray | int, size: tuple[int, int]
 class InMemory(VisionDataset):
     """A copy of ``base`` held in memory at ``size`` (H, W); masks stay at native size if asked."""
 
-    def __init__(self, base: VisionDataset, size: tuple[int, int] | None, *, resize_masks: bool = True, transform=None, progress: bool = True) -> None:
+    def __init__(
+        self,
+        base: VisionDataset,
+        size: tuple[int, int] | None,
+        *,
+        resize_masks: bool = True,
+        transform=None,
+        progress: bool = True,
+    ) -> None:
         super().__init__(transform)
         self.base = base
         for attr in ("task", "classes", "palette", "ignore_index", "mean", "std"):

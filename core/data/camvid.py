@@ -9,8 +9,8 @@ import numpy as np
 from PIL import Image
 
 from core.data.base import DatasetNotFoundError, VisionDataset
-from core.data.images import open_rgb
 from core.data.fetch import download_file, extract_zip_subdir
+from core.data.images import open_rgb
 from core.data.registry import check_split, register_dataset
 
 CLASSES = ["Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist"]
@@ -21,7 +21,9 @@ PALETTE = [
 VOID = 11
 SPLITS = ("train", "val", "test", "trainval", "holdout", "val-sample")
 SAMPLE = Path(__file__).resolve().parents[2] / "assets" / "camvid-val-sample"  # 24 val images shipped with the project
-SAMPLE_NOTE = "CamVid val sample: 24 of 101 images, shipped with the project; the Metrics tab's numbers come from the full val split"
+SAMPLE_NOTE = (
+    "CamVid val sample: 24 of 101 images, shipped with the project; the Metrics tab's numbers come from the full val split"
+)
 # "trainval" is train + val (468 images, the usual final-model protocol). With ``holdout=<sequence>``
 # the train and trainval splits leave out every image of that driving sequence and "holdout" is
 # exactly those images: a leave-one-sequence-out proxy for streets the model has never seen.

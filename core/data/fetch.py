@@ -48,9 +48,10 @@ def download_file(url: str, dest: str | Path, *, sha256: str | None = None, prog
                 have = 0
             length = response.headers.get("Content-Length")
             total = have + int(length) if length is not None else None
-            with open(part, "ab" if have else "wb") as f, tqdm(
-                total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress
-            ) as bar:
+            with (
+                open(part, "ab" if have else "wb") as f,
+                tqdm(total=total, initial=have, unit="B", unit_scale=True, desc=dest.name, disable=not progress) as bar,
+            ):
                 for block in iter(lambda: response.read(CHUNK), b""):
                     f.write(block)
                     bar.update(len(block))

@@ -87,7 +87,7 @@ def open_rgb(path: str | Path) -> np.ndarray:
 
 
 def too_large_message(err: Exception | None = None, size: tuple[int, int] | None = None, limit_pixels: int | None = None) -> str:
-    """"too large" with the image's size (from PIL's bomb error if that is all we have) and the limit."""
+    """ "too large" with the image's size (from PIL's bomb error if that is all we have) and the limit."""
     limit_pixels = limit_pixels or int(Image.MAX_IMAGE_PIXELS or 0)
     if size is not None:
         what = f"{size[0]}x{size[1]} = {size[0] * size[1] / 1e6:.1f} megapixels"

@@ -41,7 +41,9 @@ class VOC(VisionDataset):
 
 def _voc(year: str, split: str, root: str | None, download: bool, transform) -> VOC:
     check_split(f"voc{year}", split, SPLITS[year])
-    path = Path(root if root is not None else os.environ.get("VOC_ROOT", Path(os.environ.get("VISION_EXPLORER_DATA", "data")) / "voc"))
+    path = Path(
+        root if root is not None else os.environ.get("VOC_ROOT", Path(os.environ.get("VISION_EXPLORER_DATA", "data")) / "voc")
+    )
     try:
         voc = VOCSegmentation(str(path), year=year, image_set=split, download=download)
     except RuntimeError as e:  # torchvision: "Dataset not found or corrupted."

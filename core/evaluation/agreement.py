@@ -14,7 +14,9 @@ SIZE_NAMES = ("small (< 0.1% of the image)", "medium (0.1-1%)", "large (>= 1%)")
 FOUND_FRACTION = 0.5  # a segment counts as found when at least half its pixels are predicted as its class
 
 
-def consensus(preds: Sequence[np.ndarray], target: np.ndarray, num_classes: int, ignore_index: int | None) -> tuple[np.ndarray, np.ndarray]:
+def consensus(
+    preds: Sequence[np.ndarray], target: np.ndarray, num_classes: int, ignore_index: int | None
+) -> tuple[np.ndarray, np.ndarray]:
     """(H, W) uint8 number of predictions right at each pixel (255 = unlabelled), and (K,) the labelled
     pixels of each true class that no prediction gets right."""
     target = np.asarray(target)
@@ -29,8 +31,9 @@ def consensus(preds: Sequence[np.ndarray], target: np.ndarray, num_classes: int,
     return right, np.bincount(target[none].astype(np.int64), minlength=num_classes)[:num_classes]
 
 
-def churn(before: np.ndarray, after: np.ndarray, target: np.ndarray | None, num_classes: int,
-          ignore_index: int | None) -> tuple[np.ndarray, np.ndarray, float]:  # fmt: skip
+def churn(
+    before: np.ndarray, after: np.ndarray, target: np.ndarray | None, num_classes: int, ignore_index: int | None
+) -> tuple[np.ndarray, np.ndarray, float]:
     """Pixels whose predicted class changed between two epochs: (H, W) bool, their count per class (the true
     class where labelled, else the new predicted class), and the fraction of pixels that changed."""
     before, after = np.asarray(before), np.asarray(after)
@@ -48,8 +51,9 @@ def churn(before: np.ndarray, after: np.ndarray, target: np.ndarray | None, num_
     return changed, np.bincount(by.astype(np.int64), minlength=num_classes)[:num_classes], fraction
 
 
-def segment_recall_counts(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None,
-                          bins: Sequence[float] = SIZE_BINS) -> np.ndarray:  # fmt: skip
+def segment_recall_counts(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, bins: Sequence[float] = SIZE_BINS
+) -> np.ndarray:
     """(K, len(bins) + 1, 2) int64: per class and size bin, ground-truth segments (8-connected) found and in all.
 
     A segment's size is its area over the image's; it is found when at least half of it is predicted as its class.

@@ -36,8 +36,9 @@ def inner_band(labels: np.ndarray, d: int) -> np.ndarray:
     return (hi != lab) | (lo != lab)
 
 
-def boundary_counts(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None,
-                    d: int | None = None) -> np.ndarray:  # fmt: skip
+def boundary_counts(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, d: int | None = None
+) -> np.ndarray:
     """(3, K) int64 per class for one image: |G^d ∩ P^d|, |G^d|, |P^d| (sum them over a split)."""
     pred, target = np.asarray(pred), np.asarray(target)
     k = num_classes
@@ -48,8 +49,13 @@ def boundary_counts(pred: np.ndarray, target: np.ndarray, num_classes: int, igno
     g = inner_band(target, d) & valid
     p = inner_band(pred, d) & valid & (pred >= 0) & (pred < k)
     both = g & p & (pred == target)
-    return np.stack([np.bincount(target[both], minlength=k)[:k], np.bincount(target[g], minlength=k)[:k],
-                     np.bincount(pred[p], minlength=k)[:k]]).astype(np.int64)  # fmt: skip
+    return np.stack(
+        [
+            np.bincount(target[both], minlength=k)[:k],
+            np.bincount(target[g], minlength=k)[:k],
+            np.bincount(pred[p], minlength=k)[:k],
+        ]
+    ).astype(np.int64)
 
 
 def boundary_iou(counts: np.ndarray) -> np.ndarray:

@@ -13,7 +13,9 @@ import numpy as np
 BINS = 15
 
 
-def calibration_sums(probs: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, bins: int = BINS) -> np.ndarray:
+def calibration_sums(
+    probs: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, bins: int = BINS
+) -> np.ndarray:
     """(K, bins, 3) float64 sums per predicted class and confidence bin: count, confidence, correct.
 
     ``probs`` is (K, ...) (a pixel map's (K, H, W) or an image's (K,)), ``target`` the matching labels.
@@ -57,8 +59,13 @@ def reliability(sums: np.ndarray) -> dict[str, list]:
     with np.errstate(invalid="ignore", divide="ignore"):
         conf = np.where(n > 0, s[:, 1] / np.maximum(n, 1), np.nan)
         acc = np.where(n > 0, s[:, 2] / np.maximum(n, 1), np.nan)
-    return {"lower": [i / bins for i in range(bins)], "upper": [(i + 1) / bins for i in range(bins)], "confidence": conf.tolist(),
-            "accuracy": acc.tolist(), "count": n.astype(int).tolist()}  # fmt: skip
+    return {
+        "lower": [i / bins for i in range(bins)],
+        "upper": [(i + 1) / bins for i in range(bins)],
+        "confidence": conf.tolist(),
+        "accuracy": acc.tolist(),
+        "count": n.astype(int).tolist(),
+    }
 
 
 def confidence_error_map(probs: np.ndarray, target: np.ndarray, ignore_index: int | None, unsure: float = 0.5) -> np.ndarray:

@@ -26,8 +26,12 @@ def valid_pixels(target: np.ndarray, num_classes: int, ignore_index: int | None)
 
 def image_scores(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> dict[str, float]:
     """Pixel accuracy and mIoU of one image (``core.evaluation.metrics.per_image_scores``)."""
-    s = per_image_scores(torch.from_numpy(np.asarray(pred, dtype=np.int64))[None],
-                         torch.from_numpy(np.asarray(target, dtype=np.int64))[None], num_classes, ignore_index)  # fmt: skip
+    s = per_image_scores(
+        torch.from_numpy(np.asarray(pred, dtype=np.int64))[None],
+        torch.from_numpy(np.asarray(target, dtype=np.int64))[None],
+        num_classes,
+        ignore_index,
+    )
     return {"pixel_acc": float(s["pixel_acc"][0]), "miou": float(s["miou"][0])}
 
 
@@ -68,7 +72,9 @@ def cell_mask(target: np.ndarray, pred: np.ndarray, true_class: int, pred_class:
     return (np.asarray(target) == true_class) & (np.asarray(pred) == pred_class)
 
 
-def error_pairs(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, limit: int = 5) -> list[tuple[int, int, int]]:
+def error_pairs(
+    pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, limit: int = 5
+) -> list[tuple[int, int, int]]:
     """The most frequent (true, predicted, pixels) mistakes in one image."""
     keep = valid_pixels(target, num_classes, ignore_index) & (pred != target)
     idx = target[keep].astype(np.int64) * num_classes + pred[keep].astype(np.int64)
@@ -87,8 +93,9 @@ def worst_cell(cm: np.ndarray) -> tuple[int, int]:
     return int(a), int(b)
 
 
-def disagreement(target: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, num_classes: int,
-                 ignore_index: int | None) -> tuple[np.ndarray, list[int]]:  # fmt: skip
+def disagreement(
+    target: np.ndarray, pred_a: np.ndarray, pred_b: np.ndarray, num_classes: int, ignore_index: int | None
+) -> tuple[np.ndarray, list[int]]:
     """Categories of each pixel for two predictions, and the pixel count of each category.
 
     0 = both right, 1 = A right and B wrong, 2 = B right and A wrong, 3 = both wrong;

@@ -23,7 +23,9 @@ def iou_from_confusion(cm: np.ndarray) -> np.ndarray:
     return np.divide(tp, union, out=np.full_like(tp, np.nan), where=union > 0)
 
 
-def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+def paired_bootstrap(
+    conf_a: np.ndarray, conf_b: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
+) -> dict:
     """Difference A - B in dataset mIoU and per-class IoU, with bootstrap intervals over images.
 
     ``conf_a``, ``conf_b``: (N, K, K) per-image confusion matrices of the two models on the same N images.
@@ -47,11 +49,18 @@ def paired_bootstrap(conf_a: np.ndarray, conf_b: np.ndarray, *, resamples: int =
 
     per_class = [interval(diff_class[:, c]) for c in range(k)]
     return {
-        "miou_a": observed_a["miou"], "miou_b": observed_b["miou"], "difference": observed_a["miou"] - observed_b["miou"],
-        "interval": interval(diff_miou), "level": level, "resamples": resamples, "images": n,
-        "class_difference": (np.asarray(observed_a["iou"], dtype=np.float64) - np.asarray(observed_b["iou"], dtype=np.float64)).tolist(),
+        "miou_a": observed_a["miou"],
+        "miou_b": observed_b["miou"],
+        "difference": observed_a["miou"] - observed_b["miou"],
+        "interval": interval(diff_miou),
+        "level": level,
+        "resamples": resamples,
+        "images": n,
+        "class_difference": (
+            np.asarray(observed_a["iou"], dtype=np.float64) - np.asarray(observed_b["iou"], dtype=np.float64)
+        ).tolist(),
         "class_interval": per_class,
-    }  # fmt: skip
+    }
 
 
 def significant(interval: Sequence[float]) -> bool:
@@ -66,7 +75,9 @@ def verdict(result: dict, name_a: str, name_b: str, classes: Sequence[str]) -> s
     pct = int(round(result["level"] * 100))
     if significant((lo, hi)):
         winner, loser = (name_a, name_b) if d > 0 else (name_b, name_a)
-        head = f"{winner} beats {loser} by {abs(d):.3f} mIoU ({pct}% CI {min(abs(lo), abs(hi)):.3f} to {max(abs(lo), abs(hi)):.3f})"
+        head = (
+            f"{winner} beats {loser} by {abs(d):.3f} mIoU ({pct}% CI {min(abs(lo), abs(hi)):.3f} to {max(abs(lo), abs(hi)):.3f})"
+        )
     else:
         head = f"{name_a} and {name_b} are not significantly different: {d:+.3f} mIoU ({pct}% CI {lo:+.3f} to {hi:+.3f})"
     unclear = [c for c, ci in zip(classes, result["class_interval"]) if not np.isnan(ci[0]) and not significant(ci)]

@@ -11,7 +11,15 @@
 """
 
 from core.explorer.cache import (  # noqa: F401
-    DATASETS, EMBEDDINGS, LRU, MODELS, PREDICTIONS, SPLIT_STATS, UPLOADS, clear_caches, nbytes,
+    DATASETS,
+    EMBEDDINGS,
+    LRU,
+    MODELS,
+    PREDICTIONS,
+    SPLIT_STATS,
+    UPLOADS,
+    clear_caches,
+    nbytes,
 )
 from core.explorer.maps import embedding, embedding_methods, map_steps, place_on_embedding  # noqa: F401
 from core.explorer.predictions import Member, Progress, get_predictor, member_key, nearest_epoch, predict_items  # noqa: F401

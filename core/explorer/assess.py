@@ -13,6 +13,7 @@ from core import visualize as V
 from core.evaluation.agreement import SIZE_NAMES, churn, consensus, segment_recall
 from core.evaluation.boundary import boundary_iou
 from core.evaluation.calibration import confidence_error_map, ece, per_class_ece, reliability
+from core.evaluation.metrics import nanmean
 from core.evaluation.significance import iou_from_confusion, paired_bootstrap, verdict
 from core.explorer.compare import Panel, display, resolve_members
 from core.explorer.predictions import Member, Progress, get_predictor, member_key, nearest_epoch, predict_items
@@ -20,14 +21,15 @@ from core.explorer.quality import split_quality
 from core.explorer.renders import Renders
 from core.explorer.workspace import DatasetRef, Workspace
 from core.runs.history import spread_epochs
-from core.evaluation.metrics import nanmean
 
 CONSENSUS_COLORS = ((213, 94, 0), (240, 228, 66), (0, 158, 115))  # none right, some, all right
 CONFIDENCE_COLORS = ((200, 200, 200), (86, 180, 233), (230, 159, 0), (213, 94, 0))
 CONFIDENCE_NAMES = ("right and sure", "right but unsure", "wrong and unsure", "wrong and confident")
 
 
-def _members(ws: Workspace, names: Sequence[str], epoch: Any, split: str, limit: int = 12) -> list[tuple[str, Member, DatasetRef]]:
+def _members(
+    ws: Workspace, names: Sequence[str], epoch: Any, split: str, limit: int = 12
+) -> list[tuple[str, Member, DatasetRef]]:
     if not names:
         raise ValueError("select at least one run")
     if len(names) > limit:
@@ -39,7 +41,9 @@ def _none(v: float) -> float | None:
     return None if v is None or np.isnan(v) else float(v)
 
 
-def boundary_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None) -> dict[str, Any]:
+def boundary_table(
+    ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None
+) -> dict[str, Any]:
     """Per run and class: region IoU, boundary IoU and min(IoU, boundary IoU) on ``split`` at ``epoch``."""
     out = []
     members = _members(ws, names, epoch, split)
@@ -52,25 +56,47 @@ def boundary_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, 
         iou = iou_from_confusion(q.confusion.sum(0))
         biou = boundary_iou(q.boundary)
         low = np.fmin(iou, biou)
-        out.append({"run": name, "epoch": member[1], "classes": run.classes, "iou": [_none(v) for v in iou],
-                    "boundary_iou": [_none(v) for v in biou], "min": [_none(v) for v in low], "miou": _none(nanmean(iou)),
-                    "mean_boundary_iou": _none(nanmean(biou)), "mean_min": _none(nanmean(low))})  # fmt: skip
+        out.append(
+            {
+                "run": name,
+                "epoch": member[1],
+                "classes": run.classes,
+                "iou": [_none(v) for v in iou],
+                "boundary_iou": [_none(v) for v in biou],
+                "min": [_none(v) for v in low],
+                "miou": _none(nanmean(iou)),
+                "mean_boundary_iou": _none(nanmean(biou)),
+                "mean_min": _none(nanmean(low)),
+            }
+        )
     return {"split": split, "runs": out}
 
 
-def calibration_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None) -> dict[str, Any]:
+def calibration_table(
+    ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None
+) -> dict[str, Any]:
     """Per run: expected calibration error (15 bins), per-class ECE and the reliability diagram's bins."""
     out = []
     members = _members(ws, names, epoch, split)
     for j, (name, member, ref) in enumerate(members):
         sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(members), m))
         q = split_quality(member, ref, progress=sub)
-        out.append({"run": name, "epoch": member[1], "classes": member[0].classes, "ece": _none(ece(q.calibration)),
-                    "class_ece": [_none(v) for v in per_class_ece(q.calibration)], "reliability": reliability(q.calibration)})  # fmt: skip
+        out.append(
+            {
+                "run": name,
+                "epoch": member[1],
+                "classes": member[0].classes,
+                "ece": _none(ece(q.calibration)),
+                "class_ece": [_none(v) for v in per_class_ece(q.calibration)],
+                "reliability": reliability(q.calibration),
+            }
+        )
     return {"split": split, "unit": members[0][1][0].task_type.unit, "runs": out}
 
 
-def segment_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None) -> dict[str, Any]:
+def segment_table(
+    ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None
+) -> dict[str, Any]:
     """Per run and class: the recall of ground-truth segments in small, medium and large area bins."""
     out = []
     for name, member, ref in _members(ws, names, epoch, split):
@@ -78,13 +104,30 @@ def segment_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, *
             raise ValueError(f"run {name} is a {member[0].task} run: segment sizes are for segmentation")
         q = split_quality(member, ref, progress=progress)
         recall = segment_recall(q.segments)
-        out.append({"run": name, "epoch": member[1], "classes": member[0].classes,
-                    "recall": [[_none(v) for v in row] for row in recall], "segments": q.segments[..., 1].tolist()})  # fmt: skip
+        out.append(
+            {
+                "run": name,
+                "epoch": member[1],
+                "classes": member[0].classes,
+                "recall": [[_none(v) for v in row] for row in recall],
+                "segments": q.segments[..., 1].tolist(),
+            }
+        )
     return {"split": split, "bins": list(SIZE_NAMES), "runs": out}
 
 
-def significance(ws: Workspace, run_a: str, epoch_a: Any, run_b: str, epoch_b: Any, split: str, *, resamples: int = 1000, seed: int = 0,
-                 progress: Progress | None = None) -> dict[str, Any]:  # fmt: skip
+def significance(
+    ws: Workspace,
+    run_a: str,
+    epoch_a: Any,
+    run_b: str,
+    epoch_b: Any,
+    split: str,
+    *,
+    resamples: int = 1000,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> dict[str, Any]:
     """Per-image mIoU of both runs and a paired bootstrap of the difference in dataset mIoU and per-class IoU."""
     (na, ma, ra), (nb, mb, rb) = _members(ws, [run_a, run_b], None, split)
     ma, mb = (ma[0], nearest_epoch(ma[0], epoch_a)), (mb[0], nearest_epoch(mb[0], epoch_b))
@@ -95,14 +138,31 @@ def significance(ws: Workspace, run_a: str, epoch_a: Any, run_b: str, epoch_b: A
     result = paired_bootstrap(qa.confusion, qb.confusion, resamples=resamples, seed=seed)
     name_a, name_b = f"{run_a}@{ma[1]}", f"{run_b}@{mb[1]}"
     per_a, per_b = qa.per_image_miou(), qb.per_image_miou()
-    return {**result, "run_a": name_a, "run_b": name_b, "classes": ma[0].classes, "split": split, "seed": seed,
-            "per_image_a": [_none(v) for v in per_a], "per_image_b": [_none(v) for v in per_b],
-            "mean_per_image_a": _none(nanmean(per_a)), "mean_per_image_b": _none(nanmean(per_b)),
-            "verdict": verdict(result, name_a, name_b, ma[0].classes)}  # fmt: skip
+    return {
+        **result,
+        "run_a": name_a,
+        "run_b": name_b,
+        "classes": ma[0].classes,
+        "split": split,
+        "seed": seed,
+        "per_image_a": [_none(v) for v in per_a],
+        "per_image_b": [_none(v) for v in per_b],
+        "mean_per_image_a": _none(nanmean(per_a)),
+        "mean_per_image_b": _none(nanmean(per_b)),
+        "verdict": verdict(result, name_a, name_b, ma[0].classes),
+    }
 
 
-def agreement(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, names: Sequence[str], epochs: Sequence[Any] | None,
-              *, unsure: float = 0.5) -> tuple[list[Panel], dict[str, Any]]:  # fmt: skip
+def agreement(
+    ws: Workspace,
+    renders: Renders,
+    ref: DatasetRef,
+    index: Any,
+    names: Sequence[str],
+    epochs: Sequence[Any] | None,
+    *,
+    unsure: float = 0.5,
+) -> tuple[list[Panel], dict[str, Any]]:
     """On one image: the consensus map of the runs (how many get each pixel right) and each run's
     confidence-versus-error map (wrong and confident, wrong and unsure, right and unsure)."""
     names = ws.check_runs(names, ref, 12)
@@ -115,24 +175,46 @@ def agreement(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, name
     preds = [predict_items([m], ref, [i])[0] for m in members]
     right, none = consensus(preds, target, k, ds.ignore_index)
     n = len(members)
-    colors = [tuple(int(a + (b - a) * j / max(1, n)) for a, b in zip(CONSENSUS_COLORS[0], CONSENSUS_COLORS[2])) for j in range(n + 1)]
+    colors = [
+        tuple(int(a + (b - a) * j / max(1, n)) for a, b in zip(CONSENSUS_COLORS[0], CONSENSUS_COLORS[2])) for j in range(n + 1)
+    ]
     key = ("consensus", member_key(members), ref, i)
-    panels = [Panel(renders.path(key, lambda: display(V.category_map(right, colors)), photo=False),
-                    f"consensus: dark orange = no run right ({int(none.sum()):,} px), green = all {n} right")]  # fmt: skip
+    panels = [
+        Panel(
+            renders.path(key, lambda: display(V.category_map(right, colors)), photo=False),
+            f"consensus: dark orange = no run right ({int(none.sum()):,} px), green = all {n} right",
+        )
+    ]
     rows = []
     for name, member in zip(names, members):
         probs = get_predictor([member]).predict([image])[0].probs  # (K, H, W)
         cat = confidence_error_map(probs, target, ds.ignore_index, unsure)
         counts = np.bincount(cat[cat != 255], minlength=4)[:4]
-        panels.append(Panel(renders.path(("confidence", unsure) + key + (member_key([member]),), lambda: display(V.category_map(cat, CONFIDENCE_COLORS)),
-                                         photo=False), f"{name} @ {member[1]}: wrong and confident {int(counts[3]):,} px"))  # fmt: skip
+        panels.append(
+            Panel(
+                renders.path(
+                    ("confidence", unsure) + key + (member_key([member]),),
+                    lambda: display(V.category_map(cat, CONFIDENCE_COLORS)),
+                    photo=False,
+                ),
+                f"{name} @ {member[1]}: wrong and confident {int(counts[3]):,} px",
+            )
+        )
         rows.append({"run": name, "epoch": member[1], **{c: int(v) for c, v in zip(CONFIDENCE_NAMES, counts)}})
     labelled = int((right != 255).sum())
-    return panels, {"image": i, "labelled_pixels": labelled, "right_by": np.bincount(right[right != 255], minlength=n + 1).tolist(),
-                    "none_right_by_class": dict(zip(ds.classes, none.tolist())), "confidence": rows, "unsure_above": unsure}  # fmt: skip
+    return panels, {
+        "image": i,
+        "labelled_pixels": labelled,
+        "right_by": np.bincount(right[right != 255], minlength=n + 1).tolist(),
+        "none_right_by_class": dict(zip(ds.classes, none.tolist())),
+        "confidence": rows,
+        "unsure_above": unsure,
+    }
 
 
-def epoch_churn(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, name: str, *, limit: int = 12) -> tuple[list[Panel], dict[str, Any]]:
+def epoch_churn(
+    ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, name: str, *, limit: int = 12
+) -> tuple[list[Panel], dict[str, Any]]:
     """Between consecutive saved epochs of one run: the pixels whose predicted class changed on the image,
     their count per true class, and the fraction changed on the image and, where cached, on the whole split."""
     from core.explorer.cache import PREDICTIONS
@@ -150,12 +232,23 @@ def epoch_churn(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, na
     for (e0, p0), (e1, p1) in zip(zip(epochs, preds), zip(epochs[1:], preds[1:])):
         changed, counts, fraction = churn(p0, p1, target, len(ds.classes), ds.ignore_index)
         key = ("churn", str(run.path), e0, e1, ref, i)
-        panels.append(Panel(renders.path(key, lambda: display(V.highlight(image, changed))), f"{e0} → {e1}: {100 * fraction:.1f}% changed"))
+        panels.append(
+            Panel(renders.path(key, lambda: display(V.highlight(image, changed))), f"{e0} → {e1}: {100 * fraction:.1f}% changed")
+        )
         split_fraction = None
         cached = [PREDICTIONS.get((member_key([(run, e)]), ref, j)) for e in (e0, e1) for j in range(n_items)]
         if all(c is not None for c in cached):  # the whole split, when both epochs' predictions are in the cache
             a, b = cached[:n_items], cached[n_items:]
-            split_fraction = float(np.mean([churn(x, y, ref.load(j)[1], len(ds.classes), ds.ignore_index)[2] for j, (x, y) in enumerate(zip(a, b))]))
-        steps.append({"from": e0, "to": e1, "fraction": fraction, "split_fraction": split_fraction,
-                      "by_class": dict(zip(ds.classes, counts.tolist()))})  # fmt: skip
+            split_fraction = float(
+                np.mean([churn(x, y, ref.load(j)[1], len(ds.classes), ds.ignore_index)[2] for j, (x, y) in enumerate(zip(a, b))])
+            )
+        steps.append(
+            {
+                "from": e0,
+                "to": e1,
+                "fraction": fraction,
+                "split_fraction": split_fraction,
+                "by_class": dict(zip(ds.classes, counts.tolist())),
+            }
+        )
     return panels, {"run": name, "image": i, "steps": steps}

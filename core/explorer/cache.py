@@ -48,7 +48,9 @@ class LRU(Generic[V]):
             w = float(self.weigh(value)) if self.weigh else 0.0
             self._data[key] = (value, w)
             self._weight += w
-            while len(self._data) > self.max_items or (self.max_weight is not None and self._weight > self.max_weight and len(self._data) > 1):
+            while len(self._data) > self.max_items or (
+                self.max_weight is not None and self._weight > self.max_weight and len(self._data) > 1
+            ):
                 self._weight -= self._data.popitem(last=False)[1][1]
 
     def get_or_create(self, key: Hashable, create: Callable[[], V]) -> V:
@@ -83,7 +85,9 @@ def nbytes(value: Any) -> float:
 
 
 MODELS: LRU[Any] = LRU(max_items=int(os.environ.get("VISION_EXPLORER_MAX_MODELS", 8)))  # Predictor / Ensemble per (runs, epochs)
-PREDICTIONS: LRU[Any] = LRU(max_items=50_000, max_weight=float(os.environ.get("VISION_EXPLORER_CACHE_MB", 768)) * 2**20, weigh=nbytes)
+PREDICTIONS: LRU[Any] = LRU(
+    max_items=50_000, max_weight=float(os.environ.get("VISION_EXPLORER_CACHE_MB", 768)) * 2**20, weigh=nbytes
+)
 SPLIT_STATS: LRU[Any] = LRU(max_items=256, weigh=nbytes)  # per-image scores over a split
 DATASETS: LRU[Any] = LRU(max_items=32)  # opened datasets
 UPLOADS: LRU[Any] = LRU(max_items=64)  # full predictions on uploaded images, by content

@@ -10,12 +10,12 @@ from typing import Any, Sequence
 import numpy as np
 
 from core import visualize as V
+from core.evaluation.per_image import class_presence, image_scores
 from core.explorer.predictions import Member, member_key, nearest_epoch, predict_items
 from core.explorer.renders import DISPLAY_MIN_SIDE, Renders
 from core.explorer.workspace import DatasetRef, Workspace
-from core.runs.history import spread_epochs
-from core.evaluation.per_image import class_presence, image_scores
 from core.runs import Run
+from core.runs.history import spread_epochs
 
 MAX_COMPARE = 12  # runs side by side; past this a message asks to deselect (a report shows 7 models on one image)
 MAX_STRIP = 12  # epochs in the across-epochs strip (evenly spaced, always the first and the last)
@@ -47,8 +47,10 @@ def resolve_members(ws: Workspace, names: Sequence[str], epochs: Sequence[Any] |
     """(run, saved epoch) per name; ``epochs[k]`` is "best", "last", a number (the nearest saved epoch is
     taken) or missing (best)."""
     epochs = list(epochs or [])
-    return [(ws.run(n), nearest_epoch(ws.run(n), epochs[k] if k < len(epochs) and epochs[k] not in (None, "") else "best"))
-            for k, n in enumerate(names)]  # fmt: skip
+    return [
+        (ws.run(n), nearest_epoch(ws.run(n), epochs[k] if k < len(epochs) and epochs[k] not in (None, "") else "best"))
+        for k, n in enumerate(names)
+    ]
 
 
 def display(image: np.ndarray, zoom: Zoom = NO_ZOOM) -> np.ndarray:
@@ -65,17 +67,34 @@ def check_zoom(zoom: Sequence[float] | None) -> Zoom:
     return (round(x, 4), round(y, 4), round(f, 3))
 
 
-def _seg_panel(renders: Renders, ref: DatasetRef, i: int, image, target, label: str, members: Sequence[Member], pred: np.ndarray,
-               opacity: float, zoom: Zoom) -> tuple[Panel, dict]:  # fmt: skip
+def _seg_panel(
+    renders: Renders,
+    ref: DatasetRef,
+    i: int,
+    image,
+    target,
+    label: str,
+    members: Sequence[Member],
+    pred: np.ndarray,
+    opacity: float,
+    zoom: Zoom,
+) -> tuple[Panel, dict]:
     """The overlay of one model (a run at an epoch, or an ensemble) on the image, and its scores there."""
     ds = ref.open()
     k = len(ds.classes)
     key = ("pred", member_key(members), ref, i, opacity, zoom)
-    path = renders.path(key, lambda: display(V.overlay(image, pred, ds.palette, opacity=opacity, ignore_index=ds.ignore_index), zoom))
+    path = renders.path(
+        key, lambda: display(V.overlay(image, pred, ds.palette, opacity=opacity, ignore_index=ds.ignore_index), zoom)
+    )
     s = image_scores(pred, target, k, ds.ignore_index)
     p = class_presence(pred, target, k, ds.ignore_index)
-    row = {"run": label, "pixel_acc": s["pixel_acc"], "miou": s["miou"],
-           "missing": [ds.classes[c] for c in p.missing], "extra": [ds.classes[c] for c in p.extra]}  # fmt: skip
+    row = {
+        "run": label,
+        "pixel_acc": s["pixel_acc"],
+        "miou": s["miou"],
+        "missing": [ds.classes[c] for c in p.missing],
+        "extra": [ds.classes[c] for c in p.extra],
+    }
     if len(members) == 1:
         run, epoch = members[0]
         tags = epoch_tags(run, epoch)
@@ -99,8 +118,18 @@ def _cls_entry(ref: DatasetRef, target: int, label: str, members: Sequence[Membe
     return row, top
 
 
-def compare(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, names: Sequence[str], epochs: Sequence[Any] | None, *,
-            opacity: float = 0.55, ensemble: bool = False, zoom: Sequence[float] | None = None) -> Comparison:  # fmt: skip
+def compare(
+    ws: Workspace,
+    renders: Renders,
+    ref: DatasetRef,
+    index: Any,
+    names: Sequence[str],
+    epochs: Sequence[Any] | None,
+    *,
+    opacity: float = 0.55,
+    ensemble: bool = False,
+    zoom: Sequence[float] | None = None,
+) -> Comparison:
     """Image, ground truth and each run's prediction (and the runs' ensemble) on item ``index`` of ``ref``."""
     names = ws.check_runs(names, ref, MAX_COMPARE)
     zoom = check_zoom(zoom)
@@ -111,8 +140,10 @@ def compare(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, names:
     seg = ds.task_type.dense
     panels = [Panel(renders.path(("image", ref, i, zoom), lambda: display(image, zoom)), f"image {i}: {ds.item_id(i)}")]
     if seg:
-        gt = renders.path(("gt", ref, i, opacity, zoom),
-                          lambda: display(V.overlay(image, target, ds.palette, opacity=opacity, ignore_index=ds.ignore_index), zoom))  # fmt: skip
+        gt = renders.path(
+            ("gt", ref, i, opacity, zoom),
+            lambda: display(V.overlay(image, target, ds.palette, opacity=opacity, ignore_index=ds.ignore_index), zoom),
+        )
         panels.append(Panel(gt, "ground truth"))
     rows, topk = [], []
     entries = [(n, [m]) for n, m in zip(names, members)]
@@ -137,8 +168,9 @@ def compare(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, names:
     return Comparison(panels, scores, status, topk)
 
 
-def across_epochs(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, name: str, *, opacity: float = 0.55,
-                  limit: int = MAX_STRIP) -> tuple[list[Panel], list[dict]]:  # fmt: skip
+def across_epochs(
+    ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, name: str, *, opacity: float = 0.55, limit: int = MAX_STRIP
+) -> tuple[list[Panel], list[dict]]:
     """One run's predictions on item ``index`` at its saved epochs (at most ``limit``, evenly spaced)."""
     ws.check_runs([name], ref, 1)
     run = ws.run(name)
@@ -153,7 +185,10 @@ def across_epochs(ws: Workspace, renders: Renders, ref: DatasetRef, index: Any, 
         else:
             row, top = _cls_entry(ref, target, name, [(run, e)], pred)
             mark = "✓" if row["correct"] else "✗"
-            panel = Panel(renders.path(("image", ref, i, NO_ZOOM), lambda: display(image)), f"epoch {e} · {top[0][0]} ({top[0][1]:.2f}) {mark}")
+            panel = Panel(
+                renders.path(("image", ref, i, NO_ZOOM), lambda: display(image)),
+                f"epoch {e} · {top[0][0]} ({top[0][1]:.2f}) {mark}",
+            )
         panels.append(panel)
         rows.append(row)
     return panels, rows

@@ -9,14 +9,14 @@ from typing import Any
 import numpy as np
 
 from core import visualize as V
+from core.evaluation.per_image import cell_mask, disagreement, error_pairs, worst_cell, wrong_pixels
 from core.explorer.compare import Panel, display
 from core.explorer.predictions import Member, Progress, member_key, predict_items
 from core.explorer.renders import Renders
 from core.explorer.splits import split_stats, top_images_for_cell
 from core.explorer.workspace import DatasetRef, thumbnails
-from core.runs.history import confusion_at
-from core.evaluation.per_image import cell_mask, disagreement, error_pairs, worst_cell, wrong_pixels
 from core.runs import Run, RunError
+from core.runs.history import confusion_at
 
 MAX_CELL_IMAGES = 12
 
@@ -44,8 +44,9 @@ class ImageErrors:
     status: str
 
 
-def image_errors(renders: Renders, ref: DatasetRef, index: Any, member: Member, a: int, b: int,
-                 other: Member | None = None) -> ImageErrors:  # fmt: skip
+def image_errors(
+    renders: Renders, ref: DatasetRef, index: Any, member: Member, a: int, b: int, other: Member | None = None
+) -> ImageErrors:
     """Confusion map, the pixels of cell (a, b) and, with ``other``, the disagreement of the two runs on one image."""
     run, epoch = member
     i, image, target = ref.item(index)
@@ -54,31 +55,49 @@ def image_errors(renders: Renders, ref: DatasetRef, index: Any, member: Member, 
     image_panel = Panel(renders.path(("image", ref, i), lambda: display(image)), f"image {i}: {item}")
     if not run.task_type.dense:
         top = int(pred.topk(1)[0][0])
-        scores = {"image": i, "true_class": run.classes[target], "predicted": run.classes[top], "probability": float(pred.probs[top])}
+        scores = {
+            "image": i,
+            "true_class": run.classes[target],
+            "predicted": run.classes[top],
+            "probability": float(pred.probs[top]),
+        }
         return ImageErrors([image_panel], scores, f"{run.name} @ {epoch} · {ref.split} image {i} (`{item}`)")
     k, ignore = run.num_classes, run.ignore_index
     key = (member_key([member]), ref, i)
-    cmap = renders.path(("confusion-map",) + key, lambda: display(V.confusion_map(image, target, pred, run.palette, ignore_index=ignore)))
+    cmap = renders.path(
+        ("confusion-map",) + key, lambda: display(V.confusion_map(image, target, pred, run.palette, ignore_index=ignore))
+    )
     mask = cell_mask(target, pred, a, b)
     cell = renders.path(("cell", a, b) + key, lambda: display(V.highlight(image, mask)))
     scores: dict[str, Any] = {
-        "image": i, "wrong_pixels": wrong_pixels(pred, target, k, ignore), "cell": [run.classes[a], run.classes[b]],
+        "image": i,
+        "wrong_pixels": wrong_pixels(pred, target, k, ignore),
+        "cell": [run.classes[a], run.classes[b]],
         "cell_pixels": int(mask.sum()),
-        "mistakes": [{"true": run.classes[t], "predicted": run.classes[p], "pixels": n} for t, p, n in error_pairs(pred, target, k, ignore)],
-    }  # fmt: skip
-    panels = [image_panel, Panel(cmap, "confusion map: right dimmed, wrong in the predicted class's colour"),
-              Panel(cell, f"{run.classes[a]} → {run.classes[b]}: {int(mask.sum()):,} pixels in magenta")]  # fmt: skip
+        "mistakes": [
+            {"true": run.classes[t], "predicted": run.classes[p], "pixels": n} for t, p, n in error_pairs(pred, target, k, ignore)
+        ],
+    }
+    panels = [
+        image_panel,
+        Panel(cmap, "confusion map: right dimmed, wrong in the predicted class's colour"),
+        Panel(cell, f"{run.classes[a]} → {run.classes[b]}: {int(mask.sum()):,} pixels in magenta"),
+    ]
     if other is not None:
         pred_b = predict_items([other], ref, [i])[0]
         cats, counts = disagreement(target, pred, pred_b, k, ignore)
-        path = renders.path(("disagreement", member_key([member, other]), ref, i), lambda: display(V.category_map(cats)), photo=False)
+        path = renders.path(
+            ("disagreement", member_key([member, other]), ref, i), lambda: display(V.category_map(cats)), photo=False
+        )
         names = ["both right", f"{run.name}@{epoch} right only", f"{other[0].name}@{other[1]} right only", "both wrong"]
         scores["disagreement"] = dict(zip(names, counts))
         panels.append(Panel(path, "disagreement: " + " · ".join(f"{n} {c:,}" for n, c in zip(names, counts))))
     return ImageErrors(panels, scores, f"{run.name} @ epoch {epoch} · {ref.split} image {i} (`{item}`)")
 
 
-def cell_images(ref: DatasetRef, member: Member, a: int, b: int, thumbs_dir, *, progress: Progress | None = None) -> tuple[list[Panel], list[int], str]:
+def cell_images(
+    ref: DatasetRef, member: Member, a: int, b: int, thumbs_dir, *, progress: Progress | None = None
+) -> tuple[list[Panel], list[int], str]:
     """Thumbnails of the images of ``ref`` with the most pixels of true class a predicted as b (most first)."""
     run, epoch = member
     stats = split_stats([member], ref, progress=progress)
@@ -89,7 +108,11 @@ def cell_images(ref: DatasetRef, member: Member, a: int, b: int, thumbs_dir, *, 
     paths = thumbnails(ref, [i for i, _ in top], thumbs_dir)
     panels = [Panel(p, f"{i}: {n:,} {unit}") for p, (i, n) in zip(paths, top)]
     total = int(stats.confusion[:, a, b].sum())
-    return panels, [i for i, _ in top], f"{run.classes[a]} → {run.classes[b]}: {total:,} {unit} in {ref.split}; most in image {top[0][0]}"
+    return (
+        panels,
+        [i for i, _ in top],
+        f"{run.classes[a]} → {run.classes[b]}: {total:,} {unit} in {ref.split}; most in image {top[0][0]}",
+    )
 
 
 def pixel_info(ref: DatasetRef, index: Any, member: Member, xy_display: tuple[int, int]) -> str:

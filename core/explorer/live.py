@@ -36,7 +36,7 @@ def _last_write(run: Run) -> float:
 
 
 def live_state(run: Run, *, now: float | None = None) -> str:
-    """"running", "interrupted" or how the run ended. A run whose recorded training process (same host)
+    """ "running", "interrupted" or how the run ended. A run whose recorded training process (same host)
     is gone, or, from another machine, that wrote nothing for 3 epochs or 5 minutes, was interrupted."""
     status = run.status
     state = status.get("state", "unknown")
@@ -69,10 +69,17 @@ def run_summary(name: str, run: Run, *, pending: bool = False, now: float | None
     if metric is None:  # --val-every: the last evaluated epoch
         metric = next((r.get(run.monitor) for r in reversed(run.history) if r.get(run.monitor) is not None), None)
     return {
-        "run": name, "task": run.task, "architecture": run.arch, "dataset": run.data.get("name"),
+        "run": name,
+        "task": run.task,
+        "architecture": run.arch,
+        "dataset": run.data.get("name"),
         "state": "training, no weights yet" if pending and state == "running" else state,
-        "epoch": last.get("epoch"), "of": epochs if not (budget and epochs and epochs >= 10_000) else None,
+        "epoch": last.get("epoch"),
+        "of": epochs if not (budget and epochs and epochs >= 10_000) else None,
         "budget (min)": budget,
-        run.task_type.monitor_label: None if metric is None or (isinstance(metric, float) and math.isnan(metric)) else round(metric, 4),
-        "snapshots": len(run.epochs), "time left (min)": None if eta is None else round(eta / 60, 1),
-    }  # fmt: skip
+        run.task_type.monitor_label: None
+        if metric is None or (isinstance(metric, float) and math.isnan(metric))
+        else round(metric, 4),
+        "snapshots": len(run.epochs),
+        "time left (min)": None if eta is None else round(eta / 60, 1),
+    }

@@ -21,8 +21,16 @@ def embedding_methods() -> list[str]:
     return available_methods()
 
 
-def embedding(run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None,
-              progress: Progress | None = None, cached_only: bool = False) -> Any:  # fmt: skip
+def embedding(
+    run: Run,
+    epoch: int,
+    split: str,
+    method: str,
+    *,
+    data_root: str | None = None,
+    progress: Progress | None = None,
+    cached_only: bool = False,
+) -> Any:
     """The run's 2-D map at ``epoch`` on ``split``: from memory, then the run's disk cache, else computed
     with the explorer's cached Predictor. With ``cached_only`` nothing is computed and ``None`` is
     returned on a miss."""
@@ -39,12 +47,23 @@ def embedding(run: Run, epoch: int, split: str, method: str, *, data_root: str |
     if cached_only:
         return None
     # computed once: concurrent requests for the same map wait for the first instead of repeating it
-    return EMBEDDINGS.get_or_create(key, lambda: compute_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root,
-                                                                    progress=progress, predictor=get_predictor([(run, epoch)])))  # fmt: skip
+    return EMBEDDINGS.get_or_create(
+        key,
+        lambda: compute_embedding(
+            run,
+            epoch=epoch,
+            split=split,
+            method=method,
+            data_root=data_root,
+            progress=progress,
+            predictor=get_predictor([(run, epoch)]),
+        ),
+    )
 
 
-def map_steps(run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None,
-              progress: Progress | None = None) -> Iterator[tuple[Any, bool]]:  # fmt: skip
+def map_steps(
+    run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None, progress: Progress | None = None
+) -> Iterator[tuple[Any, bool]]:
     """What to show while a map is built, as ``(embedding, is_preview)`` steps: a cached map at once;
     otherwise, for a slow method, a quick PCA preview first (about a tenth of the time), then the map."""
     emb = embedding(run, epoch, split, method, data_root=data_root, cached_only=True)

@@ -9,9 +9,9 @@ import numpy as np
 
 from core.explorer.cache import MODELS, PREDICTIONS
 from core.explorer.workspace import DatasetRef
-from core.runs.history import closest_epoch
 from core.inference import ClassificationPrediction, Predictor, SegmentationPrediction
 from core.runs import Run, RunError
+from core.runs.history import closest_epoch
 
 Progress = Callable[[float, str], None]
 Member = tuple[Run, int]  # a run at a resolved epoch
@@ -52,8 +52,9 @@ def _compact(pred: SegmentationPrediction | ClassificationPrediction, num_classe
     return pred
 
 
-def predict_items(members: Sequence[Member], ref: DatasetRef, indices: Sequence[int], *, progress: Progress | None = None,
-                  batch_size: int = 8) -> list[Any]:  # fmt: skip
+def predict_items(
+    members: Sequence[Member], ref: DatasetRef, indices: Sequence[int], *, progress: Progress | None = None, batch_size: int = 8
+) -> list[Any]:
     """Cached predictions of ``members`` (one run, or an ensemble) on items of a dataset split.
 
     Segmentation: an (H, W) label map per item; classification: a ``ClassificationPrediction``.

@@ -11,16 +11,17 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
 import numpy as np
 
 from core.evaluation.agreement import segment_recall_counts
 from core.evaluation.boundary import boundary_counts
 from core.evaluation.calibration import BINS, calibration_sums
+from core.evaluation.metrics import nanmean
 from core.explorer.cache import QUALITY
 from core.explorer.predictions import Member, Progress, get_predictor, member_key
 from core.explorer.workspace import DatasetRef
 from core.utils.io import atomic_write
-from core.evaluation.metrics import nanmean
 
 FORMAT = 1
 FOLDER = "evaluation"
@@ -47,8 +48,15 @@ def _path(member: Member, ref: DatasetRef) -> Path:
     run, epoch = member
     weights = run.weights_path(epoch)
     st = weights.stat()
-    ident = {"format": FORMAT, "epoch": epoch, "weights": [weights.name, st.st_size, st.st_mtime_ns], "dataset": ref.name,
-             "options": ref.options, "root": str(Path(ref.root).resolve()) if ref.root else None, "split": ref.split}  # fmt: skip
+    ident = {
+        "format": FORMAT,
+        "epoch": epoch,
+        "weights": [weights.name, st.st_size, st.st_mtime_ns],
+        "dataset": ref.name,
+        "options": ref.options,
+        "root": str(Path(ref.root).resolve()) if ref.root else None,
+        "split": ref.split,
+    }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True).encode()).hexdigest()[:20]
     return run.path / FOLDER / f"{epoch:04d}-{digest}.npz"
 

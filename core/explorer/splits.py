@@ -9,10 +9,10 @@ from typing import Sequence
 
 import numpy as np
 
+from core.evaluation.metrics import nanmean
 from core.explorer.cache import SPLIT_STATS
 from core.explorer.predictions import Member, Progress, member_key, predict_items
 from core.explorer.workspace import DatasetRef
-from core.evaluation.metrics import nanmean
 
 
 # --- whole-split statistics ----------------------------------------------------------------------------
@@ -55,7 +55,9 @@ def split_stats(members: Sequence[Member], ref: DatasetRef, *, progress: Progres
     return stats
 
 
-def hardest_images(models: Sequence[Sequence[Member]], ref: DatasetRef, *, progress: Progress | None = None) -> list[tuple[int, float]]:
+def hardest_images(
+    models: Sequence[Sequence[Member]], ref: DatasetRef, *, progress: Progress | None = None
+) -> list[tuple[int, float]]:
     """Images of a split sorted from hardest to easiest: per-image score (mIoU, or the probability of
     the true class) averaged over ``models``. Images without a score for any model come last.
     """

@@ -9,7 +9,13 @@ import numpy as np
 
 from core.explorer.workspace import Workspace
 from core.runs.history import (
-    SUMMARY_COLUMNS, align_class_scores, class_scores, class_scores_by_epoch, early_stop_epoch, history_series, scored_epoch,
+    SUMMARY_COLUMNS,
+    align_class_scores,
+    class_scores,
+    class_scores_by_epoch,
+    early_stop_epoch,
+    history_series,
+    scored_epoch,
     summary_row,
 )
 
@@ -22,7 +28,7 @@ def summary(ws: Workspace, names: Sequence[str]) -> list[dict[str, Any]]:
 
 
 def epoch_choice(choice: str | int | float | None) -> str | float:
-    """"best", "last" or a number: the epoch asked for, per run the nearest evaluated one."""
+    """ "best", "last" or a number: the epoch asked for, per run the nearest evaluated one."""
     if choice in (None, "", "best"):
         return "best"
     if choice == "last":
@@ -58,9 +64,18 @@ def curves(ws: Workspace, names: Sequence[str]) -> list[dict[str, Any]]:
     for n in names:
         run = ws.run(n)
         epochs, train_loss = history_series(run, "train_loss")
-        out.append(dict(name=n, epochs=epochs, train_loss=train_loss, val_loss=history_series(run, "val_loss")[1],
-                        metric=history_series(run, run.monitor)[1], metric_name=run.task_type.monitor_label,
-                        best_epoch=run.best_epoch, stopped_epoch=early_stop_epoch(run)))  # fmt: skip
+        out.append(
+            dict(
+                name=n,
+                epochs=epochs,
+                train_loss=train_loss,
+                val_loss=history_series(run, "val_loss")[1],
+                metric=history_series(run, run.monitor)[1],
+                metric_name=run.task_type.monitor_label,
+                best_epoch=run.best_epoch,
+                stopped_epoch=early_stop_epoch(run),
+            )
+        )
     return out
 
 

@@ -56,27 +56,46 @@ def analyze(renders, image: np.ndarray, members: Sequence[tuple[str, Member]], *
     """Each named run on an uploaded image: overlay and uncertainty (entropy) map with the predicted
     classes, or the top-5 classes. Returns a ``core.explorer.compare.Comparison``."""
     from core import visualize as V
-    from core.explorer.compare import Comparison, Panel, display
     from core.evaluation.per_image import class_presence
+    from core.explorer.compare import Comparison, Panel, display
 
     digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
     opacity = round(float(np.clip(opacity, 0.0, 1.0)), 3)
-    panels = [Panel(renders.path(("upload", digest), lambda: display(image)), f"your image · {image.shape[1]}x{image.shape[0]} px")]
+    panels = [
+        Panel(renders.path(("upload", digest), lambda: display(image)), f"your image · {image.shape[1]}x{image.shape[0]} px")
+    ]
     rows, topk = [], []
     for name, member in members:
         run, epoch = member
         pred = predict_image([member], image)
         if run.task_type.dense:
             key = (member_key([member]), digest)
-            panels.append(Panel(renders.path(("upload-pred", opacity) + key,
-                                              lambda: display(V.overlay(image, pred.labels, run.palette, opacity=opacity))),
-                                f"{name} @ {epoch}"))  # fmt: skip
+            panels.append(
+                Panel(
+                    renders.path(
+                        ("upload-pred", opacity) + key,
+                        lambda: display(V.overlay(image, pred.labels, run.palette, opacity=opacity)),
+                    ),
+                    f"{name} @ {epoch}",
+                )
+            )
             entropy = pred.entropy()
-            panels.append(Panel(renders.path(("upload-entropy",) + key, lambda: display(V.entropy_map(entropy, run.num_classes))),
-                                f"{name}: uncertainty, mean {float(entropy.mean()):.2f} of at most {np.log(run.num_classes):.2f} nats"))  # fmt: skip
+            panels.append(
+                Panel(
+                    renders.path(("upload-entropy",) + key, lambda: display(V.entropy_map(entropy, run.num_classes))),
+                    f"{name}: uncertainty, mean {float(entropy.mean()):.2f} of at most {np.log(run.num_classes):.2f} nats",
+                )
+            )
             present = class_presence(pred.labels, None, run.num_classes, run.ignore_index).predicted
-            rows.append({"run": name, "epoch": epoch, "classes": [run.classes[c] for c in present],
-                         "mean_entropy": float(entropy.mean()), "max_entropy": float(np.log(run.num_classes))})  # fmt: skip
+            rows.append(
+                {
+                    "run": name,
+                    "epoch": epoch,
+                    "classes": [run.classes[c] for c in present],
+                    "mean_entropy": float(entropy.mean()),
+                    "max_entropy": float(np.log(run.num_classes)),
+                }
+            )
         else:
             top = [(run.classes[c], p) for c, p in pred.topk(5)]
             topk.append((name, top))

@@ -12,9 +12,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.explorer.cache import DATASETS
 from core.data import DatasetNotFoundError
 from core.data.registry import sample_split
+from core.explorer.cache import DATASETS
 from core.inference import to_rgb_array
 from core.runs import HISTORY_FILE, NO_WEIGHTS_YET, RUN_FILE, Run, RunError, read_run, run_folders
 from core.visualize import fit_within, save_image
@@ -192,9 +192,10 @@ class Workspace:
     def names_for(self, task: str | None = None, classes: Sequence[str] | None = None) -> list[str]:
         """Runs of a task, and with exactly these classes (so they can share images and colours)."""
         return [
-            n for n, r in self.runs.items()
+            n
+            for n, r in self.runs.items()
             if (task is None or r.task == task) and (classes is None or r.classes == list(classes))
-        ]  # fmt: skip
+        ]
 
     def peers(self, name: str) -> list[str]:
         """Runs comparable with run ``name`` (same task, same classes), itself included."""
@@ -260,7 +261,9 @@ class Workspace:
         for name in names:
             run = self.run(name)
             if run.classes != list(ds.classes) or run.task != ds.task:
-                raise ValueError(f"run {name} ({run.task}) does not predict the classes of {ref.source}; pick runs of the same kind of dataset")
+                raise ValueError(
+                    f"run {name} ({run.task}) does not predict the classes of {ref.source}; pick runs of the same kind of dataset"
+                )
         return names
 
     def splits(self, ref: DatasetRef) -> list[str]:

@@ -1,11 +1,17 @@
 """Serving runs: the ``Predictor`` (a run at an epoch, with its own preprocessing), ``Ensemble`` (several
 runs' probabilities averaged), ``evaluate_predictor`` (either scored on a split) and feature embeddings."""
 
-from core.inference.predictor import ClassificationPrediction, ImageLike, Predictor, SegmentationPrediction, to_rgb_array
 from core.inference.ensemble import Ensemble, EnsembleError
 from core.inference.evaluate import evaluate_predictor
+from core.inference.predictor import ClassificationPrediction, ImageLike, Predictor, SegmentationPrediction, to_rgb_array
 
 __all__ = [
-    "ClassificationPrediction", "Ensemble", "EnsembleError", "ImageLike", "Predictor", "SegmentationPrediction",
-    "evaluate_predictor", "to_rgb_array",
+    "ClassificationPrediction",
+    "Ensemble",
+    "EnsembleError",
+    "ImageLike",
+    "Predictor",
+    "SegmentationPrediction",
+    "evaluate_predictor",
+    "to_rgb_array",
 ]

@@ -34,8 +34,8 @@ import numpy as np
 import torch
 
 from core.inference import ImageLike, Predictor, to_rgb_array
-from core.utils.io import atomic_write
 from core.runs import Run
+from core.utils.io import atomic_write
 
 FORMAT = 1
 CACHE_DIR = "embeddings"
@@ -108,9 +108,20 @@ def _cache_path(run: Run, epoch: int, split: str, method: str, options: dict[str
     stat = weights.stat()
     keyed = {k: v for k, v in options.items() if k not in NOT_IN_KEY}
     root = data_root or run.data.get("root")
-    dataset = {"name": run.data["name"], "options": run.data.get("options", {}), "root": str(Path(root).resolve()) if root else None}
-    ident = {"format": FORMAT, "epoch": epoch, "weights": [weights.name, stat.st_size, stat.st_mtime_ns], "dataset": dataset,
-             "split": split, "method": method, "options": keyed}  # fmt: skip
+    dataset = {
+        "name": run.data["name"],
+        "options": run.data.get("options", {}),
+        "root": str(Path(root).resolve()) if root else None,
+    }
+    ident = {
+        "format": FORMAT,
+        "epoch": epoch,
+        "weights": [weights.name, stat.st_size, stat.st_mtime_ns],
+        "dataset": dataset,
+        "split": split,
+        "method": method,
+        "options": keyed,
+    }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return run.path / CACHE_DIR / f"{epoch:04d}-{split}-{method}-{digest}.npz"
 
@@ -140,11 +151,19 @@ def _load(path: Path) -> Embedding:
         meta = json.loads(str(z["meta"]))
         yx, projection = z["yx"], z["projection"]
         return Embedding(
-            coords=z["coords"], labels=z["labels"], preds=z["preds"], image_index=z["image_index"],
-            yx=yx if len(yx) else None, method=meta["method"], split=meta["split"], epoch=int(meta["epoch"]),
-            params=meta["params"], features=z["features"], projection=projection if projection.size else None,
+            coords=z["coords"],
+            labels=z["labels"],
+            preds=z["preds"],
+            image_index=z["image_index"],
+            yx=yx if len(yx) else None,
+            method=meta["method"],
+            split=meta["split"],
+            epoch=int(meta["epoch"]),
+            params=meta["params"],
+            features=z["features"],
+            projection=projection if projection.size else None,
             key=path.stem,
-        )  # fmt: skip
+        )
 
 
 def cached_embedding(run: Run, **kwargs: Any) -> Embedding | None:
@@ -285,9 +304,19 @@ def project(x: np.ndarray, projection: np.ndarray) -> np.ndarray:
     return ((x - projection[0]) @ projection[1:].T).astype(np.float32)
 
 
-def tsne(x: np.ndarray, *, perplexity: float = 30.0, pca_dims: int = 50, n_iter: int = 200, early_exaggeration_iter: int = 100,
-         neighbors: str = "auto", gradient: str = "auto", n_jobs: int = 2, seed: int = 0,
-         progress: Progress | None = None) -> np.ndarray:  # fmt: skip
+def tsne(
+    x: np.ndarray,
+    *,
+    perplexity: float = 30.0,
+    pca_dims: int = 50,
+    n_iter: int = 200,
+    early_exaggeration_iter: int = 100,
+    neighbors: str = "auto",
+    gradient: str = "auto",
+    n_jobs: int = 2,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> np.ndarray:
     """openTSNE (PCA initialisation, automatic learning rate) on the first ``pca_dims`` principal components of ``x``.
 
     ``neighbors``: "exact", "annoy", "pynndescent" or "auto" (exact up to 30,000 points: on 50
@@ -323,11 +352,19 @@ def tsne(x: np.ndarray, *, perplexity: float = 30.0, pca_dims: int = 50, n_iter:
 
     report = Report()
     model = TSNE(
-        n_components=2, perplexity=min(perplexity, max(1.0, (len(x) - 1) / 3)), initialization="pca",
-        negative_gradient_method=gradient, neighbors=neighbors, n_jobs=n_jobs, random_state=seed,
-        early_exaggeration_iter=early_exaggeration_iter, n_iter=n_iter, verbose=False,
-        callbacks=report if progress is not None else None, callbacks_every_iters=25,
-    )  # fmt: skip
+        n_components=2,
+        perplexity=min(perplexity, max(1.0, (len(x) - 1) / 3)),
+        initialization="pca",
+        negative_gradient_method=gradient,
+        neighbors=neighbors,
+        n_jobs=n_jobs,
+        random_state=seed,
+        early_exaggeration_iter=early_exaggeration_iter,
+        n_iter=n_iter,
+        verbose=False,
+        callbacks=report if progress is not None else None,
+        callbacks_every_iters=25,
+    )
     return np.asarray(model.fit(np.ascontiguousarray(x, dtype=np.float32)), dtype=np.float32)
 
 
@@ -399,10 +436,19 @@ def compute_embedding(
     second_half = lambda f, m: _report(progress, 0.5 + 0.5 * f, m)  # noqa: E731
     coords, projection = reduce(points["features"], method, reducer_params, seed, second_half)
     emb = Embedding(
-        coords=coords, labels=points["labels"], preds=points["preds"], image_index=points["image_index"], yx=points["yx"],
-        method=method, split=split, epoch=e, params={k: v for k, v in options.items() if k not in NOT_IN_KEY},
-        features=points["features"], projection=projection, key=path.stem,
-    )  # fmt: skip
+        coords=coords,
+        labels=points["labels"],
+        preds=points["preds"],
+        image_index=points["image_index"],
+        yx=points["yx"],
+        method=method,
+        split=split,
+        epoch=e,
+        params={k: v for k, v in options.items() if k not in NOT_IN_KEY},
+        features=points["features"],
+        projection=projection,
+        key=path.stem,
+    )
     _save(path, emb)
     _report(progress, 1.0, "done")
     return emb
@@ -422,8 +468,16 @@ def knn_place(features: np.ndarray, coords: np.ndarray, queries: np.ndarray, k: 
     return xy.astype(np.float32), idx
 
 
-def place_image(run: Run, embedding: Embedding, image: ImageLike, *, k: int = 8, max_points: int = 200, seed: int = 0,
-                predictor: Predictor | None = None) -> dict[str, Any]:  # fmt: skip
+def place_image(
+    run: Run,
+    embedding: Embedding,
+    image: ImageLike,
+    *,
+    k: int = 8,
+    max_points: int = 200,
+    seed: int = 0,
+    predictor: Predictor | None = None,
+) -> dict[str, Any]:
     """Where ``image`` falls in ``embedding``.
 
     Classification: ``{"xy": (2,), "neighbors": [k nearest map points, nearest first], "pred": int}``.

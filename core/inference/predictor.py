@@ -21,9 +21,9 @@ from torchvision import tv_tensors
 
 from core.data.images import array_to_rgb, pil_to_rgb
 from core.data.transforms import eval_transforms
-from core.utils.device import pick_device
 from core.runs import Run, load_run
 from core.tasks import main_logits, merge_flipped
+from core.utils.device import pick_device
 
 ImageLike = Union[Image.Image, np.ndarray]
 
@@ -70,9 +70,15 @@ class Predictor:
     """
 
     def __init__(
-        self, run: Run | str | Path, epoch: int | str | None = "best", *, device: torch.device | str | None = None, batch_size: int = 8,
-        tta_flip: bool | None = None, model: torch.nn.Module | None = None,
-    ) -> None:  # fmt: skip
+        self,
+        run: Run | str | Path,
+        epoch: int | str | None = "best",
+        *,
+        device: torch.device | str | None = None,
+        batch_size: int = 8,
+        tta_flip: bool | None = None,
+        model: torch.nn.Module | None = None,
+    ) -> None:
         self.run = run if isinstance(run, Run) else load_run(run)
         self.epoch = None if model is not None and epoch is None else self.run.resolve_epoch(epoch)
         self.tta_flip = bool(self.run.config.get("train", {}).get("tta_flip", False)) if tta_flip is None else bool(tta_flip)
@@ -105,7 +111,9 @@ class Predictor:
             yield x.to(self.device, memory_format=torch.channels_last), sizes
 
     @torch.inference_mode()
-    def predict(self, images: Sequence[ImageLike], *, features: bool = False) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
+    def predict(
+        self, images: Sequence[ImageLike], *, features: bool = False
+    ) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
         """One prediction per input image, at that image's size.
 
         Classification predictions always carry the pre-logit embedding; segmentation ones carry the
@@ -127,7 +135,9 @@ class Predictor:
 
     def _segment(self, x: Tensor, sizes: list[tuple[int, int]], features: bool) -> list[SegmentationPrediction]:
         result = self.model(x, features=features)
-        logits = result["out"].float().contiguous()  # (B, K, h, w); channels-last would make the per-pixel softmax and argmax crawl
+        logits = (
+            result["out"].float().contiguous()
+        )  # (B, K, h, w); channels-last would make the per-pixel softmax and argmax crawl
         if self.tta_flip:
             logits = merge_flipped(logits, main_logits(self.model(x.flip(-1))))
         preds = []

@@ -22,7 +22,8 @@ from torchvision.models import (
 )
 from torchvision.models.mobilenetv3 import mobilenet_v3_large
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
-from torchvision.models.vgg import cfgs as vgg_cfgs, make_layers
+from torchvision.models.vgg import cfgs as vgg_cfgs
+from torchvision.models.vgg import make_layers
 
 from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
 
@@ -136,9 +137,7 @@ class ResNetBackbone(ResNet):
     def load_imagenet(self, state_dict: dict[str, Tensor]) -> None:
         """Load a torchvision ImageNet state dict; ``fc`` is skipped unless it fits."""
         own = self.state_dict()
-        state_dict = {
-            k: v for k, v in state_dict.items() if not k.startswith("fc.") or (k in own and own[k].shape == v.shape)
-        }
+        state_dict = {k: v for k, v in state_dict.items() if not k.startswith("fc.") or (k in own and own[k].shape == v.shape)}
         missing, unexpected = load_pretrained(self, state_dict)
         missing = [k for k in missing if not k.startswith("fc.")]
         if missing or unexpected:

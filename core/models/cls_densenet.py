@@ -46,9 +46,18 @@ class DenseNetClassifier(ClassificationModel):
 
 
 def _densenet(
-    name: str, growth_rate: int, block_config: tuple[int, ...], init_features: int, weights: WeightsEnum, *,
-    num_classes: int, in_channels: int, width_mult: float, small_input: bool, pretrained: bool,
-) -> DenseNetClassifier:  # fmt: skip
+    name: str,
+    growth_rate: int,
+    block_config: tuple[int, ...],
+    init_features: int,
+    weights: WeightsEnum,
+    *,
+    num_classes: int,
+    in_channels: int,
+    width_mult: float,
+    small_input: bool,
+    pretrained: bool,
+) -> DenseNetClassifier:
     check_pretrained_args(name, pretrained=pretrained, width_mult=width_mult, in_channels=in_channels)
     net = DenseNet(scale_channels(growth_rate, width_mult), block_config, scale_channels(init_features, width_mult))
     if pretrained:
@@ -73,8 +82,18 @@ def densenet121(
     *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
 ) -> DenseNetClassifier:
     """DenseNet-121: growth 32, blocks (6, 12, 24, 16), 1024-d embedding at width 1."""
-    return _densenet("densenet121", 32, (6, 12, 24, 16), 64, DenseNet121_Weights.IMAGENET1K_V1, num_classes=num_classes,
-                     in_channels=in_channels, width_mult=width_mult, small_input=small_input, pretrained=pretrained)  # fmt: skip
+    return _densenet(
+        "densenet121",
+        32,
+        (6, 12, 24, 16),
+        64,
+        DenseNet121_Weights.IMAGENET1K_V1,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        small_input=small_input,
+        pretrained=pretrained,
+    )
 
 
 @register_model("densenet161", task="classification")
@@ -82,8 +101,18 @@ def densenet161(
     *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
 ) -> DenseNetClassifier:
     """DenseNet-161: growth 48, blocks (6, 12, 36, 24), 2208-d embedding at width 1."""
-    return _densenet("densenet161", 48, (6, 12, 36, 24), 96, DenseNet161_Weights.IMAGENET1K_V1, num_classes=num_classes,
-                     in_channels=in_channels, width_mult=width_mult, small_input=small_input, pretrained=pretrained)  # fmt: skip
+    return _densenet(
+        "densenet161",
+        48,
+        (6, 12, 36, 24),
+        96,
+        DenseNet161_Weights.IMAGENET1K_V1,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        small_input=small_input,
+        pretrained=pretrained,
+    )
 
 
 @register_model("densenet169", task="classification")
@@ -91,5 +120,15 @@ def densenet169(
     *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
 ) -> DenseNetClassifier:
     """DenseNet-169: growth 32, blocks (6, 12, 32, 32), 1664-d embedding at width 1."""
-    return _densenet("densenet169", 32, (6, 12, 32, 32), 64, DenseNet169_Weights.IMAGENET1K_V1, num_classes=num_classes,
-                     in_channels=in_channels, width_mult=width_mult, small_input=small_input, pretrained=pretrained)  # fmt: skip
+    return _densenet(
+        "densenet169",
+        32,
+        (6, 12, 32, 32),
+        64,
+        DenseNet169_Weights.IMAGENET1K_V1,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        small_input=small_input,
+        pretrained=pretrained,
+    )

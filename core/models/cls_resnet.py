@@ -16,7 +16,11 @@ from torchvision.models import (
     ResNeXt50_32X4D_Weights,
     ResNeXt101_32X8D_Weights,
     WeightsEnum,
+)
+from torchvision.models import (
     resnext50_32x4d as tv_resnext50_32x4d,
+)
+from torchvision.models import (
     resnext101_32x8d as tv_resnext101_32x8d,
 )
 from torchvision.models.resnet import BasicBlock, Bottleneck, ResNet
@@ -70,9 +74,17 @@ def _load_trunk_weights(trunk: nn.Module, weights: WeightsEnum) -> None:
 
 
 def _resnet(
-    block: type[BasicBlock | Bottleneck], layers: list[int], weights: WeightsEnum, name: str, *,
-    num_classes: int, in_channels: int, width_mult: float, small_input: bool, pretrained: bool,
-) -> ResNetClassifier:  # fmt: skip
+    block: type[BasicBlock | Bottleneck],
+    layers: list[int],
+    weights: WeightsEnum,
+    name: str,
+    *,
+    num_classes: int,
+    in_channels: int,
+    width_mult: float,
+    small_input: bool,
+    pretrained: bool,
+) -> ResNetClassifier:
     check_pretrained_args(name, pretrained=pretrained, width_mult=width_mult, in_channels=in_channels)
     trunk = ResNetBackbone(block, layers, width_mult=width_mult, in_channels=in_channels)
     if pretrained:  # before the stem is swapped, so every ImageNet tensor has its place
@@ -96,10 +108,20 @@ def _resnext(
 def _register_resnet(name: str, block: type[BasicBlock | Bottleneck], layers: list[int], weights: WeightsEnum, doc: str) -> None:
     """Register one ResNet depth; ``width_mult`` scales every stage for a CPU-sized variant."""
 
-    def builder(*, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False,
-                pretrained: bool = False) -> ResNetClassifier:  # fmt: skip
-        return _resnet(block, layers, weights, name, num_classes=num_classes, in_channels=in_channels, width_mult=width_mult,
-                       small_input=small_input, pretrained=pretrained)  # fmt: skip
+    def builder(
+        *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
+    ) -> ResNetClassifier:
+        return _resnet(
+            block,
+            layers,
+            weights,
+            name,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            width_mult=width_mult,
+            small_input=small_input,
+            pretrained=pretrained,
+        )
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc
@@ -109,20 +131,54 @@ def _register_resnet(name: str, block: type[BasicBlock | Bottleneck], layers: li
 def _register_resnext(name: str, tv_builder, weights: WeightsEnum, doc: str) -> None:
     """Register one ResNeXt; grouped widths do not scale, so there is no width option."""
 
-    def builder(*, num_classes: int, in_channels: int = 3, small_input: bool = False, pretrained: bool = False) -> ResNetClassifier:
-        return _resnext(tv_builder, weights, name, num_classes=num_classes, in_channels=in_channels, small_input=small_input,
-                        pretrained=pretrained)  # fmt: skip
+    def builder(
+        *, num_classes: int, in_channels: int = 3, small_input: bool = False, pretrained: bool = False
+    ) -> ResNetClassifier:
+        return _resnext(
+            tv_builder,
+            weights,
+            name,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            small_input=small_input,
+            pretrained=pretrained,
+        )
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc
     globals()[name] = register_model(name, task="classification")(builder)
 
 
-_register_resnet("resnet18", BasicBlock, [2, 2, 2, 2], ResNet18_Weights.IMAGENET1K_V1,
-                 "ResNet-18 (He et al., 2016); ``width_mult`` scales every stage for a CPU-sized variant.")
-_register_resnet("resnet50", Bottleneck, [3, 4, 6, 3], ResNet50_Weights.IMAGENET1K_V1, "ResNet-50, bottleneck blocks, 2048-d embedding at width 1.")
-_register_resnet("resnet152", Bottleneck, [3, 8, 36, 3], ResNet152_Weights.IMAGENET1K_V1, "ResNet-152, bottleneck blocks, 2048-d embedding at width 1.")
-_register_resnext("resnext50_32x4d", tv_resnext50_32x4d, ResNeXt50_32X4D_Weights.IMAGENET1K_V1,
-                  "ResNeXt-50 32x4d (Xie et al., 2017). Grouped widths do not scale, so there is no width option.")
-_register_resnext("resnext101_32x8d", tv_resnext101_32x8d, ResNeXt101_32X8D_Weights.IMAGENET1K_V1,
-                  "ResNeXt-101 32x8d; 88M parameters, so mostly useful with ImageNet weights.")
+_register_resnet(
+    "resnet18",
+    BasicBlock,
+    [2, 2, 2, 2],
+    ResNet18_Weights.IMAGENET1K_V1,
+    "ResNet-18 (He et al., 2016); ``width_mult`` scales every stage for a CPU-sized variant.",
+)
+_register_resnet(
+    "resnet50",
+    Bottleneck,
+    [3, 4, 6, 3],
+    ResNet50_Weights.IMAGENET1K_V1,
+    "ResNet-50, bottleneck blocks, 2048-d embedding at width 1.",
+)
+_register_resnet(
+    "resnet152",
+    Bottleneck,
+    [3, 8, 36, 3],
+    ResNet152_Weights.IMAGENET1K_V1,
+    "ResNet-152, bottleneck blocks, 2048-d embedding at width 1.",
+)
+_register_resnext(
+    "resnext50_32x4d",
+    tv_resnext50_32x4d,
+    ResNeXt50_32X4D_Weights.IMAGENET1K_V1,
+    "ResNeXt-50 32x4d (Xie et al., 2017). Grouped widths do not scale, so there is no width option.",
+)
+_register_resnext(
+    "resnext101_32x8d",
+    tv_resnext101_32x8d,
+    ResNeXt101_32X8D_Weights.IMAGENET1K_V1,
+    "ResNeXt-101 32x8d; 88M parameters, so mostly useful with ImageNet weights.",
+)

@@ -15,7 +15,8 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 from torchvision.models import VGG16_Weights, VGG19_BN_Weights, WeightsEnum
-from torchvision.models.vgg import cfgs as vgg_cfgs, make_layers
+from torchvision.models.vgg import cfgs as vgg_cfgs
+from torchvision.models.vgg import make_layers
 
 from core.models._api import register_model
 from core.models.backbones import scale_channels
@@ -58,9 +59,13 @@ class VGGClassifier(ClassificationModel):
             hidden = scale_channels(MLP_HIDDEN, width_mult)
             self.pool = nn.AdaptiveAvgPool2d(7)
             self.pre_logits = nn.Sequential(  # torchvision's classifier[0:6]: same indices, same weights
-                nn.Linear(c5 * 49, hidden), nn.ReLU(inplace=True), nn.Dropout(0.5),
-                nn.Linear(hidden, hidden), nn.ReLU(inplace=True), nn.Dropout(0.5),
-            )  # fmt: skip
+                nn.Linear(c5 * 49, hidden),
+                nn.ReLU(inplace=True),
+                nn.Dropout(0.5),
+                nn.Linear(hidden, hidden),
+                nn.ReLU(inplace=True),
+                nn.Dropout(0.5),
+            )
             for m in self.pre_logits.modules():
                 if isinstance(m, nn.Linear):
                     nn.init.normal_(m.weight, 0, 0.01)
@@ -85,18 +90,36 @@ class VGGClassifier(ClassificationModel):
             elif self.head_kind == "mlp" and k.split(".")[:2] in (["classifier", "0"], ["classifier", "3"]):
                 state["pre_logits." + k.removeprefix("classifier.")] = v
         missing, unexpected = load_pretrained(self, state)
-        missing = [k for k in missing if k.startswith(("backbone.", "pre_logits.") if self.head_kind == "mlp" else ("backbone.",))]
+        missing = [
+            k for k in missing if k.startswith(("backbone.", "pre_logits.") if self.head_kind == "mlp" else ("backbone.",))
+        ]
         if missing or unexpected:
             raise RuntimeError(f"{weights} does not fit: missing {missing}, unexpected {unexpected}")
 
 
 def _vgg(
-    name: str, cfg: str, batch_norm: bool, weights: WeightsEnum, *,
-    num_classes: int, in_channels: int, width_mult: float, head: str, small_input: bool, pretrained: bool,
-) -> VGGClassifier:  # fmt: skip
+    name: str,
+    cfg: str,
+    batch_norm: bool,
+    weights: WeightsEnum,
+    *,
+    num_classes: int,
+    in_channels: int,
+    width_mult: float,
+    head: str,
+    small_input: bool,
+    pretrained: bool,
+) -> VGGClassifier:
     check_pretrained_args(name, pretrained=pretrained, width_mult=width_mult, in_channels=in_channels)
-    model = VGGClassifier(cfg=cfg, batch_norm=batch_norm, num_classes=num_classes, in_channels=in_channels,
-                          width_mult=width_mult, head=head, small_input=small_input)  # fmt: skip
+    model = VGGClassifier(
+        cfg=cfg,
+        batch_norm=batch_norm,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        head=head,
+        small_input=small_input,
+    )
     if pretrained:
         model.load_imagenet(weights)
     return model
@@ -105,15 +128,44 @@ def _vgg(
 def _register(name: str, cfg: str, batch_norm: bool, weights: WeightsEnum, doc: str) -> None:
     """Register one VGG variant; they differ in depth and BatchNorm."""
 
-    def builder(*, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, head: str = "custom", small_input: bool = False,
-                pretrained: bool = False) -> VGGClassifier:  # fmt: skip
-        return _vgg(name, cfg, batch_norm, weights, num_classes=num_classes, in_channels=in_channels, width_mult=width_mult, head=head,
-                    small_input=small_input, pretrained=pretrained)  # fmt: skip
+    def builder(
+        *,
+        num_classes: int,
+        in_channels: int = 3,
+        width_mult: float = 1.0,
+        head: str = "custom",
+        small_input: bool = False,
+        pretrained: bool = False,
+    ) -> VGGClassifier:
+        return _vgg(
+            name,
+            cfg,
+            batch_norm,
+            weights,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            width_mult=width_mult,
+            head=head,
+            small_input=small_input,
+            pretrained=pretrained,
+        )
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc
     globals()[name] = register_model(name, task="classification")(builder)
 
 
-_register("vgg16", "D", False, VGG16_Weights.IMAGENET1K_V1, 'VGG-16 (13 conv layers, no BatchNorm). ``head``: "custom" (512-256-K) or "mlp" (4096-4096-K).')
-_register("vgg19_bn", "E", True, VGG19_BN_Weights.IMAGENET1K_V1, 'VGG-19 with BatchNorm after every convolution. ``head``: "custom" or "mlp".')
+_register(
+    "vgg16",
+    "D",
+    False,
+    VGG16_Weights.IMAGENET1K_V1,
+    'VGG-16 (13 conv layers, no BatchNorm). ``head``: "custom" (512-256-K) or "mlp" (4096-4096-K).',
+)
+_register(
+    "vgg19_bn",
+    "E",
+    True,
+    VGG19_BN_Weights.IMAGENET1K_V1,
+    'VGG-19 with BatchNorm after every convolution. ``head``: "custom" or "mlp".',
+)

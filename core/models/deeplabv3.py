@@ -34,7 +34,6 @@ def deeplab_head(in_channels: int, num_classes: int, width: int = 256) -> nn.Seq
 class DeepLabV3(SegmentationModel):
     """``backbone`` returns {"out": ..., "aux": ...} maps; ``"aux"`` logits are returned in training only."""
 
-
     def __init__(
         self,
         *,
@@ -63,8 +62,15 @@ class DeepLabV3(SegmentationModel):
 
 
 @register_model("deeplabv3", task="segmentation")
-def deeplabv3(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", width_mult: float = 1.0, aux_head: bool = True,
-              pretrained_backbone: bool = False) -> DeepLabV3:  # fmt: skip
+def deeplabv3(
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    backbone: str = "resnet50",
+    width_mult: float = 1.0,
+    aux_head: bool = True,
+    pretrained_backbone: bool = False,
+) -> DeepLabV3:
     """DeepLabV3; ``backbone`` is "resnet50", "resnet101" (output stride 8) or "mobilenet_v3_large" (16).
 
     ``aux_head`` adds torchvision's FCN head on layer3 (or the stride-8 MobileNet block).
@@ -92,5 +98,11 @@ def deeplabv3(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet
         classifier = deeplab_head(trunk.out_channels["layer4"], num_classes, scale_channels(256, width_mult))
         aux = FCNHead(trunk.out_channels["layer3"], num_classes) if aux_head else None
         divisor = 8
-    return DeepLabV3(num_classes=num_classes, in_channels=in_channels, backbone=body, classifier=classifier, aux_classifier=aux,
-                     size_divisor=divisor)  # fmt: skip
+    return DeepLabV3(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        backbone=body,
+        classifier=classifier,
+        aux_classifier=aux,
+        size_divisor=divisor,
+    )

@@ -3,8 +3,9 @@
 Follows the reference Caffe models (fcn.berkeleyvision.org, "at-once" FCN-8s): fc6/fc7 are
 convolutions holding VGG16's fully connected weights, the class-scoring layers start at zero,
 pool4 and pool3 are scaled by 0.01 and 0.0001 before scoring, the skip upsamplings are transposed
-convolutions that start bilinear, and the final upsampling is a fixed bilinear one. Instead of the paper's 100-pixel input padding, fc6 is padded
-(7x7, padding 3) and the base class pads the input to a multiple of 32.
+convolutions that start bilinear, and the final upsampling is a fixed bilinear one. Instead of the
+paper's 100-pixel input padding, fc6 is padded (7x7, padding 3) and the base class pads the input to
+a multiple of 32.
 """
 
 from __future__ import annotations
@@ -114,9 +115,7 @@ def load_vgg16_imagenet(model: FCN, state_dict: dict[str, Tensor]) -> None:
         conv.pretrained_weights = True  # the engine's --init leaves it alone
 
 
-def _fcn(
-    name: str, skips: int, *, num_classes: int, in_channels: int, width_mult: float, pretrained_backbone: bool
-) -> FCN:
+def _fcn(name: str, skips: int, *, num_classes: int, in_channels: int, width_mult: float, pretrained_backbone: bool) -> FCN:
     check_pretrained_args(name, pretrained=pretrained_backbone, width_mult=width_mult, in_channels=in_channels)
     model = FCN(num_classes=num_classes, in_channels=in_channels, width_mult=width_mult, skips=skips)
     if pretrained_backbone:
@@ -128,8 +127,14 @@ def _register(name: str, skips: int, doc: str) -> None:
     """Register one FCN variant; the three differ only in their skips."""
 
     def builder(*, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, pretrained_backbone: bool = False) -> FCN:
-        return _fcn(name, skips, num_classes=num_classes, in_channels=in_channels, width_mult=width_mult,
-                    pretrained_backbone=pretrained_backbone)  # fmt: skip
+        return _fcn(
+            name,
+            skips,
+            num_classes=num_classes,
+            in_channels=in_channels,
+            width_mult=width_mult,
+            pretrained_backbone=pretrained_backbone,
+        )
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc

@@ -35,7 +35,10 @@ class LRASPP(SegmentationModel):
     def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
         f = self._features(x)
         low, high = f[:, : self.low_channels], f[:, self.low_channels :]
-        return {"out": self.classifier.low_classifier(low) + self.classifier.high_classifier(high), "features": f}  # (B, K, H/8, W/8)
+        return {
+            "out": self.classifier.low_classifier(low) + self.classifier.high_classifier(high),
+            "features": f,
+        }  # (B, K, H/8, W/8)
 
     def _features(self, x: Tensor) -> Tensor:
         maps = self.backbone(x)
@@ -47,9 +50,7 @@ class LRASPP(SegmentationModel):
 
 
 @register_model("lraspp", task="segmentation")
-def lraspp(
-    *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, pretrained_backbone: bool = False
-) -> LRASPP:
+def lraspp(*, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, pretrained_backbone: bool = False) -> LRASPP:
     """LR-ASPP on MobileNetV3-Large (3.2M parameters at width 1, 21 classes)."""
     return LRASPP(
         num_classes=num_classes, in_channels=in_channels, width_mult=width_mult, pretrained_backbone=pretrained_backbone

@@ -42,8 +42,17 @@ class PSPNet(SegmentationModel):
 
     size_divisor = 8
 
-    def __init__(self, *, num_classes: int, in_channels: int, backbone: str, width_mult: float, use_ppm: bool, aux_head: bool,
-                 pretrained_backbone: bool) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_channels: int,
+        backbone: str,
+        width_mult: float,
+        use_ppm: bool,
+        aux_head: bool,
+        pretrained_backbone: bool,
+    ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         self.backbone = resnet(
             backbone,
@@ -78,10 +87,25 @@ class PSPNet(SegmentationModel):
 
 
 @register_model("pspnet", task="segmentation")
-def pspnet(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", width_mult: float = 1.0, use_ppm: bool = True,
-           aux_head: bool = True, pretrained_backbone: bool = False) -> PSPNet:  # fmt: skip
+def pspnet(
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    backbone: str = "resnet50",
+    width_mult: float = 1.0,
+    use_ppm: bool = True,
+    aux_head: bool = True,
+    pretrained_backbone: bool = False,
+) -> PSPNet:
     """PSPNet with bins (1, 2, 3, 6); ``use_ppm`` / ``aux_head`` switch the two parts off for ablations."""
     if backbone not in RESNETS:
         raise ValueError(f"pspnet: backbone must be one of {', '.join(RESNETS)}, got {backbone!r}")
-    return PSPNet(num_classes=num_classes, in_channels=in_channels, backbone=backbone, width_mult=width_mult, use_ppm=use_ppm,
-                  aux_head=aux_head, pretrained_backbone=pretrained_backbone)  # fmt: skip
+    return PSPNet(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        backbone=backbone,
+        width_mult=width_mult,
+        use_ppm=use_ppm,
+        aux_head=aux_head,
+        pretrained_backbone=pretrained_backbone,
+    )

@@ -37,8 +37,17 @@ class ResNetFCN(SegmentationModel):
 
     size_divisor = 32
 
-    def __init__(self, *, num_classes: int, in_channels: int, backbone: str, width_mult: float, freeze_encoder: bool,
-                 pretrained_backbone: bool, min_decoder_width: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self,
+        *,
+        num_classes: int,
+        in_channels: int,
+        backbone: str,
+        width_mult: float,
+        freeze_encoder: bool,
+        pretrained_backbone: bool,
+        min_decoder_width: int = 0,
+    ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         self.backbone = resnet(backbone, width_mult=width_mult, in_channels=in_channels, pretrained=pretrained_backbone)
         c, target = self.backbone.out_channels["layer4"], scale_channels(512, width_mult)
@@ -71,13 +80,27 @@ class ResNetFCN(SegmentationModel):
 
 
 @register_model("resnet_fcn", task="segmentation")
-def resnet_fcn(*, num_classes: int, in_channels: int = 3, backbone: str = "resnet50", width_mult: float = 1.0,
-               freeze_encoder: bool = False, pretrained_backbone: bool = False, min_decoder_width: int = 0) -> ResNetFCN:  # fmt: skip
+def resnet_fcn(
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    backbone: str = "resnet50",
+    width_mult: float = 1.0,
+    freeze_encoder: bool = False,
+    pretrained_backbone: bool = False,
+    min_decoder_width: int = 0,
+) -> ResNetFCN:
     """ResNet-FCN; ``backbone`` is "resnet18", "resnet34" or "resnet50"; ``min_decoder_width`` floors the decoder widths."""
     if backbone not in ("resnet18", "resnet34", "resnet50"):
         raise ValueError(f"resnet_fcn: backbone must be resnet18, resnet34 or resnet50, got {backbone!r}")
     if min_decoder_width < 0:
         raise ValueError(f"resnet_fcn: min_decoder_width must be >= 0, got {min_decoder_width}")
-    return ResNetFCN(num_classes=num_classes, in_channels=in_channels, backbone=backbone, width_mult=width_mult,
-                     freeze_encoder=freeze_encoder, pretrained_backbone=pretrained_backbone,
-                     min_decoder_width=min_decoder_width)  # fmt: skip
+    return ResNetFCN(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        backbone=backbone,
+        width_mult=width_mult,
+        freeze_encoder=freeze_encoder,
+        pretrained_backbone=pretrained_backbone,
+        min_decoder_width=min_decoder_width,
+    )

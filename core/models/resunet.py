@@ -21,7 +21,9 @@ from core.models.pspnet import PyramidPooling
 
 
 def conv_bn_relu(cin: int, cout: int, *, stride: int = 1) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU(inplace=True)
+    )
 
 
 def res_stage(cin: int, cout: int, blocks: int) -> nn.Sequential:
@@ -47,7 +49,9 @@ class UpBlock(nn.Module):
 class ResUNet(SegmentationModel):
     size_divisor = 32
 
-    def __init__(self, *, num_classes: int, in_channels: int, widths: Sequence[int], blocks: Sequence[int], context: bool) -> None:
+    def __init__(
+        self, *, num_classes: int, in_channels: int, widths: Sequence[int], blocks: Sequence[int], context: bool
+    ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         if len(widths) != 5 or len(blocks) != 4:
             raise ValueError(f"resunet needs 5 widths (stem, 1/4 .. 1/32) and 4 block counts, got {widths} and {blocks}")

@@ -16,9 +16,7 @@ class SimpleSegNet(SegmentationModel):
 
     def __init__(self, *, num_classes: int, in_channels: int, width_mult: float, pretrained_backbone: bool) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
-        self.backbone = resnet(
-            "resnet18", width_mult=width_mult, in_channels=in_channels, pretrained=pretrained_backbone
-        )
+        self.backbone = resnet("resnet18", width_mult=width_mult, in_channels=in_channels, pretrained=pretrained_backbone)
         self.feature_dim = self.backbone.out_channels["layer4"]
         self.classifier = nn.Conv2d(self.feature_dim, num_classes, 1)
 

@@ -36,8 +36,9 @@ class UNet(SegmentationModel):
     side at depth 4), so the output still covers the input's H x W.
     """
 
-    def __init__(self, *, num_classes: int, in_channels: int, base_width: int, depth: int, valid_padding: bool,
-                 min_decoder_width: int = 0) -> None:  # fmt: skip
+    def __init__(
+        self, *, num_classes: int, in_channels: int, base_width: int, depth: int, valid_padding: bool, min_decoder_width: int = 0
+    ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
         self.valid_padding = valid_padding
         pad = 0 if valid_padding else 1
@@ -100,11 +101,24 @@ class UNet(SegmentationModel):
 
 
 @register_model("unet", task="segmentation")
-def unet(*, num_classes: int, in_channels: int = 3, base_width: int = 64, depth: int = 4, valid_padding: bool = False,
-         min_decoder_width: int = 0) -> UNet:  # fmt: skip
+def unet(
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    base_width: int = 64,
+    depth: int = 4,
+    valid_padding: bool = False,
+    min_decoder_width: int = 0,
+) -> UNet:
     """U-Net; ``base_width=64, depth=4`` is the published 64-128-256-512-1024 network (31M parameters).
     ``min_decoder_width`` floors the decoder widths (0: the decoder mirrors the encoder)."""
     if min_decoder_width < 0:
         raise ValueError(f"unet: min_decoder_width must be >= 0, got {min_decoder_width}")
-    return UNet(num_classes=num_classes, in_channels=in_channels, base_width=base_width, depth=depth,
-                valid_padding=valid_padding, min_decoder_width=min_decoder_width)  # fmt: skip
+    return UNet(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        base_width=base_width,
+        depth=depth,
+        valid_padding=valid_padding,
+        min_decoder_width=min_decoder_width,
+    )

@@ -34,12 +34,30 @@ def summary_row(name: str, run: Run) -> dict[str, Any]:
     train_time = status.get("train_time")
     if train_time is None:
         train_time = sum(float(r.get("epoch_time") or 0.0) for r in run.history) or None
-    row.update({"val loss": _num(rec.get("val_loss")), "train time (s)": _num(train_time), "status": status.get("state", "unknown")})
+    row.update(
+        {"val loss": _num(rec.get("val_loss")), "train time (s)": _num(train_time), "status": status.get("state", "unknown")}
+    )
     return row
 
 
-SUMMARY_COLUMNS = ["run", "task", "architecture", "dataset", "parameters", "best epoch", "epochs", "pixel acc", "mean acc",
-                   "mIoU", "fwIoU", "top-1", "top-5", "val loss", "train time (s)", "status"]  # fmt: skip
+SUMMARY_COLUMNS = [
+    "run",
+    "task",
+    "architecture",
+    "dataset",
+    "parameters",
+    "best epoch",
+    "epochs",
+    "pixel acc",
+    "mean acc",
+    "mIoU",
+    "fwIoU",
+    "top-1",
+    "top-5",
+    "val loss",
+    "train time (s)",
+    "status",
+]
 
 
 def summary_rows(runs: dict[str, Run]) -> list[dict[str, Any]]:
@@ -87,7 +105,9 @@ def class_scores(run: Run, epoch: int) -> list[float | None]:
     return [_num(v) for v in values]
 
 
-def align_class_scores(series: list[tuple[str, list[str], list[float | None]]]) -> tuple[list[str], list[tuple[str, list[float | None]]]]:
+def align_class_scores(
+    series: list[tuple[str, list[str], list[float | None]]],
+) -> tuple[list[str], list[tuple[str, list[float | None]]]]:
     """Per-class scores of runs with different class lists on one axis: the union of the classes in
     first-seen order, ``None`` where a run has no such class. ``series`` is [(label, classes, scores)]."""
     classes: list[str] = []

@@ -29,7 +29,6 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
-
 RUN_FORMAT = 1
 RUN_FILE = "run.json"
 HISTORY_FILE = "history.jsonl"
@@ -43,10 +42,6 @@ class RunError(Exception):
 
 def snapshot_path(run_dir: Path, epoch: int) -> Path:
     return run_dir / "weights" / f"epoch_{epoch:04d}.safetensors"
-
-
-
-
 
 
 def read_history(run_dir: Path) -> list[dict[str, Any]]:
@@ -220,7 +215,9 @@ class Run:
             raise RunError(f"{path} is damaged or unreadable ({e}); delete it or pick another epoch") from e
         wanted = self.resolve_epoch(epoch)
         if "epoch" in meta and int(json.loads(meta["epoch"])) != wanted:  # "last" moved on while a training runs
-            raise RunError(f"run {self.name}: epoch {wanted} is no longer available (training has moved on); choose a saved epoch")
+            raise RunError(
+                f"run {self.name}: epoch {wanted} is no longer available (training has moved on); choose a saved epoch"
+            )
         try:
             model.load_state_dict(state, strict=True)  # float16 snapshots are cast to the model's float32
         except RuntimeError as e:
@@ -253,7 +250,14 @@ def load_run(path: str | Path) -> Run:
         raise RunError(f"{cfg_path} must hold a JSON object")
     if config.get("format") != RUN_FORMAT:
         raise RunError(f"{cfg_path}: run format {config.get('format')!r} is not supported (this version reads {RUN_FORMAT})")
-    for key, sub in (("task", None), ("model", "name"), ("model", "args"), ("data", "name"), ("data", "classes"), ("data", "palette")):
+    for key, sub in (
+        ("task", None),
+        ("model", "name"),
+        ("model", "args"),
+        ("data", "name"),
+        ("data", "classes"),
+        ("data", "palette"),
+    ):
         node = config.get(key)
         if node is None or (sub is not None and (not isinstance(node, dict) or sub not in node)):
             raise RunError(f"{cfg_path} lacks {key + ('.' + sub if sub else '')}")
@@ -281,7 +285,9 @@ def weights_problem(run: Run) -> str | None:
         return f"unknown architecture {run.arch!r}: {e}. Was it trained with a plugin? Start the app with --plugins <module>."
     except (TypeError, ValueError, RuntimeError) as e:
         return f"cannot rebuild model {run.arch!r} from run.json: {e}"
-    files = [snapshot_path(run.path, e) for e in run.epochs] + [p for p in [run.path / "weights" / "last.safetensors"] if p.exists()]
+    files = [snapshot_path(run.path, e) for e in run.epochs] + [
+        p for p in [run.path / "weights" / "last.safetensors"] if p.exists()
+    ]
     for path in files:
         name = path.relative_to(run.path)
         try:
@@ -295,7 +301,10 @@ def weights_problem(run: Run) -> str | None:
             wrong = [k for k in expected if k in shapes and shapes[k] != expected[k]]
             if wrong:
                 k = wrong[0]
-                why = f"tensor {k} is {list(shapes[k])} but model {run.arch} with {run.num_classes} classes (run.json) needs {list(expected[k])}"
+                why = (
+                    f"tensor {k} is {list(shapes[k])} but model {run.arch} with {run.num_classes} classes (run.json) "
+                    f"needs {list(expected[k])}"
+                )
             else:
                 why = f"missing tensors {missing[:3]}, unexpected {unexpected[:3]}"
             return f"{name} does not fit the model run.json describes: {why}"

@@ -17,6 +17,7 @@ from safetensors.torch import save_file
 from core.runs.run import HISTORY_FILE, RUN_FILE, RUN_FORMAT, Run, RunError, best_record, load_run, read_history, snapshot_path
 from core.utils.io import atomic_write, atomic_write_bytes, atomic_write_json, json_safe
 
+
 def save_weights(path: Path, model_state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> None:
     # safetensors refuses shared or non-contiguous storage; clone makes every tensor its own.
     tensors = {k: v.detach().cpu().contiguous().clone() for k, v in model_state.items()}
@@ -64,8 +65,17 @@ def update_status(path: Path, **status: Any) -> None:
     update_run(path, status=status)
 
 
-def commit_epoch(path: Path, history: list[dict[str, Any]], record: dict[str, Any], weights: dict[str, torch.Tensor], *, monitor: str,
-                 snapshot: bool, keep: Callable[[int, bool], bool], state: dict[str, Any] | None = None) -> None:  # fmt: skip
+def commit_epoch(
+    path: Path,
+    history: list[dict[str, Any]],
+    record: dict[str, Any],
+    weights: dict[str, torch.Tensor],
+    *,
+    monitor: str,
+    snapshot: bool,
+    keep: Callable[[int, bool], bool],
+    state: dict[str, Any] | None = None,
+) -> None:
     """Write one finished epoch: its snapshot (if wanted), the history line, the resume state (the commit
     point, if any), then ``last``. The best epoch's snapshot is always kept: a new best is saved even if
     no rule asked for it, and the former best is dropped when no rule wanted it. ``history`` grows in place."""
@@ -86,8 +96,15 @@ def commit_epoch(path: Path, history: list[dict[str, Any]], record: dict[str, An
 def finish_run(path: Path, state: str, history: list[dict[str, Any]]) -> None:
     """Record how a run ended: its state, last and best epochs and training time."""
     last = history[-1] if history else {}
-    update_run(path, status={"state": state, "stopped_epoch": last.get("epoch"), "best_epoch": load_run(path).best_epoch,
-                             "train_time": last.get("train_time", 0.0)})  # fmt: skip
+    update_run(
+        path,
+        status={
+            "state": state,
+            "stopped_epoch": last.get("epoch"),
+            "best_epoch": load_run(path).best_epoch,
+            "train_time": last.get("train_time", 0.0),
+        },
+    )
 
 
 def state_path(path: Path) -> Path:

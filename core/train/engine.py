@@ -11,8 +11,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from core.utils.device import all_reduce_sum
 from core.tasks import Task, predict_logits
+from core.utils.device import all_reduce_sum
 
 
 def autocast_dtype(device: torch.device, amp: str) -> torch.dtype | None:

@@ -18,12 +18,11 @@ from typing import Any
 import torch
 
 from core.data import get_dataset
-from core.inference import evaluate_predictor
-from core.inference import Predictor
-from core.train.writer import RunWriter
+from core.inference import Predictor, evaluate_predictor
 from core.models import get_model, model_task
 from core.runs import RunError, load_run
 from core.train.config import _key_values
+from core.train.writer import RunWriter
 
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
@@ -42,8 +41,18 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
-def import_run(weights: str | Path, *, arch: str, model_args: dict[str, Any], dataset: str, out: str | Path, data_root: str | None = None,
-               data_options: dict[str, Any] | None = None, size: tuple[int, int] | None = None, split: str = "val") -> Path:  # fmt: skip
+def import_run(
+    weights: str | Path,
+    *,
+    arch: str,
+    model_args: dict[str, Any],
+    dataset: str,
+    out: str | Path,
+    data_root: str | None = None,
+    data_options: dict[str, Any] | None = None,
+    size: tuple[int, int] | None = None,
+    split: str = "val",
+) -> Path:
     """Write ``out`` as a one-epoch run of ``arch`` with ``weights``, scored on ``dataset``'s ``split``."""
     ds = get_dataset(dataset, split, data_root, **(data_options or {}))
     if model_task(arch) != ds.task:
@@ -52,13 +61,30 @@ def import_run(weights: str | Path, *, arch: str, model_args: dict[str, Any], da
     try:
         model.load_state_dict(load_state_dict(weights), strict=True)
     except RuntimeError as e:
-        raise ValueError(f"{weights} does not fit {arch} {model_args} with {ds.num_classes} classes: {str(e).splitlines()[0]}") from e
-    writer = RunWriter(out, model=model, arch=arch, model_args=model_args, classes=ds.classes, palette=ds.palette,
-                       ignore_index=ds.ignore_index, mean=ds.mean, std=ds.std, input_size=size, dataset=dataset,
-                       data_options=data_options, data_root=data_root, val_split=split,
-                       hparams={"imported_from": str(weights), "epochs": 1})  # fmt: skip
+        raise ValueError(
+            f"{weights} does not fit {arch} {model_args} with {ds.num_classes} classes: {str(e).splitlines()[0]}"
+        ) from e
+    writer = RunWriter(
+        out,
+        model=model,
+        arch=arch,
+        model_args=model_args,
+        classes=ds.classes,
+        palette=ds.palette,
+        ignore_index=ds.ignore_index,
+        mean=ds.mean,
+        std=ds.std,
+        input_size=size,
+        dataset=dataset,
+        data_options=data_options,
+        data_root=data_root,
+        val_split=split,
+        hparams={"imported_from": str(weights), "epochs": 1},
+    )
     metrics = evaluate_predictor(Predictor(load_run(out), None, model=model, device="cpu"), ds)
-    writer.log_epoch(1, model=model, metrics={k: v for k, v in metrics.items() if k not in ("nll", "num_items")}, val_nll=metrics["nll"])
+    writer.log_epoch(
+        1, model=model, metrics={k: v for k, v in metrics.items() if k not in ("nll", "num_items")}, val_nll=metrics["nll"]
+    )
     writer.close()
     return Path(out)
 
@@ -71,14 +97,24 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dataset", required=True)
     p.add_argument("--data-root", default=None)
     p.add_argument("--data-opt", action="append", metavar="KEY=VALUE", help="dataset option, repeatable")
-    p.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), default=None, help="input size the model expects (default: native)")
+    p.add_argument(
+        "--size", type=int, nargs=2, metavar=("H", "W"), default=None, help="input size the model expects (default: native)"
+    )
     p.add_argument("--split", default="val")
     p.add_argument("--out", required=True, help="the run directory to write")
     a = p.parse_args(argv)
     try:
-        out = import_run(a.weights, arch=a.arch, model_args=_key_values(a.model_arg, "--model-arg"), dataset=a.dataset, out=a.out,
-                         data_root=a.data_root, data_options=_key_values(a.data_opt, "--data-opt"), size=tuple(a.size) if a.size else None,
-                         split=a.split)  # fmt: skip
+        out = import_run(
+            a.weights,
+            arch=a.arch,
+            model_args=_key_values(a.model_arg, "--model-arg"),
+            dataset=a.dataset,
+            out=a.out,
+            data_root=a.data_root,
+            data_options=_key_values(a.data_opt, "--data-opt"),
+            size=tuple(a.size) if a.size else None,
+            split=a.split,
+        )
     except (ValueError, TypeError, KeyError, FileNotFoundError, RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

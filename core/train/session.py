@@ -25,16 +25,23 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from core import runs
 from core.data import list_datasets
-from core.utils.device import (
-    DistInfo, SharedClock, barrier, broadcast_object, channels_last_trains_safely, cleanup_distributed, init_distributed,
-    pick_device, set_threads,
-)
-from core.train.engine import Timer, autocast_dtype, collate_allow_ragged, evaluate, train_one_epoch
 from core.models import get_model, list_models, model_args
-from core.train.optim import build_optimizer, ema_model, init_weights, load_scaler_state, schedule_factor
 from core.tasks import TASKS, Task
 from core.train.config import TrainConfig, build_parser, config_from_args, default_workers, snapshot_rule
+from core.train.engine import Timer, autocast_dtype, collate_allow_ragged, evaluate, train_one_epoch
+from core.train.optim import build_optimizer, ema_model, init_weights, load_scaler_state, schedule_factor
 from core.train.setup import build_datasets, compute_class_weights, default_out, resolve_task, run_config, summary_line, val_share
+from core.utils.device import (
+    DistInfo,
+    SharedClock,
+    barrier,
+    broadcast_object,
+    channels_last_trains_safely,
+    cleanup_distributed,
+    init_distributed,
+    pick_device,
+    set_threads,
+)
 
 EpochCallback = Callable[[int, nn.Module], None]
 TERMINAL = ("finished", "early_stopped", "budget")  # states a run ends in; resuming one is a no-op unless extended
@@ -73,8 +80,14 @@ class Session:
         return self.ema.module if self.ema is not None else self.model
 
 
-def train(cfg: TrainConfig, *, resume: str | Path | None = None, epochs: int | None = None,
-          budget_min: float | None = None, on_epoch_end: EpochCallback | None = None) -> Path:  # fmt: skip
+def train(
+    cfg: TrainConfig,
+    *,
+    resume: str | Path | None = None,
+    epochs: int | None = None,
+    budget_min: float | None = None,
+    on_epoch_end: EpochCallback | None = None,
+) -> Path:
     """Train and write a run directory; returns its path.
 
     ``resume`` continues a run from its last finished epoch with its recorded configuration (only
@@ -116,11 +129,16 @@ def _resumed_config(cfg: TrainConfig, out: Path, epochs: int | None, budget_min:
     machine = {k: getattr(cfg, k) for k in ("device", "workers", "threads", "progress")}
     new = TrainConfig.from_dict({**stored, **machine, "out": str(out)})
     state = run.status.get("state")
-    raised = (epochs is not None and epochs > new.epochs) or (budget_min is not None and budget_min > (new.budget_min or math.inf))
+    raised = (epochs is not None and epochs > new.epochs) or (
+        budget_min is not None and budget_min > (new.budget_min or math.inf)
+    )
     if state in TERMINAL and not raised:
         done = run.history[-1]["epoch"] if run.history else 0
-        print(f"{out}: the run already ended ({state} after epoch {done} of {new.epochs}); nothing to do. "
-              "Pass a larger --epochs (or --budget-min) to train it further.", flush=True)  # fmt: skip
+        print(
+            f"{out}: the run already ended ({state} after epoch {done} of {new.epochs}); nothing to do. "
+            "Pass a larger --epochs (or --budget-min) to train it further.",
+            flush=True,
+        )
         return None
     if epochs is not None:
         new.epochs = epochs
@@ -144,22 +162,31 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
         weights = runs.load_run(out).config["train"].get("class_weights")
     else:
         weights = compute_class_weights(train_ds, cfg.class_weighting, cfg.progress and dist.is_main, cfg.class_weight_power)
-    task = TASKS[task_name](train_ds.num_classes, train_ds.ignore_index, torch.tensor(weights, dtype=torch.float32) if weights else None,
-                            cfg.aux_weight, label_smoothing=cfg.label_smoothing)  # fmt: skip
+    task = TASKS[task_name](
+        train_ds.num_classes,
+        train_ds.ignore_index,
+        torch.tensor(weights, dtype=torch.float32) if weights else None,
+        cfg.aux_weight,
+        label_smoothing=cfg.label_smoothing,
+    )
 
     workers = default_workers() if cfg.workers is None else cfg.workers
     sampler = DistributedSampler(train_ds, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=cfg.seed)
     drop_last = len(train_ds) // dist.world_size > cfg.batch_size  # BatchNorm cannot train on a batch of 1
     loader_kw = dict(num_workers=workers, persistent_workers=workers > 0, pin_memory=device.type == "cuda")
     train_loader = DataLoader(train_ds, batch_size=cfg.batch_size, sampler=sampler, drop_last=drop_last, **loader_kw)
-    val_loader = DataLoader(val_share(val_ds, dist), batch_size=cfg.batch_size, shuffle=False, collate_fn=collate_allow_ragged, **loader_kw)
+    val_loader = DataLoader(
+        val_share(val_ds, dist), batch_size=cfg.batch_size, shuffle=False, collate_fn=collate_allow_ragged, **loader_kw
+    )
 
     memory_format = _memory_format(cfg, model, device, dist)
     model.to(device, memory_format=memory_format)
     net: nn.Module = model
     if dist.enabled:
         net = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    optimizer = build_optimizer(model.parameters(), cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
+    optimizer = build_optimizer(
+        model.parameters(), cfg.optimizer, lr=cfg.lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum
+    )
     total_steps = cfg.epochs * max(1, len(train_loader))
     budget_s = cfg.budget_min * 60 if cfg.budget_min else None
 
@@ -176,15 +203,35 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     precision = str(autocast_dtype(device, cfg.amp) or torch.float32).removeprefix("torch.")  # autocast's, or none
     runtime = {"device": device.type, "world_size": dist.world_size, "memory_format": fmt, "precision": precision}
     info = {} if resuming else run_config(cfg, task_name, train_ds, model, args, weights, runtime)
-    return Session(cfg, dist, device, out, task, model, net, ema, optimizer, scheduler, scaler, train_loader, val_loader,
-                   memory_format, clock, info, snapshot_rule(cfg))  # fmt: skip
+    return Session(
+        cfg,
+        dist,
+        device,
+        out,
+        task,
+        model,
+        net,
+        ema,
+        optimizer,
+        scheduler,
+        scaler,
+        train_loader,
+        val_loader,
+        memory_format,
+        clock,
+        info,
+        snapshot_rule(cfg),
+    )
 
 
 def _memory_format(cfg: TrainConfig, model: nn.Module, device: torch.device, dist: DistInfo) -> torch.memory_format:
     # channels-last lets oneDNN (CPU) and cuDNN (GPU) skip layout reorders: ~20% faster conv nets on this CPU
     safe = channels_last_trains_safely(model, device)
     if cfg.channels_last and not safe and dist.is_main:
-        print("channels-last off: this model has a narrow 1x1 stride-2 convolution whose CPU backward crashes in channels-last", flush=True)
+        print(
+            "channels-last off: this model has a narrow 1x1 stride-2 convolution whose CPU backward crashes in channels-last",
+            flush=True,
+        )
     return torch.channels_last if cfg.channels_last and safe else torch.contiguous_format
 
 
@@ -236,8 +283,20 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
     epoch_clock = Timer()
     s.train_loader.sampler.set_epoch(epoch)
     progress = cfg.progress and s.dist.is_main
-    stats = train_one_epoch(s.net, s.train_loader, s.task, s.optimizer, s.scheduler, s.scaler, s.device, amp=cfg.amp,
-                            progress=progress, desc=f"epoch {epoch}/{cfg.epochs}", memory_format=s.memory_format, ema=s.ema)  # fmt: skip
+    stats = train_one_epoch(
+        s.net,
+        s.train_loader,
+        s.task,
+        s.optimizer,
+        s.scheduler,
+        s.scaler,
+        s.device,
+        amp=cfg.amp,
+        progress=progress,
+        desc=f"epoch {epoch}/{cfg.epochs}",
+        memory_format=s.memory_format,
+        ema=s.ema,
+    )
     train_seconds = epoch_clock()
     # Under a time budget, stop when another epoch would not fit. Every rank decides on the same
     # (all-reduced maximum) times, so no rank stops while another waits in a collective.
@@ -249,8 +308,16 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
     named_snapshot = bool(cfg.snapshot_epochs) and s.keep(epoch, False)
     if epoch % cfg.val_every == 0 or epoch == cfg.epochs or out_of_time or named_snapshot:
         eval_clock = Timer()
-        metrics = evaluate(s.evaluated, s.val_loader, s.task, s.device, amp=cfg.amp, progress=progress,
-                           memory_format=s.memory_format, tta_flip=cfg.tta_flip)  # fmt: skip
+        metrics = evaluate(
+            s.evaluated,
+            s.val_loader,
+            s.task,
+            s.device,
+            amp=cfg.amp,
+            progress=progress,
+            memory_format=s.memory_format,
+            tta_flip=cfg.tta_flip,
+        )
         s.eval_seconds = eval_clock()
         value = metrics[s.task.monitor]
         improved = value is not None and not math.isnan(value) and value > s.best_value
@@ -258,8 +325,15 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
     stop = "budget" if out_of_time else None
     if metrics and cfg.patience is not None and s.bad_epochs >= cfg.patience:
         stop = "early_stopped"
-    record = {"epoch": epoch, **stats, **metrics, "lr": s.optimizer.param_groups[0]["lr"], "epoch_time": epoch_clock(),
-              "train_time": s.clock.local(), "images_per_s": stats["train_images"] / max(train_seconds, 1e-9)}  # fmt: skip
+    record = {
+        "epoch": epoch,
+        **stats,
+        **metrics,
+        "lr": s.optimizer.param_groups[0]["lr"],
+        "epoch_time": epoch_clock(),
+        "train_time": s.clock.local(),
+        "images_per_s": stats["train_images"] / max(train_seconds, 1e-9),
+    }
     if s.dist.is_main:
         _commit_epoch(s, record, s.keep(epoch, epoch == cfg.epochs or stop is not None))
         print(summary_line(epoch, cfg.epochs, record, s.task.name), flush=True)
@@ -275,9 +349,16 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
 
 def _commit_epoch(s: Session, record: dict, snapshot: bool) -> None:
     """Write one epoch (``core.runs.commit_epoch``): the evaluated weights, and the resume state."""
-    state = {"epoch": record["epoch"], "model": {k: v.detach().cpu() for k, v in s.model.state_dict().items()},
-             "optimizer": s.optimizer.state_dict(), "scheduler": s.scheduler.state_dict(), "scaler": s.scaler.state_dict(),
-             "best_value": s.best_value, "bad_epochs": s.bad_epochs, "train_time": record["train_time"]}  # fmt: skip
+    state = {
+        "epoch": record["epoch"],
+        "model": {k: v.detach().cpu() for k, v in s.model.state_dict().items()},
+        "optimizer": s.optimizer.state_dict(),
+        "scheduler": s.scheduler.state_dict(),
+        "scaler": s.scaler.state_dict(),
+        "best_value": s.best_value,
+        "bad_epochs": s.bad_epochs,
+        "train_time": record["train_time"],
+    }
     if s.ema is not None:
         state["ema"] = {k: v.detach().cpu() for k, v in s.ema.state_dict().items()}
     weights = {k: v.detach().cpu() for k, v in s.evaluated.state_dict().items()}
@@ -303,16 +384,20 @@ def main(argv: list[str] | None = None) -> int:
         extend = {"epochs": ns.epochs, "budget_min": ns.budget_min} if ns.resume else {}
         out = train(cfg, resume=ns.resume, **extend)
     except KeyboardInterrupt:
-        print("\ninterrupted; every finished epoch is saved. Continue with: python -m core.train --resume <run dir>", file=sys.stderr)
+        print(
+            "\ninterrupted; every finished epoch is saved. Continue with: python -m core.train --resume <run dir>",
+            file=sys.stderr,
+        )
         return 130
     except (ValueError, TypeError, KeyError, FileNotFoundError, runs.RunError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # a full disk, a read-only or unwritable folder: atomic writes left every file whole
-        print(f"error: cannot write the run directory: {e}. Every finished epoch is saved and no file was left half-written; "
-              "free some space (or make the folder writable), then continue with: python -m core.train --resume <run dir>",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"error: cannot write the run directory: {e}. Every finished epoch is saved and no file was left half-written; "
+            "free some space (or make the folder writable), then continue with: python -m core.train --resume <run dir>",
+            file=sys.stderr,
+        )
         return 2
     print(f"run directory: {out}")
     return 0
-

@@ -20,10 +20,10 @@ from core.data import dataset_task, get_dataset
 from core.data.base import VisionDataset
 from core.data.cache import InMemory
 from core.data.transforms import AugmentConfig, classification_train_transforms, eval_transforms, train_transforms
-from core.utils.device import DistInfo
 from core.models import count_parameters, model_task
-from core.train.optim import class_pixel_counts, class_weights
 from core.train.config import TrainConfig
+from core.train.optim import class_pixel_counts, class_weights
+from core.utils.device import DistInfo
 
 
 def resolve_task(cfg: TrainConfig) -> str:
@@ -95,13 +95,16 @@ def compute_class_weights(ds: VisionDataset, scheme: str, progress: bool, power:
     if ds.task == "segmentation":
         counts, totals = class_pixel_counts(labels, ds.num_classes)
     else:  # every item is one "pixel" of an image that holds all the data: frequency = items of the class / items
-        counts = np.bincount([int(y) for y in labels if 0 <= int(y) < ds.num_classes], minlength=ds.num_classes).astype(np.float64)
+        counts = np.bincount([int(y) for y in labels if 0 <= int(y) < ds.num_classes], minlength=ds.num_classes).astype(
+            np.float64
+        )
         totals = np.where(counts > 0, counts.sum(), 0.0)
     return class_weights(counts, totals, scheme, power).tolist()
 
 
-def run_config(cfg: TrainConfig, task: str, train_ds: VisionDataset, model: nn.Module, args: dict[str, Any], weights,
-               runtime: dict[str, Any]) -> dict:  # fmt: skip
+def run_config(
+    cfg: TrainConfig, task: str, train_ds: VisionDataset, model: nn.Module, args: dict[str, Any], weights, runtime: dict[str, Any]
+) -> dict:
     """The run description of run.json: task, model and its arguments, dataset, hyper-parameters, versions,
     and ``runtime``: what ran (device, processes, memory format, autocast precision), which can differ
     from what was asked."""
@@ -137,8 +140,10 @@ def default_out(cfg: TrainConfig) -> Path:
 
 def summary_line(epoch: int, epochs: int, rec: dict[str, Any], task: str) -> str:
     """``epoch 3/50 loss 0.81 val_loss 0.77 pixel_acc 0.80 mIoU 0.41 fwIoU 0.68 12.3s``"""
-    shown = {"segmentation": [("pixel_acc", "pixel_acc"), ("miou", "mIoU"), ("fwiou", "fwIoU")],
-             "classification": [("top1", "top1"), ("top5", "top5")]}[task]  # fmt: skip
+    shown = {
+        "segmentation": [("pixel_acc", "pixel_acc"), ("miou", "mIoU"), ("fwiou", "fwIoU")],
+        "classification": [("top1", "top1"), ("top5", "top5")],
+    }[task]
     parts = [("train_loss", "loss"), ("val_loss", "val_loss"), *shown] if "val_loss" in rec else [("train_loss", "loss")]
     text = " ".join(f"{label} {rec[key]:.2f}" if rec.get(key) is not None else f"{label} nan" for key, label in parts)
     return f"epoch {epoch}/{epochs} {text} {rec['epoch_time']:.1f}s"

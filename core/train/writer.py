@@ -31,7 +31,8 @@ import core
 from core import runs
 from core.data.base import IMAGENET_MEAN, IMAGENET_STD
 from core.evaluation.metrics import ConfusionMatrix, topk_correct
-from core.models import count_parameters, model_args as full_model_args, rebuild_model
+from core.models import count_parameters, rebuild_model
+from core.models import model_args as full_model_args
 from core.tasks import task_type
 
 
@@ -42,12 +43,28 @@ class RunWriter:
     last one are always kept. ``hparams`` are recorded under run.json's "train" section.
     """
 
-    def __init__(self, path: str | Path, *, model: nn.Module, arch: str, model_args: dict[str, Any] | None = None,
-                 classes: Sequence[str], palette: Sequence[Sequence[int]], ignore_index: int = 255, task: str | None = None,
-                 mean: Sequence[float] = IMAGENET_MEAN, std: Sequence[float] = IMAGENET_STD, input_size: tuple[int, int] | None = None,
-                 dataset: str | None = None, data_options: dict[str, Any] | None = None, data_root: str | None = None,
-                 train_split: str = "train", val_split: str = "val", snapshot_epochs: Iterable[int] | None = None,
-                 hparams: dict[str, Any] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        model: nn.Module,
+        arch: str,
+        model_args: dict[str, Any] | None = None,
+        classes: Sequence[str],
+        palette: Sequence[Sequence[int]],
+        ignore_index: int = 255,
+        task: str | None = None,
+        mean: Sequence[float] = IMAGENET_MEAN,
+        std: Sequence[float] = IMAGENET_STD,
+        input_size: tuple[int, int] | None = None,
+        dataset: str | None = None,
+        data_options: dict[str, Any] | None = None,
+        data_root: str | None = None,
+        train_split: str = "train",
+        val_split: str = "val",
+        snapshot_epochs: Iterable[int] | None = None,
+        hparams: dict[str, Any] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.model = model
         self.task = task_type(task or getattr(model, "task", None) or "segmentation")
@@ -62,15 +79,30 @@ class RunWriter:
         config = {
             "task": self.task.name,
             "model": {"name": arch, "args": args, "num_params": count_parameters(model)},
-            "data": {"name": dataset or "custom", "options": data_options or {}, "root": data_root, "train_split": train_split,
-                     "val_split": val_split, "task": self.task.name, "classes": list(classes), "palette": [list(c) for c in palette],
-                     "ignore_index": self.ignore_index, "mean": list(mean), "std": list(std),
-                     "input_size": list(input_size) if input_size else None, "eval_native": False},
+            "data": {
+                "name": dataset or "custom",
+                "options": data_options or {},
+                "root": data_root,
+                "train_split": train_split,
+                "val_split": val_split,
+                "task": self.task.name,
+                "classes": list(classes),
+                "palette": [list(c) for c in palette],
+                "ignore_index": self.ignore_index,
+                "mean": list(mean),
+                "std": list(std),
+                "input_size": list(input_size) if input_size else None,
+                "eval_native": False,
+            },
             "train": {"logged_by": "core.train.writer.RunWriter", **(hparams or {})},
-            "versions": {"vision_explorer": core.__version__, "torch": torch.__version__, "torchvision": torchvision.__version__,
-                         "python": platform.python_version()},
+            "versions": {
+                "vision_explorer": core.__version__,
+                "torch": torch.__version__,
+                "torchvision": torchvision.__version__,
+                "python": platform.python_version(),
+            },
             "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        }  # fmt: skip
+        }
         runs.create_run(self.path, config)
 
     def _check_rebuildable(self, arch: str, args: dict[str, Any]) -> None:
@@ -80,8 +112,10 @@ class RunWriter:
         given = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
         if given != expected:
             diff = sorted(set(given) ^ set(expected))[:3] or [k for k in given if given[k] != expected.get(k)][:3]
-            raise ValueError(f"the model does not match get_model({arch!r}, **{args}) (differs at {diff}); pass the registry "
-                             "name and arguments it was built with, or register its builder (core.models.register_model)")  # fmt: skip
+            raise ValueError(
+                f"the model does not match get_model({arch!r}, **{args}) (differs at {diff}); pass the registry "
+                "name and arguments it was built with, or register its builder (core.models.register_model)"
+            )
 
     # --- metrics -------------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -96,9 +130,15 @@ class RunWriter:
         model.train(was_training)
         return metrics
 
-    def scores(self, *, preds: Tensor | Sequence[Tensor] | None = None, targets: Tensor | Sequence[Tensor] | None = None,
-               confusion: Any = None) -> dict[str, Any]:  # fmt: skip
-        """Metrics from predictions and targets (labels, or logits/probabilities with the class on dim 1), or a confusion matrix."""
+    def scores(
+        self,
+        *,
+        preds: Tensor | Sequence[Tensor] | None = None,
+        targets: Tensor | Sequence[Tensor] | None = None,
+        confusion: Any = None,
+    ) -> dict[str, Any]:
+        """Metrics from predictions and targets (labels, or logits/probabilities with the class on dim 1), or a
+        confusion matrix."""
         cm = ConfusionMatrix(self.num_classes, self.ignore_index)
         hits = {1: 0, 5: 0}
         if confusion is not None:
@@ -122,9 +162,21 @@ class RunWriter:
         return {**metrics, "confusion": cm.mat.tolist()}
 
     # --- epochs ----------------------------------------------------------------------------------------------
-    def log_epoch(self, epoch: int, *, train_loss: float | None = None, val_loss: float | None = None, preds=None, targets=None,
-                  confusion: Any = None, model: nn.Module | None = None, loader: Iterable | None = None, lr: float | None = None,
-                  metrics: dict[str, Any] | None = None, **extra: Any) -> dict[str, Any]:  # fmt: skip
+    def log_epoch(
+        self,
+        epoch: int,
+        *,
+        train_loss: float | None = None,
+        val_loss: float | None = None,
+        preds=None,
+        targets=None,
+        confusion: Any = None,
+        model: nn.Module | None = None,
+        loader: Iterable | None = None,
+        lr: float | None = None,
+        metrics: dict[str, Any] | None = None,
+        **extra: Any,
+    ) -> dict[str, Any]:
         """Record epoch ``epoch``: the training loss, validation metrics (from ``model`` evaluated on ``loader``,
         from ``preds``/``targets``, from a ``confusion`` matrix, or already computed ``metrics`` such as
         ``core.inference.evaluate_predictor``'s) and a snapshot of ``model`` (default: the writer's).
@@ -142,12 +194,26 @@ class RunWriter:
             metrics = {}
         elapsed = time.perf_counter() - self.start
         previous = self.history[-1]["train_time"] if self.history else 0.0
-        record = {"epoch": int(epoch), "train_loss": train_loss, **metrics, "lr": lr, "epoch_time": elapsed - previous,
-                  "train_time": elapsed, **extra}  # fmt: skip
+        record = {
+            "epoch": int(epoch),
+            "train_loss": train_loss,
+            **metrics,
+            "lr": lr,
+            "epoch_time": elapsed - previous,
+            "train_time": elapsed,
+            **extra,
+        }
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         wanted = self.snapshot_epochs is None or int(epoch) in self.snapshot_epochs
-        runs.commit_epoch(self.path, self.history, record, weights, monitor=self.task.monitor, snapshot=wanted,
-                          keep=lambda e, final: self.snapshot_epochs is None or e in self.snapshot_epochs)  # fmt: skip
+        runs.commit_epoch(
+            self.path,
+            self.history,
+            record,
+            weights,
+            monitor=self.task.monitor,
+            snapshot=wanted,
+            keep=lambda e, final: self.snapshot_epochs is None or e in self.snapshot_epochs,
+        )
         return record
 
     def close(self, state: str = "finished") -> None:

@@ -21,16 +21,56 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from core.data.synthstreets.shapes import (
-    BUILDING, ROAD, SIDEWALK, SKY, TREE, Camera, Canvas, Sampler, draw_bicyclist,
-    draw_clutter, draw_fence, draw_hedge, draw_pedestrian, draw_pole, draw_sign, draw_tree,
-    draw_vehicle, draw_wall, grey, hsv, mix, shade, vehicle_length,
+    BUILDING,
+    ROAD,
+    SIDEWALK,
+    SKY,
+    TREE,
+    Camera,
+    Canvas,
+    Sampler,
+    draw_bicyclist,
+    draw_clutter,
+    draw_fence,
+    draw_hedge,
+    draw_pedestrian,
+    draw_pole,
+    draw_sign,
+    draw_tree,
+    draw_vehicle,
+    draw_wall,
+    grey,
+    hsv,
+    mix,
+    shade,
+    vehicle_length,
 )
 
-CLASSES: tuple[str, ...] = ("Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence",
-                            "Car", "Pedestrian", "Bicyclist")
+CLASSES: tuple[str, ...] = (
+    "Sky",
+    "Building",
+    "Pole",
+    "Road",
+    "Sidewalk",
+    "Tree",
+    "SignSymbol",
+    "Fence",
+    "Car",
+    "Pedestrian",
+    "Bicyclist",
+)
 PALETTE: tuple[tuple[int, int, int], ...] = (
-    (128, 128, 128), (128, 0, 0), (192, 192, 128), (128, 64, 128), (60, 40, 222), (128, 128, 0),
-    (192, 128, 128), (64, 64, 128), (64, 0, 128), (64, 64, 0), (0, 128, 192),
+    (128, 128, 128),
+    (128, 0, 0),
+    (192, 192, 128),
+    (128, 64, 128),
+    (60, 40, 222),
+    (128, 128, 0),
+    (192, 128, 128),
+    (64, 64, 128),
+    (64, 0, 128),
+    (64, 64, 0),
+    (0, 128, 192),
 )
 VOID: int = 11
 
@@ -68,9 +108,16 @@ def render_scene(seed: int, index: int, height: int, width: int) -> tuple[np.nda
     cam = Camera(vx=s.u(0.4, 0.6), vh=s.u(0.44, 0.58), f=s.u(0.95, 1.2), hc=s.u(1.3, 1.7))
     lanes, lane_w = s.i(2, 5), s.u(2.9, 3.4)
     left = s.u(0.3, 0.7) * lanes * lane_w  # where in the road the camera drives
-    st = _Street(xl=-left, xr=lanes * lane_w - left, walk_l=s.u(2.5, 6.0), walk_r=s.u(2.5, 6.0),
-                 z_end=s.u(60, 160), cross=(s.u(18, 60), s.u(9, 15)) if s.p(0.4) else None,
-                 leaf_hue=s.u(0.12, 0.3) if s.p(0.85) else s.u(0.05, 0.12), sun=s.sign())
+    st = _Street(
+        xl=-left,
+        xr=lanes * lane_w - left,
+        walk_l=s.u(2.5, 6.0),
+        walk_r=s.u(2.5, 6.0),
+        z_end=s.u(60, 160),
+        cross=(s.u(18, 60), s.u(9, 15)) if s.p(0.4) else None,
+        leaf_hue=s.u(0.12, 0.3) if s.p(0.85) else s.u(0.05, 0.12),
+        sun=s.sign(),
+    )
     cv = Canvas(_sky(s, cam, height, width), SKY)
     for _ in range(s.i(0, 5)):  # soft clouds: texture in the sky, which stays Sky
         cu, cvv, r, c = s.u(0, 1), s.u(0, cam.vh * 0.8), s.u(0.04, 0.15), grey(s.u(190, 250), s.u(-0.04, 0.04))
@@ -83,8 +130,11 @@ def render_scene(seed: int, index: int, height: int, width: int) -> tuple[np.nda
     _draw_objects(cv, cam, s, st, lanes)
     if s.p(0.4):  # the recording car's bonnet, void as in CamVid's dashcam frames
         top, bulge = s.u(0.9, 0.97), s.u(0.02, 0.05)
-        pts = [(-0.1, 1.1), (1.1, 1.1), (1.1, top + bulge)] + [
-            (u, top + bulge * (2 * u - 1) ** 2) for u in np.linspace(1.0, 0.0, 9).tolist()] + [(-0.1, top + bulge)]
+        pts = (
+            [(-0.1, 1.1), (1.1, 1.1), (1.1, top + bulge)]
+            + [(u, top + bulge * (2 * u - 1) ** 2) for u in np.linspace(1.0, 0.0, 9).tolist()]
+            + [(-0.1, top + bulge)]
+        )
         cv.poly(pts, grey(s.u(20, 120)), VOID)
     return _finish(cv, s, np.random.default_rng([seed, index, 1]))
 
@@ -222,8 +272,9 @@ def _draw_buildings(cv: Canvas, cam: Camera, s: Sampler, st: _Street, side: int)
         _draw_facade(cv, cam, s, st, side, xf, max(z0, 0.8), min(z1, st.z_end), h, end_seen)
 
 
-def _draw_facade(cv: Canvas, cam: Camera, s: Sampler, st: _Street, side: int, xf: float, z0: float, z1: float,
-                 h: float, end_seen: bool) -> None:
+def _draw_facade(
+    cv: Canvas, cam: Camera, s: Sampler, st: _Street, side: int, xf: float, z0: float, z1: float, h: float, end_seen: bool
+) -> None:
     """Facade on the plane x = xf plus, where the building starts ahead of us, its darker end wall."""
     colour, style = _building_colour(s)
     colour = shade(colour, 1.0 if side == -st.sun else s.u(0.6, 0.8))  # the sun side is brighter

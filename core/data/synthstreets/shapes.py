@@ -129,8 +129,7 @@ class Canvas:
         if cls is not None:
             self._dm.polygon(xy, fill=cls)
 
-    def ellipse(self, cu: float, cv: float, ru: float, rv: float, rgb: RGB, cls: int | None = None,
-                width: float = 0.0) -> None:
+    def ellipse(self, cu: float, cv: float, ru: float, rv: float, rgb: RGB, cls: int | None = None, width: float = 0.0) -> None:
         """Filled ellipse, or an outline ``width`` image-heights thick (at least one pixel)."""
         w, h = self.w, self.h
         x0, x1 = (cu - ru) * w - 0.5, (cu + ru) * w - 0.5
@@ -167,14 +166,15 @@ def quad_in(q: Sequence[Point], a0: float, a1: float, b0: float, b1: float) -> l
     (x00, y00), (x10, y10), (x11, y11), (x01, y01) = q
 
     def at(a: float, b: float) -> Point:
-        return ((x00 * (1 - a) + x10 * a) * (1 - b) + (x01 * (1 - a) + x11 * a) * b,
-                (y00 * (1 - a) + y10 * a) * (1 - b) + (y01 * (1 - a) + y11 * a) * b)
+        return (
+            (x00 * (1 - a) + x10 * a) * (1 - b) + (x01 * (1 - a) + x11 * a) * b,
+            (y00 * (1 - a) + y10 * a) * (1 - b) + (y01 * (1 - a) + y11 * a) * b,
+        )
 
     return [at(a0, b0), at(a1, b0), at(a1, b1), at(a0, b1)]
 
 
-def box_faces(cam: Camera, x0: float, x1: float, y0: float, y1: float, z0: float, z1: float
-              ) -> dict[str, list[Point]]:
+def box_faces(cam: Camera, x0: float, x1: float, y0: float, y1: float, z0: float, z1: float) -> dict[str, list[Point]]:
     """Camera-facing faces of an axis-aligned box, each as (bottom-left, bottom-right, top-right, top-left)."""
     P = cam.uv
     faces = {"front": [P(x0, y0, z0), P(x1, y0, z0), P(x1, y1, z0), P(x0, y1, z0)]}
@@ -192,9 +192,21 @@ def box_faces(cam: Camera, x0: float, x1: float, y0: float, y1: float, z0: float
 
 
 CAR_COLOURS: tuple[RGB, ...] = (
-    (200, 200, 205), (160, 162, 166), (110, 112, 118), (40, 40, 45), (20, 20, 24), (235, 235, 235),
-    (150, 20, 25), (30, 50, 120), (20, 70, 60), (170, 150, 110), (90, 30, 40), (60, 90, 150),
-    (210, 180, 40), (200, 90, 20), (120, 120, 80),
+    (200, 200, 205),
+    (160, 162, 166),
+    (110, 112, 118),
+    (40, 40, 45),
+    (20, 20, 24),
+    (235, 235, 235),
+    (150, 20, 25),
+    (30, 50, 120),
+    (20, 70, 60),
+    (170, 150, 110),
+    (90, 30, 40),
+    (60, 90, 150),
+    (210, 180, 40),
+    (200, 90, 20),
+    (120, 120, 80),
 )
 
 
@@ -214,8 +226,7 @@ def vehicle_length(s: Sampler, kind: int) -> float:
     return s.u(3.9, 4.8) if kind == 0 else (s.u(4.4, 5.4) if kind == 1 else s.u(9.0, 12.0))
 
 
-def draw_vehicle(cv: Canvas, cam: Camera, s: Sampler, xc: float, z0: float, kind: int, length: float,
-                 oncoming: bool) -> None:
+def draw_vehicle(cv: Canvas, cam: Camera, s: Sampler, xc: float, z0: float, kind: int, length: float, oncoming: bool) -> None:
     """A car (kind 0), van (1) or bus/lorry (2) as projected boxes, nearest face at depth z0."""
     colour = s.pick(CAR_COLOURS)
     colour = shade(colour, s.u(0.85, 1.1))
@@ -232,8 +243,7 @@ def draw_vehicle(cv: Canvas, cam: Camera, s: Sampler, xc: float, z0: float, kind
 
     # Contact shadow first, so the body covers most of it: a dark, road-labelled smudge.
     P = cam.uv
-    cv.poly([P(x0 - 0.15, 0, z0 - 0.3), P(x1 + 0.15, 0, z0 - 0.3), P(x1 + 0.1, 0, z1), P(x0 - 0.1, 0, z1)],
-            grey(s.u(20, 40)))
+    cv.poly([P(x0 - 0.15, 0, z0 - 0.3), P(x1 + 0.15, 0, z0 - 0.3), P(x1 + 0.1, 0, z1), P(x0 - 0.1, 0, z1)], grey(s.u(20, 40)))
     faces = box_faces(cam, x0, x1, yb, yt, z0, z1)
     # Wheels under the near face and along the visible side, drawn before the body overlaps them.
     tyre = (22, 22, 24)
@@ -291,8 +301,18 @@ def draw_vehicle(cv: Canvas, cam: Camera, s: Sampler, xc: float, z0: float, kind
 
 SKIN: tuple[RGB, ...] = ((235, 200, 170), (210, 160, 120), (160, 110, 75), (100, 65, 45), (240, 215, 190))
 CLOTHES: tuple[RGB, ...] = (
-    (30, 30, 35), (50, 50, 60), (20, 30, 60), (120, 30, 30), (200, 200, 195), (90, 90, 95),
-    (60, 80, 40), (150, 120, 80), (40, 60, 110), (180, 60, 90), (220, 170, 40), (70, 40, 30),
+    (30, 30, 35),
+    (50, 50, 60),
+    (20, 30, 60),
+    (120, 30, 30),
+    (200, 200, 195),
+    (90, 90, 95),
+    (60, 80, 40),
+    (150, 120, 80),
+    (40, 60, 110),
+    (180, 60, 90),
+    (220, 170, 40),
+    (70, 40, 30),
 )
 
 
@@ -342,8 +362,9 @@ def draw_pedestrian(cv: Canvas, cam: Camera, s: Sampler, x: float, z: float) -> 
     cv.ellipse(hu[0], hu[1], 0.088 * B.su, 0.075 * sc, hair, PED)
     if s.p(0.3):  # a bag: extends the silhouette the way real pedestrians do
         bx = s.pick((-1, 1)) * (half_hip + 0.08)
-        cv.poly([B(bx - 0.12, 0.45 * h), B(bx + 0.12, 0.45 * h), B(bx + 0.1, 0.62 * h), B(bx - 0.1, 0.62 * h)],
-                s.pick(CLOTHES), PED)
+        cv.poly(
+            [B(bx - 0.12, 0.45 * h), B(bx + 0.12, 0.45 * h), B(bx + 0.1, 0.62 * h), B(bx - 0.1, 0.62 * h)], s.pick(CLOTHES), PED
+        )
 
 
 def draw_bicyclist(cv: Canvas, cam: Camera, s: Sampler, x: float, z: float) -> None:
@@ -501,8 +522,12 @@ def draw_sign(cv: Canvas, cam: Camera, s: Sampler, x: float, z: float) -> None:
             cv.poly(quad_in([p[0], p[1], p[2], p[2]], 0.2, 0.8, 0.15, 0.6), (240, 230, 200))
         elif kind == 3:  # information: rectangle with "text"
             col = s.pick(((30, 70, 170), (20, 110, 60), (235, 235, 235)))
-            q = [B(-size * 0.6 * turn, cy - size * 0.4), B(size * 0.6 * turn, cy - size * 0.4),
-                 B(size * 0.6 * turn, cy + size * 0.4), B(-size * 0.6 * turn, cy + size * 0.4)]
+            q = [
+                B(-size * 0.6 * turn, cy - size * 0.4),
+                B(size * 0.6 * turn, cy - size * 0.4),
+                B(size * 0.6 * turn, cy + size * 0.4),
+                B(-size * 0.6 * turn, cy + size * 0.4),
+            ]
             cv.poly(q, col, SIGN)
             ink = (20, 20, 20) if col[0] > 200 else (240, 240, 240)
             cv.poly(quad_in(q, 0.15, 0.85, 0.55, 0.7), ink)
@@ -562,8 +587,9 @@ def draw_clutter(cv: Canvas, cam: Camera, s: Sampler, x: float, z: float) -> Non
 # Buildings
 
 
-def draw_wall(cv: Canvas, cam: Camera, s: Sampler, a: Point, b: Point, h: float, colour: RGB, style: int,
-              windows: bool = True) -> None:
+def draw_wall(
+    cv: Canvas, cam: Camera, s: Sampler, a: Point, b: Point, h: float, colour: RGB, style: int, windows: bool = True
+) -> None:
     """A building wall on the vertical plane through ground points a = (x, z) and b, h metres tall.
 
     Storeys of framed windows (image only: CamVid labels windows as Building), a shop floor with
@@ -581,8 +607,12 @@ def draw_wall(cv: Canvas, cam: Camera, s: Sampler, a: Point, b: Point, h: float,
     glassy = style == 3
     bay = s.u(1.6, 3.0) if glassy else s.u(1.8, 3.4)
     wf, hf = (s.u(0.75, 0.92), s.u(0.7, 0.9)) if glassy else (s.u(0.4, 0.7), s.u(0.45, 0.7))
-    glass = [grey(s.u(20, 70), -0.15), grey(s.u(90, 170), -0.2), hsv(s.u(0.1, 0.15), 0.4, s.u(0.6, 0.9)),
-             hsv(s.u(0.55, 0.6), s.u(0.2, 0.4), s.u(0.35, 0.7))]
+    glass = [
+        grey(s.u(20, 70), -0.15),
+        grey(s.u(90, 170), -0.2),
+        hsv(s.u(0.1, 0.15), 0.4, s.u(0.6, 0.9)),
+        hsv(s.u(0.55, 0.6), s.u(0.2, 0.4), s.u(0.35, 0.7)),
+    ]
     frame = shade(colour, s.u(0.5, 1.3))
     shops = s.p(0.75)
     n_bays, n_floors = int((length - 0.4) / bay), int((h - ground_h - 0.5) / storey)
@@ -611,8 +641,7 @@ def draw_wall(cv: Canvas, cam: Camera, s: Sampler, a: Point, b: Point, h: float,
         for j, (y0, y1) in enumerate(rows):
             if j == n_floors and not shops or j > n_floors and not (shops and picks[i][j] > 0.5):
                 continue
-            q = [(ua, vh + (hc - y0) * fa), (ub, vh + (hc - y0) * fb),
-                 (ub, vh + (hc - y1) * fb), (ua, vh + (hc - y1) * fa)]
+            q = [(ua, vh + (hc - y0) * fa), (ub, vh + (hc - y0) * fb), (ub, vh + (hc - y1) * fb), (ua, vh + (hc - y1) * fa)]
             tall = q[0][1] - q[3][1]
             if min(q[2][1], q[3][1]) > 1.02 or max(q[0][1], q[1][1]) < -0.02 or tall < 0.006:
                 continue
