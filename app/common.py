@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import gradio as gr
 
-from core.explorer import Renders, Workspace, nearest_epoch
+from core.explorer import Renders, SegmentationTask, Task, Workspace, nearest_epoch
 from core.explorer.compare import Panel
 
 log = logging.getLogger("vision_explorer")
@@ -196,17 +196,17 @@ def images_available(ctx: AppContext, name: str) -> bool:
         return False
 
 
-def preferred_runs(ctx: AppContext, task: str = "segmentation") -> list[str]:
+def preferred_runs(ctx: AppContext, task: type[Task] = SegmentationTask) -> list[str]:
     """Runs of ``task`` in the order the app offers them: those on the dataset the app
     opens on (or derived from it, e.g. its crops) first, then those whose images are here, best first."""
     names = ctx.ws.ranked(ctx.ws.names_for(task))
     source = default_source(ctx)
     base = ctx.ws.sources()[source].name if source is not None else None
-    available = {n: images_available(ctx, n) for n in names} if task == "segmentation" else {}
+    available = {n: images_available(ctx, n) for n in names} if task.dense else {}
     return sorted(names, key=lambda n: (ctx.ws.dataset(n).name.split(":")[-1] != base, not available.get(n, True)))
 
 
-def default_run(ctx: AppContext, task: str = "segmentation") -> str | None:
+def default_run(ctx: AppContext, task: type[Task] = SegmentationTask) -> str | None:
     """The run shown first (see ``preferred_runs``)."""
     return next(iter(preferred_runs(ctx, task) or ctx.ws.ranked(ctx.ws.names)), None)
 
@@ -228,7 +228,7 @@ def markdown_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> st
 def default_source(ctx: AppContext) -> str | None:
     """The dataset shown first: a segmentation dataset whose images are available, if there is one."""
     sources = ctx.ws.sources()
-    seg = [s for s in sources if ctx.ws.run(ctx.ws.runs_for_source(s)[0]).task_type.dense]
+    seg = [s for s in sources if ctx.ws.run(ctx.ws.runs_for_source(s)[0]).task.dense]
     for label in seg:
         try:
             sources[label].open()

@@ -57,7 +57,7 @@ def compare_images(
         ctx.ws, ctx.renders, ref, image, runs, epochs, opacity=opacity, ensemble=ensemble, zoom=(zoom_x, zoom_y, zoom)
     )
     ds = ref.open()
-    seg = ds.task_type.dense
+    seg = ds.task.dense
     legend = (
         ctx.renders.path(("legend", tuple(ds.classes)), lambda: V.class_legend(ds.classes, ds.palette, width=1100), photo=False)
         if seg
@@ -162,7 +162,7 @@ def hardest(ctx: AppContext, dataset: str, split: str, runs: list[str], epochs: 
     ranking = hardest_images([[m] for m in members], ref, progress=lambda f, m: progress(f, desc=m))[:MAX_GALLERY]
     idx = [i for i, _ in ranking]
     paths = thumbnails(ref, idx, ctx.thumbs_dir)
-    label = ctx.ws.run(names[0]).task_type.score_label
+    label = ctx.ws.run(names[0]).task.score_label
     items = [(p, f"{i}: {s:.3f}") for p, (i, s) in zip(paths, ranking)]
     msg = f"Hardest first for {', '.join(names)} ({label}): image {idx[0]} … easiest image {idx[-1]}."
     return items, idx, idx[0], msg

@@ -42,7 +42,7 @@ def confusion(ctx: AppContext, run: str, epoch: int | str = "best"):
         msg = f"run {run} recorded no confusion matrix for epoch {e}"
         return gr.update(value=e), empty_figure(msg), pd.DataFrame(), {}, msg
     cm, rows = E.matrix_rows(r, e)
-    fig = confusion_heatmap(cm, r.classes, title=f"{run}, epoch {e}: recall per true class (hover: {r.task_type.unit})")
+    fig = confusion_heatmap(cm, r.classes, title=f"{run}, epoch {e}: recall per true class (hover: {r.task.unit})")
     table = pd.DataFrame(rows, columns=["true \\ predicted", *r.classes])
     data = {"run": run, "epoch": e, "classes": r.classes, "matrix": cm.tolist()}
     return (
@@ -50,7 +50,7 @@ def confusion(ctx: AppContext, run: str, epoch: int | str = "best"):
         fig,
         table,
         data,
-        f"{run} · epoch {e} · {int(cm.sum()):,} {r.task_type.unit} of the validation split",
+        f"{run} · epoch {e} · {int(cm.sum()):,} {r.task.unit} of the validation split",
     )
 
 
@@ -102,7 +102,7 @@ def cell_images(
 def pixel(ctx: AppContext, run: str, epoch: int | str, split: str, image: int, evt: gr.SelectData):
     """True and predicted class of the clicked pixel of the confusion map."""
     r = ctx.ws.run(run)
-    if not r.task_type.dense:
+    if not r.task.dense:
         return gr.skip()
     return E.pixel_info(ctx.ws.run_split(run, split), image, (r, nearest_epoch(r, epoch)), evt.index)
 

@@ -9,7 +9,7 @@ import gradio as gr
 from app.common import PRIVATE, READ, AppContext, bind, default_run, epoch_slider, slider_init
 from app.figures import embedding_scatter
 from core import visualize as V
-from core.explorer import embedding, embedding_methods, map_steps, nearest_epoch
+from core.explorer import ClassificationTask, SegmentationTask, embedding, embedding_methods, map_steps, nearest_epoch
 from core.explorer.compare import display
 
 # Clicking a point of a map copies its index into the point box and presses "Show" (Plotly's click
@@ -48,7 +48,7 @@ def _checked(ctx: AppContext, run: str, epoch: int | str, split: str, method: st
 
 
 def _figure(run, emb, name: str, extra: str = "", selected: int | None = None):
-    title = f"{name} @ epoch {emb.epoch} · {emb.split} · {emb.method} · {len(emb.coords)} {run.task_type.unit}{extra}"
+    title = f"{name} @ epoch {emb.epoch} · {emb.split} · {emb.method} · {len(emb.coords)} {run.task.unit}{extra}"
     return embedding_scatter(emb.coords, emb.labels, emb.preds, run.classes, run.palette, title=title, selected=selected)
 
 
@@ -92,8 +92,8 @@ def select_run(ctx: AppContext, run: str):
 def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
     methods = embedding_methods()
-    run0 = default_run(ctx, "classification" if ws.names_for("classification") else "segmentation")
-    first = {"a": run0, "b": default_run(ctx, "segmentation") or run0}  # map B: pixels of a segmentation run
+    run0 = default_run(ctx, ClassificationTask if ws.names_for(ClassificationTask) else SegmentationTask)
+    first = {"a": run0, "b": default_run(ctx, SegmentationTask) or run0}  # map B: pixels of a segmentation run
     splits0 = ws.splits(ws.dataset(run0)) if run0 else []
     with gr.Row():
         split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)

@@ -39,7 +39,7 @@ CSS = """
 
 def header_md(ws: Workspace) -> str:
     n = len(ws.runs)
-    tasks = sorted({r.task for r in ws.runs.values()})
+    tasks = sorted({r.task.name for r in ws.runs.values()})
     line = f"{n} run{'s' if n != 1 else ''} ({', '.join(tasks) or 'none'}) in `{ws.runs_dir}`"
     if ws.data_root:
         line += f" · data root `{ws.data_root}`"

@@ -11,7 +11,16 @@ import gradio as gr
 from app.common import INFER, LONG, PRIVATE, AppContext, bind, gallery, preferred_runs
 from app.figures import embedding_scatter, topk_bars
 from core import visualize as V
-from core.explorer import embedding, embedding_methods, nearest_epoch, place_on_embedding, read_image, thumbnails
+from core.explorer import (
+    ClassificationTask,
+    SegmentationTask,
+    embedding,
+    embedding_methods,
+    nearest_epoch,
+    place_on_embedding,
+    read_image,
+    thumbnails,
+)
 from core.explorer.compare import MAX_COMPARE
 from core.explorer.uploads import analyze
 
@@ -36,7 +45,7 @@ def upload(ctx: AppContext, image: str | None, runs: list[str], opacity: float =
         raise ValueError(f"at most {MAX_COMPARE} runs at once; {len(names)} are selected. Deselect some.")
     members = [(n, (ctx.ws.run(n), nearest_epoch(ctx.ws.run(n), "best"))) for n in names]
     result = analyze(ctx.renders, read_image(image), members, opacity=opacity)
-    seg = next((r for _, (r, _) in members if r.task_type.dense), None)
+    seg = next((r for _, (r, _) in members if r.task.dense), None)
     legend = (
         gr.update(
             value=ctx.renders.path(
@@ -61,8 +70,8 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
     if not run:
         raise ValueError("no classification run found: train one to place images on its embedding map")
     r = ctx.ws.run(run)
-    if r.task_type.dense:
-        raise ValueError(f"run {run} is a {r.task} run; choose a classification run")
+    if r.task.dense:
+        raise ValueError(f"run {run} is a {r.task.name} run; choose a classification run")
     e = nearest_epoch(r, "best")
     train = r.data.get("train_split", "train")
     here = ctx.ws.splits(ctx.ws.dataset(run))
@@ -92,8 +101,8 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
 
 def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     ws = ctx.ws
-    cls = preferred_runs(ctx, "classification")
-    runs0 = (preferred_runs(ctx, "segmentation")[:2] + cls[:1]) or ws.names[:2]
+    cls = preferred_runs(ctx, ClassificationTask)
+    runs0 = (preferred_runs(ctx, SegmentationTask)[:2] + cls[:1]) or ws.names[:2]
     examples = example_paths()
     methods = embedding_methods()
     with gr.Row(equal_height=False):
@@ -158,7 +167,10 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
 
     ex.select(use_example, None, image, **PRIVATE).then(**show, **PRIVATE)
     version.change(
-        lambda: (gr.update(choices=ws.names), gr.update(choices=ws.names_for("classification"))), None, [runs, emb_run], **PRIVATE
+        lambda: (gr.update(choices=ws.names), gr.update(choices=ws.names_for(ClassificationTask))),
+        None,
+        [runs, emb_run],
+        **PRIVATE,
     )
     place_b.click(
         bind(ctx, place, 3, status=2), [image, emb_run, emb_method], [place_plot, neighbors, status], api_name="place", **LONG

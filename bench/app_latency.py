@@ -109,7 +109,7 @@ def wait_for_page(url: str, proc: subprocess.Popen, timeout: float = 300) -> Non
 def pick_runs(ws: Workspace) -> tuple[str, str, list[str]]:
     """A segmentation dataset with at least six runs: its label, the split shown first, six of its runs."""
     for source, ref in ws.sources().items():
-        names = [n for n in ws.runs_for_source(source) if ws.run(n).task == "segmentation"]
+        names = [n for n in ws.runs_for_source(source) if ws.run(n).task.dense]
         if len(names) >= SLOTS:
             return source, ref.split, names[:SLOTS]
     raise SystemExit(f"need {SLOTS} segmentation runs of one dataset under {ws.runs_dir}")

@@ -45,8 +45,8 @@ def main() -> None:
     args = a.parse_args()
     torch.set_num_threads(args.threads)
     ws = Workspace.discover(args.runs, args.data_root)
-    source = next(s for s in ws.sources() if ws.run(ws.runs_for_source(s)[0]).task == "segmentation")
-    names = [n for n in ws.runs_for_source(source) if ws.run(n).task == "segmentation"][: args.max_runs]
+    source = next(s for s in ws.sources() if ws.run(ws.runs_for_source(s)[0]).task.dense)
+    names = [n for n in ws.runs_for_source(source) if ws.run(n).task.dense][: args.max_runs]
     for n in names:  # a cold start: no cached measures
         shutil.rmtree(ws.run(n).path / FOLDER, ignore_errors=True)
     ref = ws.run_split(names[0], args.split)

@@ -24,7 +24,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from core.explorer import Workspace  # noqa: E402
+from core.explorer import ClassificationTask, Workspace  # noqa: E402
 
 KINDS = ("compare", "metrics", "confusion", "embedding", "upload")
 EXAMPLE = ROOT / "assets" / "examples" / "street_a.jpg"
@@ -33,13 +33,13 @@ EXAMPLE = ROOT / "assets" / "examples" / "street_a.jpg"
 def plan(ws: Workspace) -> dict:
     """What the requests ask for: a segmentation dataset with up to 6 of its runs, and a classifier if any."""
     for source, ref in ws.sources().items():
-        seg = [n for n in ws.runs_for_source(source) if ws.run(n).task == "segmentation"]
+        seg = [n for n in ws.runs_for_source(source) if ws.run(n).task.dense]
         try:
             ref.size()
         except Exception:  # noqa: BLE001  (its images are not here)
             continue
         if seg:
-            cls = ws.names_for("classification")
+            cls = ws.names_for(ClassificationTask)
             return {
                 "source": source,
                 "runs": seg[:6],

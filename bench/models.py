@@ -24,6 +24,7 @@ import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 from core.models import count_parameters, get_model, list_models  # noqa: E402
+from core.tasks import SegmentationTask  # noqa: E402
 
 # The CPU-sized variant of each model (the published size is each builder's defaults).
 CPU_SIZES: dict[str, dict] = {
@@ -114,7 +115,7 @@ def main() -> None:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    names = args.models.split(",") if args.models else list_models(task="segmentation")
+    names = args.models.split(",") if args.models else list_models(task=SegmentationTask)
     sizes = args.sizes.split(",")
     if unknown := set(sizes) - {"cpu", "published"}:
         ap.error(f"unknown size(s) {sorted(unknown)}; valid: cpu, published")

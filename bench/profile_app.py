@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     ws = Workspace.discover(args.runs)
-    names = [n for n in ws.names if ws.run(n).task == "segmentation"][:6]
+    names = [n for n in ws.names if ws.run(n).task.dense][:6]
     if not names:
         print(f"no segmentation run under {args.runs}")
         return 2

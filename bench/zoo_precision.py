@@ -75,7 +75,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     runs = [load_run(p) for p in sorted(Path(args.runs).iterdir()) if (p / "run.json").is_file()]
-    runs = [r for r in runs if r.task == "segmentation"]
+    runs = [r for r in runs if r.task.dense]
     if not runs:
         sys.exit(f"no segmentation run under {args.runs}")
     print(f"torch {torch.__version__}, {args.threads} threads; CPU bfloat16 flags: {cpu_bf16_flags()}")

@@ -92,8 +92,8 @@ def main(argv: list[str] | None = None) -> int:
     for path, why in problems:
         print(f"skipped {path}: {why}")
     runs = [(str(r.path.relative_to(args.runs)), r) for r in found if r.history]
-    seg = [(n, r) for n, r in runs if r.task == "segmentation"]
-    cls = [(n, r) for n, r in runs if r.task == "classification"]
+    seg = [(n, r) for n, r in runs if r.task.dense]
+    cls = [(n, r) for n, r in runs if not r.task.dense]
     if seg:
         print(segmentation_tables(sorted(seg, key=lambda x: -(x[1].history[-1].get("miou") or 0))), end="\n\n")
     if cls:

@@ -1,9 +1,18 @@
-"""What differs between segmentation and classification in training: loss and metrics."""
+"""Task knowledge, in one place: what differs between segmentation and classification.
+
+A task is a class. Its class attributes say what it means to a reader and to the code: the monitored metric,
+the per-class score, the unit a split is counted in, the columns of a summary, and ``dense`` (a label per
+pixel, so overlays, boundaries and per-pixel maps apply). An instance is the training criterion (loss with
+class weights, auxiliary head, label smoothing) and makes the evaluation meter.
+
+Everything else asks the task object (``run.task.dense``, ``task.monitor``); nothing outside this module
+compares or looks up task names. ``task_type(name)`` reads a name from a file (run.json, a command line).
+"""
 
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 import torch
@@ -41,8 +50,18 @@ def predict_logits(model: torch.nn.Module, x: Tensor, *, tta_flip: bool = False)
 
 
 class Task:
-    name: str
-    monitor: str
+    """Base of the tasks; see the module docstring. Subclasses set every class attribute below."""
+
+    name: ClassVar[str]  # as written in run.json and on the command line
+    monitor: ClassVar[str]  # history key of the score that picks the best epoch and early stopping
+    monitor_label: ClassVar[str]
+    dense: ClassVar[bool]  # a label per pixel (H, W) rather than one per image
+    class_metric: ClassVar[str]  # history key of the per-class score
+    class_metric_label: ClassVar[str]
+    unit: ClassVar[str]  # what a split's counts are counted in
+    score_label: ClassVar[str]  # the per-item score of whole-split statistics
+    summary: ClassVar[tuple[tuple[str, str], ...]]  # (column, history key) of a runs table
+    epoch_line: ClassVar[tuple[tuple[str, str], ...]]  # (history key, label) of the one-line epoch summary
 
     def __init__(
         self,
@@ -100,6 +119,7 @@ class SegmentationTask(Task):
     unit = "pixels"
     score_label = "mIoU"  # the per-item score of whole-split statistics
     summary = (("pixel acc", "pixel_acc"), ("mean acc", "mean_acc"), ("mIoU", "miou"), ("fwIoU", "fwiou"))
+    epoch_line = (("pixel_acc", "pixel_acc"), ("miou", "mIoU"), ("fwiou", "fwIoU"))
 
     @staticmethod
     def scores(cm: Tensor, topk_hits: dict[int, int]) -> dict[str, Any]:
@@ -128,6 +148,7 @@ class ClassificationTask(Task):
     unit = "images"
     score_label = "p(true)"
     summary = (("top-1", "top1"), ("top-5", "top5"), ("mean acc", "mean_acc"))
+    epoch_line = (("top1", "top1"), ("top5", "top5"))
 
     @staticmethod
     def scores(cm: Tensor, topk_hits: dict[int, int]) -> dict[str, Any]:
@@ -144,14 +165,26 @@ class ClassificationTask(Task):
         return float(top == target), float(pred.probs[target]), cm
 
 
-TASKS: dict[str, type[Task]] = {"segmentation": SegmentationTask, "classification": ClassificationTask}
+TASKS: dict[str, type[Task]] = {t.name: t for t in (SegmentationTask, ClassificationTask)}
 
 
-def task_type(name: str) -> type[Task]:
-    """The Task class of a task name ("segmentation" or "classification")."""
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; valid: {', '.join(TASKS)}")
-    return TASKS[name]
+def all_tasks() -> list[type[Task]]:
+    """Every task, segmentation first."""
+    return list(TASKS.values())
+
+
+def task_names() -> list[str]:
+    """The names a file or a command line may use (``run.json``'s "task", ``--task``)."""
+    return list(TASKS)
+
+
+def task_type(task: str | type[Task]) -> type[Task]:
+    """The task class of a name read from a file or a command line (a task class is returned as it is)."""
+    if isinstance(task, type) and issubclass(task, Task):
+        return task
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; valid: {', '.join(TASKS)}")
+    return TASKS[task]
 
 
 class Meter:

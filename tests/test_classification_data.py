@@ -30,7 +30,7 @@ def test_filename_labels_sorts_numeric_labels_numerically(tmp_path: Path) -> Non
     _png(tmp_path / "val" / "10_000.png", 10)
     (tmp_path / "train" / "notes.txt").write_text("not an image")
     ds = get_dataset("filename_labels", "train", str(tmp_path))
-    assert ds.task == "classification" and ds.classes == ["1", "2", "10"]
+    assert ds.task.name == "classification" and ds.classes == ["1", "2", "10"]
     assert len(ds) == 9 and ds.labels.tolist() == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     image, label = ds.load(8)
     assert image.shape == (12, 10, 3) and image.dtype == np.uint8 and image[0, 0, 0] == 10 and label == 2
@@ -104,7 +104,7 @@ def _segmentation_folder(root: Path) -> None:
 def test_crops_one_item_per_connected_region(tmp_path: Path) -> None:
     _segmentation_folder(tmp_path)
     ds = get_dataset("crops:folder", "train", str(tmp_path), min_area=64)
-    assert ds.task == "classification" and ds.classes == ["a", "b", "c"] and len(ds.palette) == 3
+    assert ds.task.name == "classification" and ds.classes == ["a", "b", "c"] and len(ds.palette) == 3
     # image 0: a, a, b (the 25 px b region is too small), c (diagonal squares joined); image 1: one b region
     assert len(ds) == 5
     assert sorted(ds.labels[:4].tolist()) == [0, 0, 1, 2] and ds.labels[4] == 1
@@ -184,6 +184,6 @@ def test_cifar10_reads_torchvisions_batches(tmp_path: Path, monkeypatch: pytest.
     assert len(train) == 20 and len(test) == 4 and train.classes[1] == "automobile"
     image, label = train.load(5)  # batch 2, item 1
     assert image.shape == (32, 32, 3) and image.dtype == np.uint8 and image[0, 0, 0] == 1 and label == 2
-    assert test.load(0)[0][0, 0, 0] == 5 and test.task == "classification"
+    assert test.load(0)[0][0, 0, 0] == 5 and test.task.name == "classification"
     x, y = get_dataset("cifar10", "test", str(tmp_path))[3]
     assert tuple(x.shape) == (3, 32, 32) and y == (5 + 3) % 10

@@ -15,7 +15,7 @@ from torchvision import tv_tensors
 from core.data.transforms import AugmentConfig, RandomGamma, train_transforms
 from core.inference import Predictor
 from core.runs import load_run
-from core.tasks import SegmentationTask, merge_flipped, predict_logits
+from core.tasks import ClassificationTask, SegmentationTask, merge_flipped, predict_logits
 from core.train import main as train_main
 from core.train import train
 from core.train.config import TrainConfig
@@ -143,7 +143,7 @@ def test_photometric_augmentation_never_touches_labels():
 
 def test_classification_class_weights_come_from_label_counts():
     class Labels:
-        task, num_classes = "classification", 3
+        task, num_classes = ClassificationTask, 3
 
         def __init__(self, labels):
             self.labels = labels

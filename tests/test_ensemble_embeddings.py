@@ -48,7 +48,7 @@ def cls_runs(tmp_path_factory) -> list[Path]:
 
 def test_classification_run_history(cls_runs: list[Path]) -> None:
     run = load_run(cls_runs[0])
-    assert run.task == "classification" and run.epochs == [1, 2, 3] and run.classes[3] == "Road"
+    assert run.task.name == "classification" and run.epochs == [1, 2, 3] and run.classes[3] == "Road"
     for r in run.history:
         assert {"train_loss", "val_loss", "top1", "top5", "mean_acc", "class_acc", "confusion"} <= set(r)
         assert np.array(r["confusion"]).shape == (11, 11) and len(r["class_acc"]) == 11
@@ -64,7 +64,7 @@ def test_ensemble_averages_member_probabilities(cls_runs: list[Path]) -> None:
     pb = Predictor(b, 2, device="cpu").predict(images)
     for weights, (wa, wb) in ((None, (0.5, 0.5)), ([3.0, 1.0], (0.75, 0.25))):
         ens = Ensemble([(a, "best"), (b, 2)], weights, device="cpu")
-        assert ens.task == "classification" and ens.classes == a.classes and ens.ignore_index == a.ignore_index
+        assert ens.task.name == "classification" and ens.classes == a.classes and ens.ignore_index == a.ignore_index
         assert ens.name.startswith(f"ensemble({a.name}@best") and f"{b.name}@2" in ens.name
         out = ens.predict(images)
         for o, x, y in zip(out, pa, pb):

@@ -29,7 +29,7 @@ def app(tmp_path_factory):
 
 
 def zoo(ws, task: str) -> list[str]:
-    names = [n for n in ws.ranked(ws.names) if n.startswith("camvid/") and ws.run(n).task == task]
+    names = [n for n in ws.ranked(ws.names) if n.startswith("camvid/") and ws.run(n).task.name == task]
     if not names:
         pytest.skip(f"no CamVid {task} run in checkpoints/")
     return names
@@ -41,7 +41,7 @@ def test_opens_on_the_camvid_zoo_and_compares_on_the_sample(app):
     runs = zoo(ws, "segmentation")[:3]
     source = ws.dataset(runs[0]).source
     assert default_source(ctx) == source and default_run(ctx) == runs[0]  # the app opens on the zoo, best run first
-    assert default_run(ctx, "classification").startswith("camvid/")
+    assert default_run(ctx, A.ClassificationTask).startswith("camvid/")
     offered = ws.runs_for_source(source)  # the Compare and Metrics menus: the zoo first, best first, then the demo runs
     assert offered[: len(zoo(ws, "segmentation"))] == zoo(ws, "segmentation") and len(offered) > len(zoo(ws, "segmentation"))
     assert ws.splits(ws.dataset(runs[0])) == ["val-sample"]

@@ -38,7 +38,7 @@ def test_classification_model(name: str, cfg: dict | None) -> None:
     torch.manual_seed(0)
     model = get_model(name, num_classes=NUM_CLASSES, **cfg)
     cin = cfg.get("in_channels", 3)
-    assert model.task == "classification" and model.num_classes == NUM_CLASSES and model.in_channels == cin
+    assert model.task.name == "classification" and model.num_classes == NUM_CLASSES and model.in_channels == cin
     assert model.feature_dim > 0
     x = torch.randn(2, cin, 32, 32)
 

@@ -46,9 +46,9 @@ def test_the_shipped_runs_include_the_camvid_zoo(ws):
     camvid = [n for n in names if n.startswith("camvid/")]
     for arch in ("fcn_baseline", "fcn32s", "fcn8s", "unet", "resnet_fcn", "pspnet", "lraspp", "resunet"):
         assert any(ws.run(n).arch == arch for n in camvid), f"no {arch} in the CamVid zoo"
-    assert {ws.run(n).task for n in camvid} == {"segmentation", "classification"}
+    assert {ws.run(n).task.name for n in camvid} == {"segmentation", "classification"}
     for n in camvid:
-        if ws.run(n).task == "segmentation":
+        if ws.run(n).task.name == "segmentation":
             assert len(ws.run(n).epochs) >= 5, f"{n} ships {ws.run(n).epochs}: the across-epochs views need 5 or more"
 
 
@@ -59,7 +59,7 @@ def test_the_15_minute_zoo_shares_one_recipe_budget_and_precision(ws):
     """The fair comparison the zoo claims: one recipe (size, crops, augmentation, class weights, schedule, EMA),
     one wall-clock budget and one computing precision; only the architecture, its widths and the snapshot epochs
     differ."""
-    zoo = {n: ws.run(n) for n in sorted(ws.runs) if n.startswith("camvid/") and ws.run(n).task == "segmentation"}
+    zoo = {n: ws.run(n) for n in sorted(ws.runs) if n.startswith("camvid/") and ws.run(n).task.name == "segmentation"}
     zoo = {n: r for n, r in zoo.items() if r.config["train"].get("budget_min") == 15}
     assert len({r.arch for r in zoo.values()}) >= 7, sorted(zoo)
     recipes = {n: {k: v for k, v in r.config["train"].items() if k not in PER_RUN} for n, r in zoo.items()}
@@ -77,13 +77,13 @@ def test_every_saved_epoch_loads_and_predicts_and_the_last_beats_the_first(ws, n
     accuracy = {}
     for epoch in run.epochs:
         preds = Predictor(run, epoch).predict(images)
-        if run.task == "segmentation":
+        if run.task.name == "segmentation":
             labels = [p.labels for p in preds]
             assert all(lab.shape == t.shape for lab, t in zip(labels, targets))
             accuracy[epoch] = pixel_accuracy(labels, targets, run.ignore_index)
         else:
             probs = np.stack([p.probs for p in preds])
             assert probs.shape == (len(images), run.num_classes) and np.allclose(probs.sum(1), 1, atol=1e-4)
-    if run.task == "segmentation":
+    if run.task.name == "segmentation":
         first, last = run.epochs[0], run.epochs[-1]
         assert accuracy[last] > accuracy[first], f"{name}: pixel accuracy per epoch on the sample: {accuracy}"

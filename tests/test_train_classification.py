@@ -25,7 +25,7 @@ def test_cli_trains_a_classifier_and_stops_early_on_top1(tmp_path: Path) -> None
     # lr 0: top-1 never improves after epoch 1, so patience 2 stops at epoch 3 of 6
     assert train_main(TINY + ["--epochs", "6", "--lr", "0", "--patience", "2", "--out", str(out)]) == 0
     run = load_run(out)
-    assert run.task == "classification" and run.monitor == "top1"
+    assert run.task.name == "classification" and run.monitor == "top1"
     assert [r["epoch"] for r in run.history] == [1, 2, 3] and run.status["state"] == "early_stopped"
     cfg = json.loads((out / "run.json").read_text())
     assert cfg["model"]["name"] == "small_cnn" and cfg["data"]["name"] == "crops:synthstreets"

@@ -9,6 +9,8 @@ import torch
 from torch.utils.data import Dataset
 from torchvision import tv_tensors
 
+from core.tasks import SegmentationTask, Task
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -45,7 +47,7 @@ class VisionDataset(Dataset):
     segmentation or an ``int`` for classification. Without a transform the raw pair is returned.
     """
 
-    task: str = "segmentation"
+    task: type[Task] = SegmentationTask
     classes: list[str]
     palette: Palette
     ignore_index: int = 255
@@ -77,18 +79,11 @@ class VisionDataset(Dataset):
         if not image.flags.writeable:  # PIL-backed arrays are read-only; torch wants its own memory
             image = image.copy()
         image = tv_tensors.Image(torch.from_numpy(image).permute(2, 0, 1))  # (3, H, W)
-        if self.task == "segmentation":
+        if self.task.dense:
             target = tv_tensors.Mask(torch.from_numpy(np.asarray(target, dtype=np.int64)))  # (H, W)
         if self.transform is None:
             return image, target
         return self.transform(image, target)
-
-    @property
-    def task_type(self):
-        """The task as an object (``core.tasks``): what its labels mean and how they are scored."""
-        from core.tasks import task_type
-
-        return task_type(self.task)
 
     @property
     def num_classes(self) -> int:
@@ -97,7 +92,7 @@ class VisionDataset(Dataset):
     def info(self) -> dict:
         """The description a run directory records, enough to rebuild preprocessing and legends."""
         return {
-            "task": self.task,
+            "task": self.task.name,
             "classes": list(self.classes),
             "palette": [list(c) for c in self.palette],
             "ignore_index": int(self.ignore_index),

@@ -12,6 +12,7 @@ from core.data.base import DatasetNotFoundError, VisionDataset
 from core.data.fetch import download_file, extract_zip_subdir
 from core.data.images import open_rgb
 from core.data.registry import check_split, register_dataset
+from core.tasks import SegmentationTask
 
 CLASSES = ["Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist"]
 PALETTE = [
@@ -128,7 +129,7 @@ class CamVid(VisionDataset):
         return image, mask
 
 
-@register_dataset("camvid", task="segmentation", sample_split="val-sample")
+@register_dataset("camvid", task=SegmentationTask, sample_split="val-sample")
 def camvid(split: str, root: str | None = None, *, download: bool = False, holdout: str | None = None, transform=None) -> CamVid:
     """CamVid (SegNet split): 11 classes, void = 11 ignored. ``download=True`` fetches it if missing.
 

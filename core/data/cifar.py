@@ -14,6 +14,7 @@ from torchvision.datasets import CIFAR10, CIFAR100
 from core.data.base import DatasetNotFoundError, VisionDataset, default_palette
 from core.data.image_folders import CLASSIFICATION_IGNORE
 from core.data.registry import check_split, register_dataset
+from core.tasks import ClassificationTask
 
 SPLITS = ("train", "val", "test")
 LAYOUTS = {
@@ -30,7 +31,7 @@ def resolve_root(root: str | os.PathLike | None) -> Path:
 
 
 class CIFAR(VisionDataset):
-    task = "classification"
+    task = ClassificationTask
     ignore_index = CLASSIFICATION_IGNORE
     mean = (0.4914, 0.4822, 0.4465)
     std = (0.2470, 0.2435, 0.2616)
@@ -61,14 +62,14 @@ class CIFAR(VisionDataset):
         return self.images[index], int(self.labels[index])
 
 
-@register_dataset("cifar10", task="classification")
+@register_dataset("cifar10", task=ClassificationTask)
 def cifar10(split: str, root: str | None = None, *, download: bool = False, transform=None) -> CIFAR:
     """CIFAR-10: 50,000 train and 10,000 test images of 32x32, 10 classes; ``val`` = the test batch."""
     check_split("cifar10", split, SPLITS)
     return CIFAR("cifar10", split, resolve_root(root), download, transform)
 
 
-@register_dataset("cifar100", task="classification")
+@register_dataset("cifar100", task=ClassificationTask)
 def cifar100(split: str, root: str | None = None, *, download: bool = False, transform=None) -> CIFAR:
     """CIFAR-100 (fine labels): 50,000 train and 10,000 test images, 100 classes; ``val`` = the test batch."""
     check_split("cifar100", split, SPLITS)

@@ -28,6 +28,7 @@ from tqdm.auto import tqdm
 from core.data.base import VisionDataset
 from core.data.image_folders import CLASSIFICATION_IGNORE
 from core.data.registry import dataset_task, get_dataset, register_dataset
+from core.tasks import ClassificationTask
 
 EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 # Index columns: source item, class, region number within (item, class), box y0, y1, x0, x1 (exclusive), area.
@@ -69,7 +70,7 @@ def crop_box(
 
 
 class Crops(VisionDataset):
-    task = "classification"
+    task = ClassificationTask
     ignore_index = CLASSIFICATION_IGNORE
 
     def __init__(self, source: VisionDataset, index: np.ndarray, context: float, max_aspect: float, transform=None) -> None:
@@ -132,7 +133,7 @@ def cap_per_class(index: np.ndarray, max_per_class: int, seed: int = 0) -> np.nd
     return index[keep]
 
 
-@register_dataset("crops", task="classification")
+@register_dataset("crops", task=ClassificationTask)
 def crops(
     split: str,
     root: str | None = None,
@@ -146,7 +147,7 @@ def crops(
     **source_options: Any,
 ) -> Crops:
     """Region crops of segmentation dataset ``source`` (``crops:camvid``); other options go to the source."""
-    if dataset_task(source) != "segmentation":
+    if not dataset_task(source).dense:
         raise ValueError(f"crops:{source}: the source must be a segmentation dataset, {source!r} is not")
     if min_area < 1 or context < 1.0 or max_aspect < 1.0:
         raise ValueError(f"crops: min_area must be >= 1, context and max_aspect >= 1; got {min_area}, {context}, {max_aspect}")

@@ -34,6 +34,7 @@ from PIL import Image
 from core.data.base import DatasetNotFoundError, VisionDataset, default_palette
 from core.data.images import open_rgb
 from core.data.registry import register_dataset
+from core.tasks import SegmentationTask
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 
@@ -147,7 +148,7 @@ def read_spec(root: Path) -> dict[str, Any]:
     return spec
 
 
-@register_dataset("folder", task="segmentation")
+@register_dataset("folder", task=SegmentationTask)
 def folder(split: str, root: str | None = None, *, transform=None) -> FolderSegmentation:
     """Images and masks in folders, described by ``<root>/classes.json`` (see the README)."""
     if root is None:

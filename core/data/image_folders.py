@@ -22,6 +22,7 @@ import numpy as np
 from core.data.base import DatasetNotFoundError, VisionDataset, default_palette
 from core.data.images import open_rgb
 from core.data.registry import register_dataset
+from core.tasks import ClassificationTask
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
 # Classification labels are all in [0, K); -100 (PyTorch's default) can never collide with a class,
@@ -32,7 +33,7 @@ CLASSIFICATION_IGNORE = -100
 class ImageFiles(VisionDataset):
     """A list of (image file, class index) pairs; ``labels`` holds every item's class without decoding."""
 
-    task = "classification"
+    task = ClassificationTask
     ignore_index = CLASSIFICATION_IGNORE
 
     def __init__(self, items: list[tuple[Path, int]], classes: list[str], root: Path, transform=None) -> None:
@@ -88,7 +89,7 @@ def _take_split(items: list[tuple[Path, int]], split: str, val_fraction: float) 
 IMAGEFOLDER_HINT = "Expected <root>/<split>/<class>/*.png (torchvision ImageFolder layout), or <root>/<class>/*.png."
 
 
-@register_dataset("imagefolder", task="classification")
+@register_dataset("imagefolder", task=ClassificationTask)
 def imagefolder(split: str, root: str | None = None, *, val_fraction: float = 0.2, transform=None) -> ImageFiles:
     """One folder per class; classes are the sorted folder names."""
     if root is None:
@@ -113,7 +114,7 @@ def _label_order(labels: set[str]) -> list[str]:
     return sorted(labels)
 
 
-@register_dataset("filename_labels", task="classification")
+@register_dataset("filename_labels", task=ClassificationTask)
 def filename_labels(split: str, root: str | None = None, *, val_fraction: float = 0.2, transform=None) -> ImageFiles:
     """Images named ``{label}_{index}.png``; classes are the sorted distinct labels."""
     if root is None:

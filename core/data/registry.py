@@ -6,18 +6,19 @@ import inspect
 from typing import Any, Callable
 
 from core.data.base import VisionDataset
+from core.tasks import Task, task_type
 from core.utils.registry import Registry
 
 DATASETS: Registry[Callable[..., VisionDataset]] = Registry("dataset")
 
 
-def register_dataset(name: str, *, task: str, sample_split: str | None = None) -> Callable:
-    """Register ``builder(split, root=None, *, option=..., transform=None) -> VisionDataset``.
+def register_dataset(name: str, *, task: type[Task], sample_split: str | None = None) -> Callable:
+    """Register ``builder(split, root=None, *, option=..., transform=None) -> VisionDataset`` of a task (``core.tasks``).
 
     ``sample_split`` names a split shipped with the project, served without the dataset's files (the
     explorer falls back to it when the dataset is not on this machine).
     """
-    return DATASETS.register(name, task=task, sample_split=sample_split)
+    return DATASETS.register(name, task=task_type(task), sample_split=sample_split)
 
 
 def sample_split(name: str) -> str | None:
@@ -30,9 +31,9 @@ def sample_split(name: str) -> str | None:
     return own if own or "source" not in implied else sample_split(implied["source"])
 
 
-def list_datasets(task: str | None = None) -> list[str]:
+def list_datasets(task: type[Task] | str | None = None) -> list[str]:
     """Registered dataset names. Derived datasets are written ``prefix:source``, e.g. ``crops:camvid``."""
-    return DATASETS.names(task=task)
+    return DATASETS.names(task=None if task is None else task_type(task))
 
 
 def _split_name(name: str) -> tuple[str, dict[str, Any]]:
@@ -43,7 +44,8 @@ def _split_name(name: str) -> tuple[str, dict[str, Any]]:
     return name, {}
 
 
-def dataset_task(name: str) -> str:
+def dataset_task(name: str) -> type[Task]:
+    """The task of a registered dataset (a derived one, ``crops:camvid``, has its builder's)."""
     return DATASETS.meta(_split_name(name)[0])["task"]
 
 

@@ -11,6 +11,7 @@ from torchvision.datasets import VOCSegmentation
 from core.data.base import DatasetNotFoundError, VisionDataset, default_palette
 from core.data.images import pil_to_rgb
 from core.data.registry import check_split, register_dataset
+from core.tasks import SegmentationTask
 
 CLASSES = [
     "background", "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -55,13 +56,13 @@ def _voc(year: str, split: str, root: str | None, download: bool, transform) -> 
     return VOC(voc, transform)
 
 
-@register_dataset("voc2012", task="segmentation")
+@register_dataset("voc2012", task=SegmentationTask)
 def voc2012(split: str, root: str | None = None, *, download: bool = False, transform=None) -> VOC:
     """PASCAL VOC 2012 segmentation: 21 classes, 255 (object borders) ignored."""
     return _voc("2012", split, root, download, transform)
 
 
-@register_dataset("voc2007", task="segmentation")
+@register_dataset("voc2007", task=SegmentationTask)
 def voc2007(split: str, root: str | None = None, *, download: bool = False, transform=None) -> VOC:
     """PASCAL VOC 2007 segmentation: 21 classes, 255 (object borders) ignored."""
     return _voc("2007", split, root, download, transform)

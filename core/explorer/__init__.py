@@ -27,3 +27,4 @@ from core.explorer.renders import Renders  # noqa: F401
 from core.explorer.splits import SplitStats, hardest_images, split_stats, top_images_for_cell  # noqa: F401
 from core.explorer.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, predict_image, read_image  # noqa: F401
 from core.explorer.workspace import DatasetRef, Workspace, thumbnails  # noqa: F401
+from core.tasks import ClassificationTask, SegmentationTask, Task  # noqa: F401

@@ -49,8 +49,8 @@ def boundary_table(
     members = _members(ws, names, epoch, split)
     for j, (name, member, ref) in enumerate(members):
         run = member[0]
-        if not run.task_type.dense:
-            raise ValueError(f"run {name} is a {run.task} run: boundary IoU is for segmentation")
+        if not run.task.dense:
+            raise ValueError(f"run {name} is a {run.task.name} run: boundary IoU is for segmentation")
         sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(members), m))
         q = split_quality(member, ref, progress=sub)
         iou = iou_from_confusion(q.confusion.sum(0))
@@ -91,7 +91,7 @@ def calibration_table(
                 "reliability": reliability(q.calibration),
             }
         )
-    return {"split": split, "unit": members[0][1][0].task_type.unit, "runs": out}
+    return {"split": split, "unit": members[0][1][0].task.unit, "runs": out}
 
 
 def segment_table(
@@ -100,8 +100,8 @@ def segment_table(
     """Per run and class: the recall of ground-truth segments in small, medium and large area bins."""
     out = []
     for name, member, ref in _members(ws, names, epoch, split):
-        if not member[0].task_type.dense:
-            raise ValueError(f"run {name} is a {member[0].task} run: segment sizes are for segmentation")
+        if not member[0].task.dense:
+            raise ValueError(f"run {name} is a {member[0].task.name} run: segment sizes are for segmentation")
         q = split_quality(member, ref, progress=progress)
         recall = segment_recall(q.segments)
         out.append(
@@ -166,7 +166,7 @@ def agreement(
     """On one image: the consensus map of the runs (how many get each pixel right) and each run's
     confidence-versus-error map (wrong and confident, wrong and unsure, right and unsure)."""
     names = ws.check_runs(names, ref, 12)
-    if not names or not ref.open().task_type.dense:
+    if not names or not ref.open().task.dense:
         raise ValueError("select one or more segmentation runs")
     i, image, target = ref.item(index)
     ds = ref.open()
@@ -221,7 +221,7 @@ def epoch_churn(
 
     ws.check_runs([name], ref, 1)
     run = ws.run(name)
-    if not run.task_type.dense:
+    if not run.task.dense:
         raise ValueError("churn is for segmentation runs")
     i, image, target = ref.item(index)
     ds = ref.open()

@@ -137,7 +137,7 @@ def compare(
     ds = ref.open()
     i, image, target = ref.item(index)
     members = resolve_members(ws, names, epochs)
-    seg = ds.task_type.dense
+    seg = ds.task.dense
     panels = [Panel(renders.path(("image", ref, i, zoom), lambda: display(image, zoom)), f"image {i}: {ds.item_id(i)}")]
     if seg:
         gt = renders.path(
@@ -179,7 +179,7 @@ def across_epochs(
     panels, rows = [], []
     for e in spread_epochs(run.epochs or [run.last_epoch], limit):
         pred = predict_items([(run, e)], ref, [i])[0]
-        if ds.task_type.dense:
+        if ds.task.dense:
             panel, row = _seg_panel(renders, ref, i, image, target, name, [(run, e)], pred, opacity, NO_ZOOM)
             panel.caption = f"epoch {e}: mIoU {_fmt(row['miou'], 2)}"
         else:

@@ -53,7 +53,7 @@ def image_errors(
     item = ref.open().item_id(i)
     pred = predict_items([member], ref, [i])[0]
     image_panel = Panel(renders.path(("image", ref, i), lambda: display(image)), f"image {i}: {item}")
-    if not run.task_type.dense:
+    if not run.task.dense:
         top = int(pred.topk(1)[0][0])
         scores = {
             "image": i,
@@ -102,7 +102,7 @@ def cell_images(
     run, epoch = member
     stats = split_stats([member], ref, progress=progress)
     top = top_images_for_cell(stats, a, b, MAX_CELL_IMAGES)
-    unit = {"pixels": "px", "images": "image"}[run.task_type.unit]
+    unit = {"pixels": "px", "images": "image"}[run.task.unit]
     if not top:
         return [], [], f"No image of {ref.split} has {run.classes[a]} predicted as {run.classes[b]} at epoch {epoch}."
     paths = thumbnails(ref, [i for i, _ in top], thumbs_dir)

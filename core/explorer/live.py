@@ -70,14 +70,14 @@ def run_summary(name: str, run: Run, *, pending: bool = False, now: float | None
         metric = next((r.get(run.monitor) for r in reversed(run.history) if r.get(run.monitor) is not None), None)
     return {
         "run": name,
-        "task": run.task,
+        "task": run.task.name,
         "architecture": run.arch,
         "dataset": run.data.get("name"),
         "state": "training, no weights yet" if pending and state == "running" else state,
         "epoch": last.get("epoch"),
         "of": epochs if not (budget and epochs and epochs >= 10_000) else None,
         "budget (min)": budget,
-        run.task_type.monitor_label: None
+        run.task.monitor_label: None
         if metric is None or (isinstance(metric, float) and math.isnan(metric))
         else round(metric, 4),
         "snapshots": len(run.epochs),

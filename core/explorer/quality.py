@@ -70,12 +70,12 @@ def _compute(member: Member, ref: DatasetRef, progress: Progress | None) -> Qual
     boundary = np.zeros((3, k), dtype=np.int64)
     calib = np.zeros((k, BINS, 3))
     segments = np.zeros((k, 3, 2), dtype=np.int64)
-    seg = run.task_type.dense
+    seg = run.task.dense
     for start in range(0, n, 8):
         idx = list(range(start, min(n, start + 8)))
         items = [ref.load(i) for i in idx]
         for i, (_, target), pred in zip(idx, items, predictor.predict([im for im, _ in items])):
-            conf[i] = run.task_type.image_result(pred.labels if seg else pred, target, k, ignore)[2]
+            conf[i] = run.task.image_result(pred.labels if seg else pred, target, k, ignore)[2]
             calib += calibration_sums(pred.probs, target, k, ignore)
             if seg:
                 boundary += boundary_counts(pred.labels, target, k, ignore)

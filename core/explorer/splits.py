@@ -46,7 +46,7 @@ def split_stats(members: Sequence[Member], ref: DatasetRef, *, progress: Progres
         idx = list(range(start, min(n, start + step)))
         preds = predict_items(members, ref, idx)
         for i, p in zip(idx, preds):
-            acc[i], score[i], conf[i] = run.task_type.image_result(p, ref.load(i)[1], k, ignore)
+            acc[i], score[i], conf[i] = run.task.image_result(p, ref.load(i)[1], k, ignore)
         if progress is not None:
             what = "the ensemble" if len(members) > 1 else run.name
             progress((idx[-1] + 1) / n, f"scoring {what} on {n} images")

@@ -51,7 +51,7 @@ def class_table(ws: Workspace, names: Sequence[str], epoch: str | int | float | 
         e = scored_epoch(run, choice)
         series.append((f"{n} @{e}", run.classes, class_scores(run, e)))
         runs.append({"run": n, "epoch": e})
-        metrics.add(run.task_type.class_metric_label)
+        metrics.add(run.task.class_metric_label)
     classes, aligned = align_class_scores(series)
     for r, (_, values) in zip(runs, aligned):
         r["scores"] = values
@@ -71,7 +71,7 @@ def curves(ws: Workspace, names: Sequence[str]) -> list[dict[str, Any]]:
                 train_loss=train_loss,
                 val_loss=history_series(run, "val_loss")[1],
                 metric=history_series(run, run.monitor)[1],
-                metric_name=run.task_type.monitor_label,
+                metric_name=run.task.monitor_label,
                 best_epoch=run.best_epoch,
                 stopped_epoch=early_stop_epoch(run),
             )
@@ -83,4 +83,4 @@ def class_by_epoch(ws: Workspace, name: str) -> tuple[list[str], list[int], np.n
     """(classes, evaluated epochs, (K, E) per-class scores, metric label) of one run."""
     run = ws.run(name)
     epochs, values = class_scores_by_epoch(run)
-    return run.classes, epochs, values, run.task_type.class_metric_label
+    return run.classes, epochs, values, run.task.class_metric_label

@@ -68,7 +68,7 @@ def analyze(renders, image: np.ndarray, members: Sequence[tuple[str, Member]], *
     for name, member in members:
         run, epoch = member
         pred = predict_image([member], image)
-        if run.task_type.dense:
+        if run.task.dense:
             key = (member_key([member]), digest)
             panels.append(
                 Panel(

@@ -17,6 +17,7 @@ from core.data.registry import sample_split
 from core.explorer.cache import DATASETS
 from core.inference import to_rgb_array
 from core.runs import HISTORY_FILE, NO_WEIGHTS_YET, RUN_FILE, Run, RunError, read_run, run_folders
+from core.tasks import Task
 from core.visualize import fit_within, save_image
 
 
@@ -189,12 +190,12 @@ class Workspace:
             raise RunError(f"unknown run {name!r}; available runs: {', '.join(self.runs) or 'none'}")
         return self.runs[name]
 
-    def names_for(self, task: str | None = None, classes: Sequence[str] | None = None) -> list[str]:
+    def names_for(self, task: type[Task] | None = None, classes: Sequence[str] | None = None) -> list[str]:
         """Runs of a task, and with exactly these classes (so they can share images and colours)."""
         return [
             n
             for n, r in self.runs.items()
-            if (task is None or r.task == task) and (classes is None or r.classes == list(classes))
+            if (task is None or r.task is task) and (classes is None or r.classes == list(classes))
         ]
 
     def peers(self, name: str) -> list[str]:
@@ -260,9 +261,10 @@ class Workspace:
         ds = ref.open()
         for name in names:
             run = self.run(name)
-            if run.classes != list(ds.classes) or run.task != ds.task:
+            if run.classes != list(ds.classes) or run.task is not ds.task:
                 raise ValueError(
-                    f"run {name} ({run.task}) does not predict the classes of {ref.source}; pick runs of the same kind of dataset"
+                    f"run {name} ({run.task.name}) does not predict the classes of {ref.source}; "
+                    "pick runs of the same kind of dataset"
                 )
         return names
 

@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from core.inference import ImageLike, Predictor, to_rgb_array
+from core.inference.predictor import ImageLike, Predictor, to_rgb_array
 from core.runs import Run
 from core.utils.io import atomic_write
 
@@ -427,7 +427,7 @@ def compute_embedding(
     ds = run.open_dataset(split, data_root)
     predictor = predictor if predictor is not None and predictor.epoch == e else Predictor(run, e)
     rng = np.random.default_rng(seed)
-    if not run.task_type.dense:
+    if not run.task.dense:
         points = _classification_points(predictor, ds, per_class, max_items, rng, progress)
     else:
         points = _segmentation_points(predictor, ds, per_class, max_items, rng, progress, run.ignore_index)
@@ -492,7 +492,7 @@ def place_image(
     if predictor is None or predictor.epoch != embedding.epoch:
         predictor = Predictor(run, embedding.epoch)
     image = to_rgb_array(image)
-    if not run.task_type.dense:
+    if not run.task.dense:
         pred = predictor.predict([image])[0]
         queries = pred.features[None].astype(np.float32)  # (1, D)
         xy, idx = knn_place(embedding.features, embedding.coords, queries, k)

@@ -14,8 +14,9 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from core.inference import ClassificationPrediction, ImageLike, Predictor, SegmentationPrediction
+from core.inference.predictor import ClassificationPrediction, ImageLike, Predictor, SegmentationPrediction
 from core.runs import Run, load_run
+from core.tasks import Task
 
 
 class EnsembleError(ValueError):
@@ -25,8 +26,8 @@ class EnsembleError(ValueError):
 def _label_set_problem(runs: list[Run]) -> str | None:
     first = runs[0]
     for run in runs[1:]:
-        if run.task != first.task:
-            return f"run {run.name} is {run.task} but {first.name} is {first.task}"
+        if run.task is not first.task:
+            return f"run {run.name} is {run.task.name} but {first.name} is {first.task.name}"
         if run.classes != first.classes:
             return f"run {run.name} has classes {run.classes}, {first.name} has {first.classes}: an ensemble needs one label set"
     return None
@@ -67,7 +68,7 @@ class Ensemble:
         self.predictors = [Predictor(run, epoch, device=device, batch_size=batch_size) for run, (_, epoch) in zip(runs, members)]
         self.members = [(p.run, p.epoch) for p in self.predictors]
         first = runs[0]
-        self.task: str = first.task
+        self.task: type[Task] = first.task
         self.classes: list[str] = first.classes
         self.palette = first.palette
         self.ignore_index: int = first.ignore_index
@@ -86,7 +87,7 @@ class Ensemble:
         out: list = []
         for j in range(len(images)):
             probs = sum(w * m[j].probs.astype(np.float64) for w, m in zip(self.weights, per_member)).astype(np.float32)
-            if self.predictors[0].run.task_type.dense:
+            if self.predictors[0].run.task.dense:
                 out.append(SegmentationPrediction(labels=probs.argmax(0).astype(np.int64), probs=probs))
             else:
                 features = np.concatenate([m[j].features for m in per_member])

@@ -17,7 +17,6 @@ from tqdm.auto import tqdm
 
 from core.data.base import VisionDataset
 from core.evaluation.metrics import ConfusionMatrix
-from core.tasks import task_type
 
 
 def label_set(predictor: Any) -> tuple[str, list[str], int]:
@@ -42,8 +41,8 @@ def evaluate_predictor(
     task, classes, ignore_index = label_set(predictor)
     if list(dataset.classes) != classes:
         raise ValueError(f"the dataset's classes {list(dataset.classes)} differ from the model's {classes}")
-    if dataset.task != task:
-        raise ValueError(f"a {task} model cannot be scored on a {dataset.task} dataset")
+    if dataset.task is not task:
+        raise ValueError(f"a {task.name} model cannot be scored on a {dataset.task.name} dataset")
     order = list(range(len(dataset))) if indices is None else [int(i) for i in indices]
     k = len(classes)
     cm = ConfusionMatrix(k, ignore_index)
@@ -69,7 +68,7 @@ def evaluate_predictor(
         if callable(progress):
             progress(min(1.0, (start + len(chunk)) / max(1, len(order))), f"evaluated {start + len(chunk)}/{len(order)}")
     bar.close()
-    metrics = task_type(task).scores(cm.mat, {1: int(cm.mat.diag().sum()), 5: top5_hits})
+    metrics = task.scores(cm.mat, {1: int(cm.mat.diag().sum()), 5: top5_hits})
     return {
         **metrics,
         "confusion": cm.mat.tolist(),

@@ -121,7 +121,7 @@ class Predictor:
         """
         out: list = []
         for x, sizes in self._batches(list(images)):
-            if self.run.task_type.dense:
+            if self.run.task.dense:
                 out.extend(self._segment(x, sizes, features))
             else:
                 feats = self.model.features(x).float()  # (B, D)

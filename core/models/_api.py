@@ -7,31 +7,27 @@ from typing import Any, Callable
 
 from torch import nn
 
+from core.tasks import Task, task_type
 from core.utils.registry import Registry
 
 MODELS: Registry[Callable[..., nn.Module]] = Registry("model")
-
-TASKS = ("segmentation", "classification")
 # Builder arguments that fetch ImageNet weights. A run directory records them, but a model
 # rebuilt from a run gets its weights from the run, so they are switched off then.
 PRETRAINED_ARGS = ("pretrained_backbone", "pretrained")
 
 
-def register_model(name: str, *, task: str) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
-    """Register a keyword-only builder ``builder(*, num_classes, ...) -> nn.Module``."""
-    if task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    return MODELS.register(name, task=task)
+def register_model(name: str, *, task: type[Task]) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register a keyword-only builder ``builder(*, num_classes, ...) -> nn.Module`` of a task (``core.tasks``)."""
+    return MODELS.register(name, task=task_type(task))
 
 
-def list_models(task: str | None = None) -> list[str]:
+def list_models(task: type[Task] | str | None = None) -> list[str]:
     """Registered model names, optionally only those of one task."""
-    if task is not None and task not in TASKS:
-        raise ValueError(f"task must be one of {TASKS}, got {task!r}")
-    return MODELS.names(task=task)
+    return MODELS.names(task=None if task is None else task_type(task))
 
 
-def model_task(name: str) -> str:
+def model_task(name: str) -> type[Task]:
+    """The task of a registered model (``core.tasks.SegmentationTask`` or ``ClassificationTask``)."""
     return MODELS.meta(name)["task"]
 
 

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from core.tasks import ClassificationTask, SegmentationTask
+
 
 def pad_to_multiple(x: Tensor, divisor: int) -> Tensor:
     """Zero-pad the bottom and right of ``x`` (B, C, H, W) so H and W are multiples of ``divisor``."""
@@ -47,7 +49,7 @@ class SegmentationModel(nn.Module):
     so the training engine's initialiser leaves them alone.
     """
 
-    task = "segmentation"
+    task = SegmentationTask
     size_divisor: int = 32
 
     def __init__(self, *, num_classes: int, in_channels: int) -> None:
@@ -83,7 +85,7 @@ class SegmentationModel(nn.Module):
 class ClassificationModel(nn.Module):
     """Base class: ``forward(x) -> logits (B, K)``, ``features(x) -> (B, D)`` (the pre-logit embedding)."""
 
-    task = "classification"
+    task = ClassificationTask
 
     def __init__(self, *, num_classes: int, in_channels: int) -> None:
         super().__init__()

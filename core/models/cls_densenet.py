@@ -19,6 +19,7 @@ from core.models.backbones import scale_channels
 from core.models.base import ClassificationModel
 from core.models.cls_resnet import small_input_stem
 from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
+from core.tasks import ClassificationTask
 
 # torchvision's published checkpoints name some keys "norm.1" where the modules say "norm1".
 _OLD_KEY = re.compile(r"^(.*denselayer\d+\.(?:norm|relu|conv))\.((?:[12])\.(?:weight|bias|running_mean|running_var))$")
@@ -77,7 +78,7 @@ def _densenet(
     return DenseNetClassifier(net, num_classes=num_classes, in_channels=in_channels, small_input=small_input)
 
 
-@register_model("densenet121", task="classification")
+@register_model("densenet121", task=ClassificationTask)
 def densenet121(
     *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
 ) -> DenseNetClassifier:
@@ -96,7 +97,7 @@ def densenet121(
     )
 
 
-@register_model("densenet161", task="classification")
+@register_model("densenet161", task=ClassificationTask)
 def densenet161(
     *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
 ) -> DenseNetClassifier:
@@ -115,7 +116,7 @@ def densenet161(
     )
 
 
-@register_model("densenet169", task="classification")
+@register_model("densenet169", task=ClassificationTask)
 def densenet169(
     *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
 ) -> DenseNetClassifier:

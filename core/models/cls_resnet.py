@@ -29,6 +29,7 @@ from core.models._api import register_model
 from core.models.backbones import ResNetBackbone
 from core.models.base import ClassificationModel
 from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
+from core.tasks import ClassificationTask
 
 
 def small_input_stem(in_channels: int, out_channels: int) -> nn.Conv2d:
@@ -125,7 +126,7 @@ def _register_resnet(name: str, block: type[BasicBlock | Bottleneck], layers: li
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc
-    globals()[name] = register_model(name, task="classification")(builder)
+    globals()[name] = register_model(name, task=ClassificationTask)(builder)
 
 
 def _register_resnext(name: str, tv_builder, weights: WeightsEnum, doc: str) -> None:
@@ -146,7 +147,7 @@ def _register_resnext(name: str, tv_builder, weights: WeightsEnum, doc: str) -> 
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc
-    globals()[name] = register_model(name, task="classification")(builder)
+    globals()[name] = register_model(name, task=ClassificationTask)(builder)
 
 
 _register_resnet(

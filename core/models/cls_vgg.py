@@ -22,6 +22,7 @@ from core.models._api import register_model
 from core.models.backbones import scale_channels
 from core.models.base import ClassificationModel
 from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
+from core.tasks import ClassificationTask
 
 HEADS = ("custom", "mlp")
 CUSTOM_HIDDEN = 256
@@ -152,7 +153,7 @@ def _register(name: str, cfg: str, batch_norm: bool, weights: WeightsEnum, doc: 
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc
-    globals()[name] = register_model(name, task="classification")(builder)
+    globals()[name] = register_model(name, task=ClassificationTask)(builder)
 
 
 _register(

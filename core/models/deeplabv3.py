@@ -16,6 +16,7 @@ from torchvision.models.segmentation.fcn import FCNHead
 from core.models._api import register_model
 from core.models.backbones import mobilenet_v3_large_backbone, resnet, scale_channels
 from core.models.base import SegmentationModel
+from core.tasks import SegmentationTask
 
 BACKBONES = ("resnet50", "resnet101", "mobilenet_v3_large")
 
@@ -61,7 +62,7 @@ class DeepLabV3(SegmentationModel):
         return out
 
 
-@register_model("deeplabv3", task="segmentation")
+@register_model("deeplabv3", task=SegmentationTask)
 def deeplabv3(
     *,
     num_classes: int,

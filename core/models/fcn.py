@@ -18,6 +18,7 @@ from core.models._api import register_model
 from core.models.backbones import VGG16_POOLS, VGG16_WEIGHTS, scale_channels, vgg16_features
 from core.models.base import SegmentationModel, bilinear_kernel
 from core.models.pretrained import check_pretrained_args, load_imagenet_weights, load_pretrained
+from core.tasks import SegmentationTask
 
 POOL_SCALES = {"pool4": 0.01, "pool3": 0.0001}  # at-once FCN-8s: keeps the skips small at the start
 
@@ -138,7 +139,7 @@ def _register(name: str, skips: int, doc: str) -> None:
 
     builder.__name__ = builder.__qualname__ = name
     builder.__doc__ = doc
-    globals()[name] = register_model(name, task="segmentation")(builder)
+    globals()[name] = register_model(name, task=SegmentationTask)(builder)
 
 
 _register("fcn32s", 0, "FCN-32s: fc7 scores upsampled 32x.")

@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from core.models._api import register_model
 from core.models.base import SegmentationModel
+from core.tasks import SegmentationTask
 
 
 def _down(cin: int, cout: int) -> nn.Sequential:
@@ -42,7 +43,7 @@ class FCNBaseline(SegmentationModel):
         return {"out": self.classifier(f), "features": f}  # (B, K, H, W)
 
 
-@register_model("fcn_baseline", task="segmentation")
+@register_model("fcn_baseline", task=SegmentationTask)
 def fcn_baseline(*, num_classes: int, in_channels: int = 3, base_width: int = 32) -> FCNBaseline:
     """Baseline FCN (3-32-64-128-256-512 and back at ``base_width=32``), Xavier-initialised."""
     model = FCNBaseline(num_classes=num_classes, in_channels=in_channels, base_width=base_width)

@@ -15,6 +15,7 @@ from torchvision.models.segmentation.lraspp import _lraspp_mobilenetv3
 from core.models._api import register_model
 from core.models.backbones import mobilenet_v3_large_backbone
 from core.models.base import SegmentationModel
+from core.tasks import SegmentationTask
 
 
 class LRASPP(SegmentationModel):
@@ -49,7 +50,7 @@ class LRASPP(SegmentationModel):
         return torch.cat([low, high], dim=1)  # (B, 40 + 128, H/8, W/8)
 
 
-@register_model("lraspp", task="segmentation")
+@register_model("lraspp", task=SegmentationTask)
 def lraspp(*, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, pretrained_backbone: bool = False) -> LRASPP:
     """LR-ASPP on MobileNetV3-Large (3.2M parameters at width 1, 21 classes)."""
     return LRASPP(

@@ -12,6 +12,7 @@ from torchvision.models.segmentation.fcn import FCNHead
 from core.models._api import register_model
 from core.models.backbones import RESNETS, resnet, scale_channels
 from core.models.base import SegmentationModel
+from core.tasks import SegmentationTask
 
 
 class PyramidPooling(nn.Module):
@@ -86,7 +87,7 @@ class PSPNet(SegmentationModel):
         return out
 
 
-@register_model("pspnet", task="segmentation")
+@register_model("pspnet", task=SegmentationTask)
 def pspnet(
     *,
     num_classes: int,

@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from core.models._api import register_model
 from core.models.backbones import resnet, scale_channels
 from core.models.base import SegmentationModel
+from core.tasks import SegmentationTask
 
 DECODER_WIDTHS = (256, 128, 64, 32, 32)  # after each stride-2 transposed convolution, at width_mult=1
 
@@ -79,7 +80,7 @@ class ResNetFCN(SegmentationModel):
         return {"out": self.classifier(f), "features": f}  # (B, K, H, W)
 
 
-@register_model("resnet_fcn", task="segmentation")
+@register_model("resnet_fcn", task=SegmentationTask)
 def resnet_fcn(
     *,
     num_classes: int,

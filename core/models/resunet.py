@@ -18,6 +18,7 @@ from torchvision.models.resnet import BasicBlock
 from core.models._api import register_model
 from core.models.base import SegmentationModel
 from core.models.pspnet import PyramidPooling
+from core.tasks import SegmentationTask
 
 
 def conv_bn_relu(cin: int, cout: int, *, stride: int = 1) -> nn.Sequential:
@@ -79,7 +80,7 @@ class ResUNet(SegmentationModel):
         return x  # (B, w0, H/2, W/2)
 
 
-@register_model("resunet", task="segmentation")
+@register_model("resunet", task=SegmentationTask)
 def resunet(
     *,
     num_classes: int,

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 from core.models._api import register_model
 from core.models.backbones import resnet
 from core.models.base import SegmentationModel
+from core.tasks import SegmentationTask
 
 
 class SimpleSegNet(SegmentationModel):
@@ -25,7 +26,7 @@ class SimpleSegNet(SegmentationModel):
         return {"out": self.classifier(f), "features": f}  # (B, K, H/32, W/32), upsampled by forward()
 
 
-@register_model("simple_segnet", task="segmentation")
+@register_model("simple_segnet", task=SegmentationTask)
 def simple_segnet(
     *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, pretrained_backbone: bool = False
 ) -> SimpleSegNet:

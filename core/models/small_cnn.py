@@ -6,6 +6,7 @@ from torch import Tensor, nn
 
 from core.models._api import register_model
 from core.models.base import ClassificationModel
+from core.tasks import ClassificationTask
 
 
 def _conv_bn_relu(cin: int, cout: int) -> list[nn.Module]:
@@ -45,7 +46,7 @@ class SmallCNN(ClassificationModel):
         return self.fc(self.dropout(f))  # (B, K)
 
 
-@register_model("small_cnn", task="classification")
+@register_model("small_cnn", task=ClassificationTask)
 def small_cnn(
     *, num_classes: int, in_channels: int = 3, base_width: int = 32, convs_per_block: int = 1, dropout: float = 0.2
 ) -> SmallCNN:

@@ -7,6 +7,7 @@ from torch import Tensor, nn
 
 from core.models._api import register_model
 from core.models.base import SegmentationModel
+from core.tasks import SegmentationTask
 
 
 def conv_bn_relu(cin: int, cout: int, *, padding: int = 1) -> list[nn.Module]:
@@ -100,7 +101,7 @@ class UNet(SegmentationModel):
         return x
 
 
-@register_model("unet", task="segmentation")
+@register_model("unet", task=SegmentationTask)
 def unet(
     *,
     num_classes: int,

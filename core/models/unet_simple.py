@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from core.models._api import register_model
 from core.models.unet import UNet
+from core.tasks import SegmentationTask
 
 
-@register_model("unet_simple", task="segmentation")
+@register_model("unet_simple", task=SegmentationTask)
 def unet_simple(*, num_classes: int, in_channels: int = 3, base_width: int = 64) -> UNet:
     """Simplified U-Net, widths ``base_width * (1, 2, 4, 8)`` (7.7M parameters at 64)."""
     return UNet(num_classes=num_classes, in_channels=in_channels, base_width=base_width, depth=3, valid_padding=False)

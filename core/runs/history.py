@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from core.runs import Run, RunError
+from core.runs.run import Run, RunError
 
 
 def _num(v: Any) -> float | None:
@@ -23,14 +23,14 @@ def summary_row(name: str, run: Run) -> dict[str, Any]:
     status = run.status
     row: dict[str, Any] = {
         "run": name,
-        "task": run.task,
+        "task": run.task.name,
         "architecture": run.arch,
         "dataset": run.data["name"],
         "parameters": run.config["model"].get("num_params"),
         "best epoch": best,
         "epochs": len(run.history),
     }
-    row.update({column: _num(rec.get(key)) for column, key in run.task_type.summary})
+    row.update({column: _num(rec.get(key)) for column, key in run.task.summary})
     train_time = status.get("train_time")
     if train_time is None:
         train_time = sum(float(r.get("epoch_time") or 0.0) for r in run.history) or None
@@ -99,7 +99,7 @@ def class_scores(run: Run, epoch: int) -> list[float | None]:
     rec = run.record(epoch)
     if rec is None:
         raise RunError(f"run {run.name} has no history record for epoch {epoch}")
-    values = rec.get(run.task_type.class_metric)
+    values = rec.get(run.task.class_metric)
     if values is None:
         values = rec.get("class_acc", [None] * run.num_classes)
     return [_num(v) for v in values]

@@ -29,11 +29,12 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
+from core.tasks import Task, task_type
+
 RUN_FORMAT = 1
 RUN_FILE = "run.json"
 HISTORY_FILE = "history.jsonl"
 EPOCH_RE = re.compile(r"^epoch_(\d{4,})\.safetensors$")
-MONITOR = {"segmentation": "miou", "classification": "top1"}
 
 
 class RunError(Exception):
@@ -87,8 +88,9 @@ class Run:
         return self.path.name
 
     @property
-    def task(self) -> str:
-        return self.config["task"]
+    def task(self) -> type[Task]:
+        """The run's task (``core.tasks``): its metrics, labels and scoring."""
+        return task_type(self.config["task"])
 
     @property
     def arch(self) -> str:
@@ -124,15 +126,8 @@ class Run:
         return (int(size[0]), int(size[1])) if size else None
 
     @property
-    def task_type(self):
-        """The task as an object (``core.tasks.SegmentationTask`` or ``ClassificationTask``): metrics, labels, scoring."""
-        from core.tasks import task_type
-
-        return task_type(self.task)
-
-    @property
     def monitor(self) -> str:
-        return MONITOR[self.task]
+        return self.task.monitor
 
     @property
     def status(self) -> dict[str, Any]:
@@ -261,8 +256,10 @@ def load_run(path: str | Path) -> Run:
         node = config.get(key)
         if node is None or (sub is not None and (not isinstance(node, dict) or sub not in node)):
             raise RunError(f"{cfg_path} lacks {key + ('.' + sub if sub else '')}")
-    if config["task"] not in MONITOR:
-        raise RunError(f"{cfg_path}: unknown task {config['task']!r}")
+    try:
+        task_type(config["task"])
+    except (ValueError, TypeError) as e:
+        raise RunError(f"{cfg_path}: {e}") from e
     config["data"].setdefault("train_split", "train")
     config["data"].setdefault("val_split", "val")
     return Run(path=path, config=config, history=read_history(path))

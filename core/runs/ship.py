@@ -16,7 +16,8 @@ from pathlib import Path
 
 from safetensors import safe_open
 
-from core.runs import RunError, load_run, save_weights, strip_for_sharing
+from core.runs.run import RunError, load_run
+from core.runs.store import save_weights, strip_for_sharing
 
 CACHES = ("embeddings", "evaluation")
 

@@ -8,13 +8,14 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from core.tasks import task_names
 from core.train.optim import CLASS_WEIGHTINGS, INITS, OPTIMIZERS, SCHEDULES
 
 
 @dataclass
 class TrainConfig:
     # what to train
-    task: str | None = None  # "segmentation" or "classification"; None = the architecture's task
+    task: str | None = None  # a name of core.tasks.task_names(); None = the architecture's task
     arch: str = "unet"  # a name from core.models.list_models()
     model_args: dict[str, Any] = field(default_factory=dict)  # constructor arguments, e.g. {"base_width": 16}
     dataset: str = "synthstreets"  # a name from core.data.list_datasets()
@@ -112,7 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     g = p.add_argument_group("model and data")
-    g.add_argument("--task", choices=["segmentation", "classification"], default=None, help="default: the architecture's task")
+    g.add_argument("--task", choices=task_names(), default=None, help="default: the architecture's task")
     g.add_argument("--arch", default=d.arch, help="architecture (see --list)")
     g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="constructor argument, repeatable")
     g.add_argument("--dataset", default=d.dataset)

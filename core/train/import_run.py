@@ -55,8 +55,8 @@ def import_run(
 ) -> Path:
     """Write ``out`` as a one-epoch run of ``arch`` with ``weights``, scored on ``dataset``'s ``split``."""
     ds = get_dataset(dataset, split, data_root, **(data_options or {}))
-    if model_task(arch) != ds.task:
-        raise ValueError(f"{arch} is a {model_task(arch)} model but {dataset} is a {ds.task} dataset")
+    if model_task(arch) is not ds.task:
+        raise ValueError(f"{arch} is a {model_task(arch).name} model but {dataset} is a {ds.task.name} dataset")
     model = get_model(arch, num_classes=ds.num_classes, **model_args)
     try:
         model.load_state_dict(load_state_dict(weights), strict=True)

@@ -26,7 +26,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from core import runs
 from core.data import list_datasets
 from core.models import get_model, list_models, model_args
-from core.tasks import TASKS, Task
+from core.tasks import Task, all_tasks
 from core.train.config import TrainConfig, build_parser, config_from_args, default_workers, snapshot_rule
 from core.train.engine import Timer, autocast_dtype, collate_allow_ragged, evaluate, train_one_epoch
 from core.train.optim import build_optimizer, ema_model, init_weights, load_scaler_state, schedule_factor
@@ -150,10 +150,10 @@ def _resumed_config(cfg: TrainConfig, out: Path, epochs: int | None, budget_min:
 def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: bool) -> Session:
     """Datasets, loaders, model, weight average, optimiser, schedule and the shared clock."""
     clock = SharedClock()  # started first: a --budget-min covers everything, data caching included
-    task_name = resolve_task(cfg)
+    task_kind = resolve_task(cfg)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     np.random.seed(cfg.seed)
-    train_ds, val_ds = build_datasets(cfg, task_name)
+    train_ds, val_ds = build_datasets(cfg, task_kind)
     out = Path(broadcast_object(str(cfg.out or default_out(cfg))))
     args = model_args(cfg.arch, num_classes=train_ds.num_classes, **cfg.model_args)
     model = get_model(cfg.arch, **args)
@@ -162,7 +162,7 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
         weights = runs.load_run(out).config["train"].get("class_weights")
     else:
         weights = compute_class_weights(train_ds, cfg.class_weighting, cfg.progress and dist.is_main, cfg.class_weight_power)
-    task = TASKS[task_name](
+    task = task_kind(
         train_ds.num_classes,
         train_ds.ignore_index,
         torch.tensor(weights, dtype=torch.float32) if weights else None,
@@ -202,7 +202,7 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     fmt = "channels_last" if memory_format == torch.channels_last else "contiguous"  # off where it crashes
     precision = str(autocast_dtype(device, cfg.amp) or torch.float32).removeprefix("torch.")  # autocast's, or none
     runtime = {"device": device.type, "world_size": dist.world_size, "memory_format": fmt, "precision": precision}
-    info = {} if resuming else run_config(cfg, task_name, train_ds, model, args, weights, runtime)
+    info = {} if resuming else run_config(cfg, task_kind, train_ds, model, args, weights, runtime)
     return Session(
         cfg,
         dist,
@@ -336,11 +336,11 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
     }
     if s.dist.is_main:
         _commit_epoch(s, record, s.keep(epoch, epoch == cfg.epochs or stop is not None))
-        print(summary_line(epoch, cfg.epochs, record, s.task.name), flush=True)
+        print(summary_line(epoch, cfg.epochs, record, type(s.task)), flush=True)
         if on_epoch_end is not None:
             on_epoch_end(epoch, s.evaluated)
     elif s.dist.enabled:  # every rank reports what it computed, so a mismatch would show
-        print(f"rank {s.dist.rank}: " + summary_line(epoch, cfg.epochs, record, s.task.name), flush=True)
+        print(f"rank {s.dist.rank}: " + summary_line(epoch, cfg.epochs, record, type(s.task)), flush=True)
     barrier()
     if stop and s.dist.is_main:
         print(f"stopping after epoch {epoch}: " + ("no improvement" if stop == "early_stopped" else "time budget"), flush=True)
@@ -375,8 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.list:
-        print("segmentation models:   ", ", ".join(list_models("segmentation")))
-        print("classification models: ", ", ".join(list_models("classification")))
+        for task in all_tasks():
+            print(f"{task.name + ' models:':<23}", ", ".join(list_models(task)))
         print("datasets:              ", ", ".join(list_datasets()))
         return 0
     try:

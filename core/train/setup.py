@@ -21,28 +21,32 @@ from core.data.base import VisionDataset
 from core.data.cache import InMemory
 from core.data.transforms import AugmentConfig, classification_train_transforms, eval_transforms, train_transforms
 from core.models import count_parameters, model_task
+from core.tasks import Task, task_type
 from core.train.config import TrainConfig
 from core.train.optim import class_pixel_counts, class_weights
 from core.utils.device import DistInfo
 
 
-def resolve_task(cfg: TrainConfig) -> str:
+def resolve_task(cfg: TrainConfig) -> type[Task]:
+    """The task of the architecture, which the dataset (and ``--task``, if given) must share."""
     arch_task, data_task = model_task(cfg.arch), dataset_task(cfg.dataset)
-    if arch_task != data_task:
-        raise ValueError(f"architecture {cfg.arch!r} is a {arch_task} model but dataset {cfg.dataset!r} is for {data_task}")
-    if cfg.task is not None and cfg.task != arch_task:
-        raise ValueError(f"--task {cfg.task} does not match architecture {cfg.arch!r} ({arch_task})")
+    if arch_task is not data_task:
+        raise ValueError(
+            f"architecture {cfg.arch!r} is a {arch_task.name} model but dataset {cfg.dataset!r} is for {data_task.name}"
+        )
+    if cfg.task is not None and task_type(cfg.task) is not arch_task:
+        raise ValueError(f"--task {cfg.task} does not match architecture {cfg.arch!r} ({arch_task.name})")
     return arch_task
 
 
-def build_datasets(cfg: TrainConfig, task: str) -> tuple[VisionDataset, VisionDataset]:
+def build_datasets(cfg: TrainConfig, task: type[Task]) -> tuple[VisionDataset, VisionDataset]:
     """Training and validation sets with their transforms (cached in memory with ``cache``)."""
     options = dict(cfg.data_options)
     train_base = get_dataset(cfg.dataset, cfg.train_split, cfg.data_root, **options)
     val_base = get_dataset(cfg.dataset, cfg.val_split, cfg.data_root, **options)
     mean, std = train_base.mean, train_base.std
     augment = AugmentConfig(**{f.name: getattr(cfg, f.name) for f in fields(AugmentConfig)})
-    if task == "segmentation":
+    if task.dense:  # image and label map move together
         train_tf = train_transforms(size=cfg.size, augment=augment, mean=mean, std=std, ignore_index=train_base.ignore_index)
         val_tf = eval_transforms(size=cfg.size, mean=mean, std=std, image_only=cfg.eval_native)
     else:
@@ -92,7 +96,7 @@ def compute_class_weights(ds: VisionDataset, scheme: str, progress: bool, power:
     from tqdm.auto import tqdm
 
     labels = (ds.load(i)[1] for i in tqdm(range(len(ds)), desc="class frequencies", leave=False, disable=not progress))
-    if ds.task == "segmentation":
+    if ds.task.dense:
         counts, totals = class_pixel_counts(labels, ds.num_classes)
     else:  # every item is one "pixel" of an image that holds all the data: frequency = items of the class / items
         counts = np.bincount([int(y) for y in labels if 0 <= int(y) < ds.num_classes], minlength=ds.num_classes).astype(
@@ -103,13 +107,19 @@ def compute_class_weights(ds: VisionDataset, scheme: str, progress: bool, power:
 
 
 def run_config(
-    cfg: TrainConfig, task: str, train_ds: VisionDataset, model: nn.Module, args: dict[str, Any], weights, runtime: dict[str, Any]
+    cfg: TrainConfig,
+    task: type[Task],
+    train_ds: VisionDataset,
+    model: nn.Module,
+    args: dict[str, Any],
+    weights,
+    runtime: dict[str, Any],
 ) -> dict:
     """The run description of run.json: task, model and its arguments, dataset, hyper-parameters, versions,
     and ``runtime``: what ran (device, processes, memory format, autocast precision), which can differ
     from what was asked."""
     return {
-        "task": task,
+        "task": task.name,
         "model": {"name": cfg.arch, "args": args, "num_params": count_parameters(model)},
         "data": {
             "name": cfg.dataset,
@@ -138,12 +148,10 @@ def default_out(cfg: TrainConfig) -> Path:
     return Path("runs") / f"{cfg.arch}-{cfg.dataset.replace(':', '_')}-{stamp}"
 
 
-def summary_line(epoch: int, epochs: int, rec: dict[str, Any], task: str) -> str:
+def summary_line(epoch: int, epochs: int, rec: dict[str, Any], task: type[Task]) -> str:
     """``epoch 3/50 loss 0.81 val_loss 0.77 pixel_acc 0.80 mIoU 0.41 fwIoU 0.68 12.3s``"""
-    shown = {
-        "segmentation": [("pixel_acc", "pixel_acc"), ("miou", "mIoU"), ("fwiou", "fwIoU")],
-        "classification": [("top1", "top1"), ("top5", "top5")],
-    }[task]
-    parts = [("train_loss", "loss"), ("val_loss", "val_loss"), *shown] if "val_loss" in rec else [("train_loss", "loss")]
+    parts = (
+        [("train_loss", "loss"), ("val_loss", "val_loss"), *task.epoch_line] if "val_loss" in rec else [("train_loss", "loss")]
+    )
     text = " ".join(f"{label} {rec[key]:.2f}" if rec.get(key) is not None else f"{label} nan" for key, label in parts)
     return f"epoch {epoch}/{epochs} {text} {rec['epoch_time']:.1f}s"

@@ -33,7 +33,7 @@ from core.data.base import IMAGENET_MEAN, IMAGENET_STD
 from core.evaluation.metrics import ConfusionMatrix, topk_correct
 from core.models import count_parameters, rebuild_model
 from core.models import model_args as full_model_args
-from core.tasks import task_type
+from core.tasks import SegmentationTask, Task, task_type
 
 
 class RunWriter:
@@ -53,7 +53,7 @@ class RunWriter:
         classes: Sequence[str],
         palette: Sequence[Sequence[int]],
         ignore_index: int = 255,
-        task: str | None = None,
+        task: type[Task] | str | None = None,
         mean: Sequence[float] = IMAGENET_MEAN,
         std: Sequence[float] = IMAGENET_STD,
         input_size: tuple[int, int] | None = None,
@@ -67,7 +67,7 @@ class RunWriter:
     ) -> None:
         self.path = Path(path)
         self.model = model
-        self.task = task_type(task or getattr(model, "task", None) or "segmentation")
+        self.task = task_type(task) if task is not None else getattr(model, "task", SegmentationTask)
         self.num_classes, self.ignore_index = len(classes), int(ignore_index)
         if len(palette) != len(classes):
             raise ValueError(f"{len(classes)} classes but {len(palette)} palette colours")

@@ -7,6 +7,7 @@ import numpy as np
 from core.data.base import VisionDataset
 from core.data.registry import check_split, register_dataset
 from core.data.synthstreets.render import CLASSES, PALETTE, VOID, render_scene
+from core.tasks import SegmentationTask
 
 SPLITS = ("train", "val", "test")
 DEFAULT_SIZES = {"train": 600, "val": 100, "test": 100}
@@ -34,7 +35,7 @@ class SynthStreets(VisionDataset):
         return image, mask.astype(np.int64)
 
 
-@register_dataset("synthstreets", task="segmentation")
+@register_dataset("synthstreets", task=SegmentationTask)
 def synthstreets(
     split: str,
     root: str | None = None,
