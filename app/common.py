@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import gradio as gr
 
-from core.explorer import Renders, SegmentationTask, Task, Workspace, nearest_epoch
+from core.explorer import Renders, SegmentationTask, Task, Workspace, nearest_epoch, user_message
 from core.explorer.compare import Panel
 
 log = logging.getLogger("vision_explorer")
@@ -83,15 +83,10 @@ def private_dir(path: Path) -> Path:
 
 def error_text(e: BaseException) -> str:
     """A one-paragraph message for the user; unexpected exceptions also go to the server log."""
-    from core.data import DatasetNotFoundError
-    from core.runs import RunError
-
-    if isinstance(e, (RunError, DatasetNotFoundError, ValueError, IndexError, KeyError, FileNotFoundError, PermissionError)):
-        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
-    else:
+    msg, expected = user_message(e)
+    if not expected:
         log.error("handler failed:\n%s", traceback.format_exc())
-        msg = f"{type(e).__name__}: {e}"
-    return msg.strip() or type(e).__name__
+    return msg
 
 
 def _failure(e: BaseException, n_outputs: int, status: int | None):

@@ -1,8 +1,12 @@
 """Tab "Compare models": one image, its ground truth and the predictions of up to 12 runs side by side,
-each at an epoch of its own, with a shared zoom, an optional ensemble, and one run across its epochs."""
+each at an epoch of its own, with a shared zoom, an optional ensemble, and one run across its epochs.
+
+Handlers first (module level; ``ctx`` is bound by ``app.common.bind``), then one builder per section of the
+page, then the wiring. The logic lives in ``core.explorer``."""
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -22,17 +26,16 @@ from app.common import (
     slider_init,
     step_index,
 )
-from app.figures import churn_line, topk_bars
-from core import visualize as V
-from core.explorer import assess, hardest_images, nearest_epoch, thumbnails
-from core.explorer.compare import MAX_COMPARE, across_epochs, compare
+from core.explorer import MAX_RUNS, assess, check_count, hardest_for, legend_path, nearest_epoch, thumbnails
+from core.explorer.compare import across_epochs, compare, display, zoom_from_click
+from core.explorer.figures import churn_line, topk_bars
 
 MAX_GALLERY = 500  # thumbnails shown for a split (any index can still be typed)
 SEG_COLUMNS = ["run", "epoch", "tags", "pixel_acc", "miou", "missing", "extra"]
 CLS_COLUMNS = ["run", "epoch", "top1", "correct"]
 
 
-# --- handlers (module level; ``ctx`` is bound by app.common.bind) ----------------------------------------
+# --- handlers ------------------------------------------------------------------------------------------------
 def compare_images(
     ctx: AppContext,
     dataset: str,
@@ -53,25 +56,17 @@ def compare_images(
     top-5 chart (classification).
     """
     ref = ctx.ws.dataset_split(dataset, split)
-    result = compare(
-        ctx.ws, ctx.renders, ref, image, runs, epochs, opacity=opacity, ensemble=ensemble, zoom=(zoom_x, zoom_y, zoom)
-    )
+    zoom_at = (zoom_x, zoom_y, zoom)
+    result = compare(ctx.ws, ctx.renders, ref, image, runs, epochs, opacity=opacity, ensemble=ensemble, zoom=zoom_at)
     ds = ref.open()
     seg = ds.task.dense
-    legend = (
-        ctx.renders.path(("legend", tuple(ds.classes)), lambda: V.class_legend(ds.classes, ds.palette, width=1100), photo=False)
-        if seg
-        else None
-    )
+    legend = legend_path(ctx.renders, ds.classes, ds.palette) if seg else None
     table = markdown_table(result.scores["runs"], SEG_COLUMNS if seg else CLS_COLUMNS)
-    topk = (
-        gr.update(value=topk_bars(result.topk, true_label=result.scores.get("true_class")), visible=True)
-        if result.topk
-        else gr.update(visible=False)
-    )
-    columns = min(len(result.panels), 4)
+    topk = gr.update(visible=False)
+    if result.topk:
+        topk = gr.update(value=topk_bars(result.topk, true_label=result.scores.get("true_class")), visible=True)
     return (
-        gr.update(value=gallery(result.panels), columns=columns),
+        gr.update(value=gallery(result.panels), columns=min(len(result.panels), 4)),
         result.scores,
         result.status + "\n\n" + table,
         gr.update(value=legend, visible=seg),
@@ -80,7 +75,7 @@ def compare_images(
 
 
 def select_dataset(ctx: AppContext, dataset: str):
-    """A new dataset: its splits, the runs with its classes (two selected), image 0."""
+    """A new dataset: its splits, the runs with its classes (the four best selected), image 0."""
     ref = ctx.ws.sources().get(dataset)
     if ref is None:
         raise ValueError(f"unknown dataset {dataset!r}")
@@ -90,12 +85,10 @@ def select_dataset(ctx: AppContext, dataset: str):
 
 def select_runs(ctx: AppContext, runs: list[str], memory: dict):
     """One epoch slider per selected run; the epochs list keeps each run's chosen epoch."""
-    names = list(runs or [])
-    if len(names) > MAX_COMPARE:
-        raise ValueError(f"at most {MAX_COMPARE} runs at once; {len(names)} are selected. Deselect some.")
+    names = check_count(runs)
     epochs = [memory.get(n, "best") for n in names]
     out: list[Any] = [epochs]
-    for k in range(MAX_COMPARE):
+    for k in range(MAX_RUNS):
         if k < len(names):
             out += [gr.update(visible=True), f"**{names[k]}**", epoch_slider(ctx, names[k], epochs[k])]
         else:
@@ -108,8 +101,7 @@ def set_epoch(ctx: AppContext, runs: list[str], memory: dict, slot: int, value: 
     names = list(runs or [])
     if not 0 <= slot < len(names):
         return gr.skip(), gr.skip(), gr.skip()
-    run = ctx.ws.run(names[slot])
-    e = nearest_epoch(run, value)
+    e = nearest_epoch(ctx.ws.run(names[slot]), value)
     memory = {**memory, names[slot]: e}
     return [memory.get(n, "best") for n in names], memory, gr.update(value=e)
 
@@ -152,19 +144,12 @@ def move(ctx: AppContext, dataset: str, split: str, image: int, direction: str):
 
 def hardest(ctx: AppContext, dataset: str, split: str, runs: list[str], epochs: list, progress=gr.Progress()):
     """The split sorted from hardest to easiest: per-image mIoU (or the true class's probability) averaged over the runs."""
-    from core.explorer.compare import resolve_members
-
     ref = ctx.ws.dataset_split(dataset, split)
-    names = ctx.ws.check_runs(runs, ref, MAX_COMPARE)
-    if not names:
-        raise ValueError("select at least one run first")
-    members = resolve_members(ctx.ws, names, epochs)
-    ranking = hardest_images([[m] for m in members], ref, progress=lambda f, m: progress(f, desc=m))[:MAX_GALLERY]
+    ranking, label = hardest_for(ctx.ws, ref, runs, epochs, progress=lambda f, m: progress(f, desc=m))
+    ranking = ranking[:MAX_GALLERY]
     idx = [i for i, _ in ranking]
-    paths = thumbnails(ref, idx, ctx.thumbs_dir)
-    label = ctx.ws.run(names[0]).task.score_label
-    items = [(p, f"{i}: {s:.3f}") for p, (i, s) in zip(paths, ranking)]
-    msg = f"Hardest first for {', '.join(names)} ({label}): image {idx[0]} … easiest image {idx[-1]}."
+    items = [(p, f"{i}: {s:.3f}") for p, (i, s) in zip(thumbnails(ref, idx, ctx.thumbs_dir), ranking)]
+    msg = f"Hardest first for {', '.join(runs)} ({label}): image {idx[0]} … easiest image {idx[-1]}."
     return items, idx, idx[0], msg
 
 
@@ -178,81 +163,87 @@ def epochs_strip(ctx: AppContext, dataset: str, split: str, image: int, run: str
 def zoom_center(ctx: AppContext, dataset: str, split: str, image: int, zoom: float, evt: gr.SelectData):
     """A click on the navigator: the zoom centre (fractions of the image's width and height), zoomed 3x if it was
     not zoomed yet."""
-    from core.explorer.compare import display
-
     _, im, _ = ctx.ws.dataset_split(dataset, split).item(image)
-    h, w = display(im).shape[:2]
-    x, y = evt.index[:2]
-    return round(min(max(x / w, 0.0), 1.0), 4), round(min(max(y / h, 0.0), 1.0), 4), zoom if zoom > 1 else 3
+    return zoom_from_click(im, evt.index[:2], zoom)
 
 
 def navigator(ctx: AppContext, dataset: str, split: str, image: int):
-    from core.explorer.compare import display
-
     _, im, _ = ctx.ws.dataset_split(dataset, split).item(image)
     return display(im)
 
 
-# --- layout and wiring ----------------------------------------------------------------------------------------
 def follow_runs(ctx: AppContext, dataset: str):
     """Runs changed on disk: the datasets and this dataset's runs in the menus."""
     sources = list(ctx.ws.sources())
     return gr.update(choices=sources), gr.update(choices=ctx.ws.runs_for_source(dataset) if dataset in sources else [])
 
 
-def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
+# --- sections of the page ------------------------------------------------------------------------------------
+def _selection(ctx: AppContext, c: SimpleNamespace) -> None:
+    """Dataset, split and image; the runs, the mask opacity and the ensemble switch."""
     ws = ctx.ws
     sources = ws.sources()
     source0 = default_source(ctx)
     ref0 = sources.get(source0)
-    runs0 = ws.runs_for_source(source0)[:4] if source0 else []  # the dataset shown first, its four best runs
+    c.runs0 = ws.runs_for_source(source0)[:4] if source0 else []  # the dataset shown first, its four best runs
     with gr.Row():
-        dataset = gr.Dropdown(list(sources), value=source0, label="Dataset", scale=3)
+        c.dataset = gr.Dropdown(list(sources), value=source0, label="Dataset", scale=3)
         # choices change with the dataset; the server checks every value (allow_custom_value lets the API send any run's)
-        split = gr.Dropdown(
+        c.split = gr.Dropdown(
             ws.splits(ref0) if ref0 else [], value=ref0.split if ref0 else None, label="Split", scale=1, allow_custom_value=True
         )
-        index = gr.Number(0, precision=0, minimum=0, label="Image # (Enter)", scale=1)
+        c.index = gr.Number(0, precision=0, minimum=0, label="Image # (Enter)", scale=1)
         with gr.Column(scale=3, min_width=320):
             with gr.Row():
-                buttons = {
-                    d: gr.Button(t, size="sm") for d, t in (("previous", "◀ Previous"), ("next", "Next ▶"), ("random", "Random"))
-                }
-            hard_b = gr.Button("Hardest for the selected models", size="sm", variant="secondary")
+                steps = (("previous", "◀ Previous"), ("next", "Next ▶"), ("random", "Random"))
+                c.moves = {d: gr.Button(t, size="sm") for d, t in steps}
+            c.hard_b = gr.Button("Hardest for the selected models", size="sm", variant="secondary")
     with gr.Row():
-        runs = gr.Dropdown(
+        c.runs = gr.Dropdown(
             ws.runs_for_source(source0) if source0 else [],
-            value=runs0,
+            value=c.runs0,
             multiselect=True,
-            label=f"Runs (up to {MAX_COMPARE})",
+            label=f"Runs (up to {MAX_RUNS})",
             scale=4,
             elem_id="compare-runs",
             allow_custom_value=True,
         )
-        opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Mask opacity", scale=2)
-        ensemble = gr.Checkbox(False, label="Add the ensemble of the selected runs", scale=1)
-    epochs = gr.JSON(["best"] * len(runs0), label="Epoch of each run (sent to /compare)", visible=False)
-    memory = gr.State({})
+        c.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Mask opacity", scale=2)
+        c.ensemble = gr.Checkbox(False, label="Add the ensemble of the selected runs", scale=1)
+
+
+def _epoch_slots(ctx: AppContext, c: SimpleNamespace) -> None:
+    """One column per selected run: its name, an epoch slider, best and last."""
+    c.epochs = gr.JSON(["best"] * len(c.runs0), label="Epoch of each run (sent to /compare)", visible=False)
+    c.memory = gr.State({})
+    c.slots = []
     with gr.Accordion("Epoch of each run", open=True):
         with gr.Row(elem_classes="explorer-grid"):
-            slots = []
-            for k in range(MAX_COMPARE):
-                name = runs0[k] if k < len(runs0) else None
+            for k in range(MAX_RUNS):
+                name = c.runs0[k] if k < len(c.runs0) else None
                 with gr.Column(min_width=200, visible=name is not None, elem_id=f"slot-{k + 1}") as col:
                     head = gr.Markdown(f"**{name}**" if name else "", elem_classes="slot-header")
                     slider = gr.Slider(step=1, label="Epoch", elem_id=f"slot-{k + 1}-epoch", **slider_init(ctx, name))
                     with gr.Row():
                         best_b, last_b = gr.Button("best", size="sm", min_width=50), gr.Button("last", size="sm", min_width=50)
-                slots.append(dict(col=col, head=head, slider=slider, best=best_b, last=last_b))
+                c.slots.append(SimpleNamespace(col=col, head=head, slider=slider, best=best_b, last=last_b))
+
+
+def _zoom(c: SimpleNamespace) -> None:
+    """A navigator to click and the zoom applied to every column at once."""
     with gr.Accordion("Zoom (every column at once)", open=False):
         with gr.Row():
-            nav = gr.Image(label="Click to centre the zoom", interactive=False, height=180, scale=1, buttons=[])
+            c.nav = gr.Image(label="Click to centre the zoom", interactive=False, height=180, scale=1, buttons=[])
             with gr.Column(scale=3):
-                zoom = gr.Slider(1, 8, value=1, step=0.5, label="Zoom factor (1 = whole image)")
-                zoom_x = gr.Slider(0, 1, value=0.5, step=0.01, label="Centre x")
-                zoom_y = gr.Slider(0, 1, value=0.5, step=0.01, label="Centre y")
-    status = gr.Markdown("", elem_id="compare-status")
-    panels = gr.Gallery(
+                c.zoom = gr.Slider(1, 8, value=1, step=0.5, label="Zoom factor (1 = whole image)")
+                c.zoom_x = gr.Slider(0, 1, value=0.5, step=0.01, label="Centre x")
+                c.zoom_y = gr.Slider(0, 1, value=0.5, step=0.01, label="Centre y")
+
+
+def _results(c: SimpleNamespace) -> None:
+    """The panels, their legend, the top-5 chart, the swipe view and the scores as JSON."""
+    c.status = gr.Markdown("", elem_id="compare-status")
+    c.panels = gr.Gallery(
         label="Image, ground truth and predictions",
         columns=4,
         height="auto",
@@ -262,16 +253,21 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
         elem_id="compare-gallery",
         buttons=["download", "fullscreen"],
     )
-    legend = gr.Image(show_label=False, interactive=False, height=90, container=False, buttons=[])
-    topk = gr.Plot(label="Top-5 probabilities", visible=False)
+    c.legend = gr.Image(show_label=False, interactive=False, height=90, container=False, buttons=[])
+    c.topk = gr.Plot(label="Top-5 probabilities", visible=False)
     with gr.Accordion("Swipe between the first two runs", open=False):
-        slider_view = gr.ImageSlider(label="first run | second run", type="filepath", elem_id="compare-swipe", max_height=520)
+        c.swipe = gr.ImageSlider(label="first run | second run", type="filepath", elem_id="compare-swipe", max_height=520)
     with gr.Accordion("Scores on this image (JSON, as /compare returns them)", open=False):
-        scores = gr.JSON(label="scores")
-    with gr.Accordion("Agreement and uncertainty: which pixels no run gets right, where each is confidently wrong", open=False):
-        agree_b = gr.Button("Show on this image")
-        agree_md = gr.Markdown("")
-        agree = gr.Gallery(
+        c.scores = gr.JSON(label="scores")
+
+
+def _agreement(c: SimpleNamespace) -> None:
+    """Consensus of the runs and each run's confidence versus its errors, on the image."""
+    title = "Agreement and uncertainty: which pixels no run gets right, where each is confidently wrong"
+    with gr.Accordion(title, open=False):
+        c.agree_b = gr.Button("Show on this image")
+        c.agree_md = gr.Markdown("")
+        c.agree = gr.Gallery(
             label="Consensus · each run's confidence vs error (grey right and sure, blue right but unsure, yellow wrong and "
             "unsure, red wrong and confident)",
             columns=4,
@@ -280,34 +276,42 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
             interactive=False,
             elem_id="compare-agreement",
         )
-        agree_data = gr.JSON(label="counts", visible=False)
+        c.agree_data = gr.JSON(label="counts", visible=False)
+
+
+def _across_epochs(c: SimpleNamespace) -> None:
+    """One run's predictions at its saved epochs, and what changed between them."""
     with gr.Accordion("Across epochs: one run's predictions on this image, early to final", open=False):
         with gr.Row():
-            strip_run = gr.Dropdown(runs0, value=runs0[0] if runs0 else None, label="Run", scale=3, allow_custom_value=True)
-            strip_b = gr.Button("Show across epochs", scale=1)
-        strip = gr.Gallery(
+            first = c.runs0[0] if c.runs0 else None
+            c.strip_run = gr.Dropdown(c.runs0, value=first, label="Run", scale=3, allow_custom_value=True)
+            c.strip_b = gr.Button("Show across epochs", scale=1)
+        grid = dict(object_fit="contain", interactive=False)
+        c.strip = gr.Gallery(
             label="Predictions at the saved epochs (epoch: mIoU on this image)",
             columns=6,
             height=300,
-            object_fit="contain",
-            interactive=False,
             elem_id="compare-strip",
+            **grid,
         )
-        strip_scores = gr.JSON(label="scores per epoch", visible=False)
-        churn_b = gr.Button("What changed between epochs")
-        churn_gallery = gr.Gallery(
+        c.strip_scores = gr.JSON(label="scores per epoch", visible=False)
+        c.churn_b = gr.Button("What changed between epochs")
+        c.churn = gr.Gallery(
             label="Changed pixels (magenta) between consecutive saved epochs",
             columns=6,
             height=260,
-            object_fit="contain",
-            interactive=False,
             elem_id="compare-churn",
+            **grid,
         )
-        churn_plot = gr.Plot(label="Fraction changed")
-        churn_data = gr.JSON(visible=False)
-    order = gr.State([])
-    with gr.Accordion("Browse the split", open=False) as browse_acc:
-        browse = gr.Gallery(
+        c.churn_plot = gr.Plot(label="Fraction changed")
+        c.churn_data = gr.JSON(visible=False)
+
+
+def _browse(c: SimpleNamespace) -> None:
+    """Thumbnails of the split (or its hardest images first); a click loads one."""
+    c.order = gr.State([])
+    with gr.Accordion("Browse the split", open=False) as c.browse_acc:
+        c.browse = gr.Gallery(
             label="Images of the split (click one)",
             columns=10,
             height=260,
@@ -316,87 +320,82 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
             interactive=False,
         )
 
-    # wiring: one public endpoint per action; the rest wires the page
-    view_in = [dataset, split, index, runs, epochs, opacity, ensemble, zoom_x, zoom_y, zoom]
-    view_out = [panels, scores, status, legend, topk]
+
+# --- wiring --------------------------------------------------------------------------------------------------
+def _wire_view(ctx: AppContext, c: SimpleNamespace) -> dict:
+    """/compare and everything that redraws the panels; returns the event that shows them."""
+    view_in = [c.dataset, c.split, c.index, c.runs, c.epochs, c.opacity, c.ensemble, c.zoom_x, c.zoom_y, c.zoom]
+    view_out = [c.panels, c.scores, c.status, c.legend, c.topk]
     show = dict(fn=bind(ctx, compare_images, 5, status=2), inputs=view_in, outputs=view_out, **INFER)
-    slot_out = [epochs] + [c for s in slots for c in (s["col"], s["head"], s["slider"])] + [strip_run]
-    runs.input(bind(ctx, select_runs, len(slot_out)), [runs, memory], slot_out, **PRIVATE, **READ).then(**show, **PRIVATE)
-    dataset.input(bind(ctx, select_dataset, 3), [dataset], [split, runs, index], **PRIVATE, **READ).then(
-        bind(ctx, select_runs, len(slot_out)), [runs, memory], slot_out, **PRIVATE, **READ
-    ).then(**show, **PRIVATE)
-    gr.on(
-        [index.submit, opacity.release, ensemble.input, zoom.release, zoom_x.release, zoom_y.release],
-        **show,
-        api_name="compare",
-        trigger_mode="always_last",
+    redraws = [c.index.submit, c.opacity.release, c.ensemble.input, c.zoom.release, c.zoom_x.release, c.zoom_y.release]
+    gr.on(redraws, **show, api_name="compare", trigger_mode="always_last")
+    c.split.input(lambda: 0, None, c.index, **PRIVATE).then(**show, **PRIVATE)
+    for direction, b in c.moves.items():
+        step = bind(ctx, lambda cx, d, s, i, direction=direction: move(cx, d, s, i, direction), 1)
+        b.click(step, [c.dataset, c.split, c.index], c.index, **PRIVATE, **READ).then(**show, **PRIVATE)
+    navigate = bind(ctx, zoom_center, 3)
+    c.nav.select(navigate, [c.dataset, c.split, c.index, c.zoom], [c.zoom_x, c.zoom_y, c.zoom], **PRIVATE, **READ).then(
+        **show, **PRIVATE
     )
-    split.input(lambda: 0, None, index, **PRIVATE).then(**show, **PRIVATE)
-    for direction, b in buttons.items():
-        b.click(
-            bind(ctx, lambda c, d, s, i, direction=direction: move(c, d, s, i, direction), 1),
-            [dataset, split, index],
-            index,
-            **PRIVATE,
-            **READ,
-        ).then(**show, **PRIVATE)
-    for k, s in enumerate(slots):
-        setter = bind(ctx, lambda c, r, m, v, k=k: set_epoch(c, r, m, k, v), 3)
-        s["slider"].release(setter, [runs, memory, s["slider"]], [epochs, memory, s["slider"]], **PRIVATE, **READ).then(
-            **show, **PRIVATE
-        )
-        for b, which in ((s["best"], "best"), (s["last"], "last")):
-            b.click(
-                bind(ctx, lambda c, r, m, k=k, w=which: set_epoch(c, r, m, k, w), 3),
-                [runs, memory],
-                [epochs, memory, s["slider"]],
-                **PRIVATE,
-                **READ,
-            ).then(**show, **PRIVATE)
-    hard_b.click(
+    c.index.change(bind(ctx, navigator, 1), [c.dataset, c.split, c.index], c.nav, **PRIVATE, **READ)
+    c.panels.change(swipe, [c.panels], c.swipe, **PRIVATE)
+    return show
+
+
+def _wire_runs(ctx: AppContext, c: SimpleNamespace, show: dict) -> dict:
+    """Run and dataset menus and the epoch slots; returns the event that lays the slots out."""
+    slot_out = [c.epochs] + [x for s in c.slots for x in (s.col, s.head, s.slider)] + [c.strip_run]
+    slots = dict(fn=bind(ctx, select_runs, len(slot_out)), inputs=[c.runs, c.memory], outputs=slot_out)
+    c.runs.input(**slots, **PRIVATE, **READ).then(**show, **PRIVATE)
+    c.dataset.input(bind(ctx, select_dataset, 3), [c.dataset], [c.split, c.runs, c.index], **PRIVATE, **READ).then(
+        **slots, **PRIVATE, **READ
+    ).then(**show, **PRIVATE)
+    for k, s in enumerate(c.slots):
+        setter = bind(ctx, lambda cx, r, m, v, k=k: set_epoch(cx, r, m, k, v), 3)
+        chosen = [c.epochs, c.memory, s.slider]
+        s.slider.release(setter, [c.runs, c.memory, s.slider], chosen, **PRIVATE, **READ).then(**show, **PRIVATE)
+        for b, which in ((s.best, "best"), (s.last, "last")):
+            jump = bind(ctx, lambda cx, r, m, k=k, w=which: set_epoch(cx, r, m, k, w), 3)
+            b.click(jump, [c.runs, c.memory], chosen, **PRIVATE, **READ).then(**show, **PRIVATE)
+    return slots
+
+
+def _wire_extras(ctx: AppContext, c: SimpleNamespace, show: dict, version: gr.Number) -> dict:
+    """Hardest images, browsing, agreement, the across-epochs strip and churn; returns the thumbnails event."""
+    c.hard_b.click(
         bind(ctx, hardest, 4, status=3),
-        [dataset, split, runs, epochs],
-        [browse, order, index, status],
+        [c.dataset, c.split, c.runs, c.epochs],
+        [c.browse, c.order, c.index, c.status],
         api_name="hardest",
         **LONG,
-    ).then(lambda: gr.update(open=True, label="Browse the split: hardest first"), None, browse_acc, **PRIVATE).then(
+    ).then(lambda: gr.update(open=True, label="Browse the split: hardest first"), None, c.browse_acc, **PRIVATE).then(
         **show, **PRIVATE
     )
-    browse.select(picked, [order], index, **PRIVATE).then(**show, **PRIVATE)
-    agree_b.click(
-        bind(ctx, agreement, 3, status=2),
-        [dataset, split, index, runs, epochs],
-        [agree, agree_data, agree_md],
-        api_name="agreement",
-        **INFER,
-    )
-    churn_b.click(
-        bind(ctx, epoch_churn, 3),
-        [dataset, split, index, strip_run],
-        [churn_gallery, churn_plot, churn_data],
-        api_name="churn",
-        **INFER,
-    )
-    panels.change(swipe, [panels], slider_view, **PRIVATE)
-    strip_b.click(
-        bind(ctx, epochs_strip, 2),
-        [dataset, split, index, strip_run, opacity],
-        [strip, strip_scores],
-        api_name="epochs_strip",
-        **INFER,
-    )
-    nav.select(bind(ctx, zoom_center, 3), [dataset, split, index, zoom], [zoom_x, zoom_y, zoom], **PRIVATE, **READ).then(
-        **show, **PRIVATE
-    )
-    index.change(bind(ctx, navigator, 1), [dataset, split, index], nav, **PRIVATE, **READ)
-    version.change(bind(ctx, follow_runs, 2), [dataset], [dataset, runs], **PRIVATE, **READ)
-    thumbs = dict(fn=bind(ctx, split_gallery, 2), inputs=[dataset, split], outputs=[browse, order])
-    split.change(**thumbs, **PRIVATE, **READ)
-    return dict(
-        load=[
-            dict(fn=bind(ctx, select_runs, len(slot_out)), inputs=[runs, memory], outputs=slot_out),
-            show,
-            thumbs,
-            dict(fn=bind(ctx, navigator, 1), inputs=[dataset, split, index], outputs=nav),
-        ]
-    )
+    c.browse.select(picked, [c.order], c.index, **PRIVATE).then(**show, **PRIVATE)
+    image = [c.dataset, c.split, c.index]
+    agree_out = [c.agree, c.agree_data, c.agree_md]
+    c.agree_b.click(bind(ctx, agreement, 3, status=2), image + [c.runs, c.epochs], agree_out, api_name="agreement", **INFER)
+    churn_out = [c.churn, c.churn_plot, c.churn_data]
+    c.churn_b.click(bind(ctx, epoch_churn, 3), image + [c.strip_run], churn_out, api_name="churn", **INFER)
+    strip_in = image + [c.strip_run, c.opacity]
+    c.strip_b.click(bind(ctx, epochs_strip, 2), strip_in, [c.strip, c.strip_scores], api_name="epochs_strip", **INFER)
+    version.change(bind(ctx, follow_runs, 2), [c.dataset], [c.dataset, c.runs], **PRIVATE, **READ)
+    thumbs = dict(fn=bind(ctx, split_gallery, 2), inputs=[c.dataset, c.split], outputs=[c.browse, c.order])
+    c.split.change(**thumbs, **PRIVATE, **READ)
+    return thumbs
+
+
+def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
+    c = SimpleNamespace()
+    _selection(ctx, c)
+    _epoch_slots(ctx, c)
+    _zoom(c)
+    _results(c)
+    _agreement(c)
+    _across_epochs(c)
+    _browse(c)
+    show = _wire_view(ctx, c)
+    slots = _wire_runs(ctx, c, show)
+    thumbs = _wire_extras(ctx, c, show, version)
+    nav = dict(fn=bind(ctx, navigator, 1), inputs=[c.dataset, c.split, c.index], outputs=c.nav)
+    return dict(load=[slots, show, thumbs, nav])

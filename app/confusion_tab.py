@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
@@ -22,9 +23,11 @@ from app.common import (
     slider_init,
     step_index,
 )
-from app.figures import confusion_heatmap, empty_figure
+from core.explorer import class_index, nearest_epoch
 from core.explorer import errors as E
-from core.explorer import nearest_epoch
+from core.explorer.figures import confusion_heatmap, empty_figure
+
+TABLE_CORNER = "true \\ predicted"
 
 
 def partners(ctx: AppContext, name: str) -> list[str]:
@@ -40,10 +43,10 @@ def confusion(ctx: AppContext, run: str, epoch: int | str = "best"):
     e = nearest_epoch(r, epoch)
     if r.record(e) is None or r.record(e).get("confusion") is None:
         msg = f"run {run} recorded no confusion matrix for epoch {e}"
-        return gr.update(value=e), empty_figure(msg), pd.DataFrame(), {}, msg
+        return gr.update(value=e), empty_figure(msg), pd.DataFrame(columns=[TABLE_CORNER]), {}, msg
     cm, rows = E.matrix_rows(r, e)
     fig = confusion_heatmap(cm, r.classes, title=f"{run}, epoch {e}: recall per true class (hover: {r.task.unit})")
-    table = pd.DataFrame(rows, columns=["true \\ predicted", *r.classes])
+    table = pd.DataFrame(rows, columns=[TABLE_CORNER, *r.classes])
     data = {"run": run, "epoch": e, "classes": r.classes, "matrix": cm.tolist()}
     return (
         gr.update(value=e),
@@ -69,7 +72,7 @@ def confusion_image(
     ``run_b``, where the two runs disagree. Returns a gallery, the counts as JSON and a status line."""
     r = ctx.ws.run(run)
     ref = ctx.ws.run_split(run, split)
-    a, b = E.class_index(r, true_class, "true"), E.class_index(r, predicted_class, "predicted")
+    a, b = class_index(r.classes, true_class, "true"), class_index(r.classes, predicted_class, "predicted")
     other = None
     if run_b:
         ctx.ws.check_runs([run_b], ref, 1)
@@ -92,7 +95,7 @@ def cell_images(
     """The images of the split with the most pixels of ``true_class`` predicted as ``predicted_class``."""
     r = ctx.ws.run(run)
     ref = ctx.ws.run_split(run, split)
-    a, b = E.class_index(r, true_class, "true"), E.class_index(r, predicted_class, "predicted")
+    a, b = class_index(r.classes, true_class, "true"), class_index(r.classes, predicted_class, "predicted")
     panels, order, msg = E.cell_images(
         ref, (r, nearest_epoch(r, epoch)), a, b, ctx.thumbs_dir, progress=lambda f, m: progress(f, desc=m)
     )
@@ -134,54 +137,67 @@ def select_run(ctx: AppContext, run: str, run_b: str | None):
     )
 
 
+def follow_runs(ctx: AppContext, run: str):
+    """Runs changed on disk: the run menus offer them."""
+    return gr.update(choices=ctx.ws.names), gr.update(choices=partners(ctx, run) if run in ctx.ws.runs else [])
+
+
 def move(ctx: AppContext, run: str, split: str, image: int, direction: str):
     return step_index(image, ctx.ws.run_split(run, split).size(), direction)
 
 
-def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
+# --- sections of the page ------------------------------------------------------------------------------------
+def _matrix(ctx: AppContext, c: SimpleNamespace) -> None:
+    """The run and epoch, the recorded matrix as a heatmap and a table, and the cell (a, b) to look at."""
     ws = ctx.ws
-    run0 = default_run(ctx)
-    r0 = ws.run(run0) if run0 else None
-    others0 = partners(ctx, run0) if r0 else []
+    c.run0 = default_run(ctx)
+    r0 = ws.run(c.run0) if c.run0 else None
     a0, b0 = E.first_cell(r0, nearest_epoch(r0, "best")) if r0 else (None, None)
-    splits0 = ws.splits(ws.dataset(run0)) if run0 else []
+    classes0 = r0.classes if r0 else []
     with gr.Row():
-        run = gr.Dropdown(ws.names, value=run0, label="Run", scale=3)
-        epoch = gr.Slider(step=1, label="Epoch", scale=3, **slider_init(ctx, run0))
-        jumps = {w: gr.Button(w, size="sm", scale=0, min_width=60) for w in ("best", "last")}
-    status = gr.Markdown("")
+        c.run = gr.Dropdown(ws.names, value=c.run0, label="Run", scale=3)
+        c.epoch = gr.Slider(step=1, label="Epoch", scale=3, **slider_init(ctx, c.run0))
+        c.jumps = {w: gr.Button(w, size="sm", scale=0, min_width=60) for w in ("best", "last")}
+    c.status = gr.Markdown("")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
-            matrix_plot = gr.Plot(label="Confusion matrix (validation split, from history)", elem_id="confusion-matrix")
+            c.matrix_plot = gr.Plot(label="Confusion matrix (validation split, from history)", elem_id="confusion-matrix")
         with gr.Column(scale=2):
             gr.Markdown("**Pick a cell**: click a count in the table (row = true class, column = predicted), or use the menus.")
-            matrix_table = gr.Dataframe(label="Counts (rows: true, columns: predicted)", interactive=False, max_height=420)
+            c.matrix_table = gr.Dataframe(
+                pd.DataFrame(columns=[TABLE_CORNER]),
+                label="Counts (rows: true, columns: predicted)",
+                interactive=False,
+                max_height=420,
+            )
             with gr.Row():
-                cls_a = gr.Dropdown(r0.classes if r0 else [], value=a0, label="True class (a)", allow_custom_value=True)
-                cls_b = gr.Dropdown(r0.classes if r0 else [], value=b0, label="Predicted class (b)", allow_custom_value=True)
-            find_b = gr.Button("Find the images with the most a → b pixels", variant="secondary")
+                c.cls_a = gr.Dropdown(classes0, value=a0, label="True class (a)", allow_custom_value=True)
+                c.cls_b = gr.Dropdown(classes0, value=b0, label="Predicted class (b)", allow_custom_value=True)
+            c.find_b = gr.Button("Find the images with the most a → b pixels", variant="secondary")
+
+
+def _image(ctx: AppContext, c: SimpleNamespace) -> None:
+    """An image of a split with its confusion map (click a pixel), the cell's pixels and a disagreement with run B."""
+    ws = ctx.ws
+    others0 = partners(ctx, c.run0) if c.run0 else []
+    splits0 = ws.splits(ws.dataset(c.run0)) if c.run0 else []
+    b0 = others0[0] if others0 else None
     with gr.Row():
-        split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)
-        index = gr.Number(0, precision=0, minimum=0, label="Image # (Enter)", scale=1)
-        steps = {d: gr.Button(t, size="sm", scale=1) for d, t in (("previous", "◀ Previous"), ("next", "Next ▶"))}
-        run_b = gr.Dropdown(
-            others0,
-            value=others0[0] if others0 else None,
-            label="Run B, for the disagreement map",
-            scale=2,
-            allow_custom_value=True,
-        )
-        epoch_b = gr.Slider(step=1, label="Epoch of run B", scale=2, **slider_init(ctx, others0[0] if others0 else None))
+        c.split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)
+        c.index = gr.Number(0, precision=0, minimum=0, label="Image # (Enter)", scale=1)
+        c.steps = {d: gr.Button(t, size="sm", scale=1) for d, t in (("previous", "◀ Previous"), ("next", "Next ▶"))}
+        c.run_b = gr.Dropdown(others0, value=b0, label="Run B, for the disagreement map", scale=2, allow_custom_value=True)
+        c.epoch_b = gr.Slider(step=1, label="Epoch of run B", scale=2, **slider_init(ctx, b0))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):
-            cmap = gr.Image(
+            c.cmap = gr.Image(
                 label="Confusion map: right dimmed, wrong in the predicted class's colour (click a pixel)",
                 interactive=False,
                 elem_id="confusion-map",
                 buttons=["download", "fullscreen"],
             )
-            pixel_md = gr.Markdown("Click the confusion map to read a pixel's true and predicted class.")
-        maps = gr.Gallery(
+            c.pixel_md = gr.Markdown("Click the confusion map to read a pixel's true and predicted class.")
+        c.maps = gr.Gallery(
             label="Image · cell a → b · disagreement with run B",
             columns=3,
             height="auto",
@@ -191,9 +207,13 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
             scale=3,
         )
     with gr.Accordion("Counts on this image (JSON)", open=False):
-        image_data = gr.JSON(label="counts")
-    order = gr.State([])
-    cell_gallery = gr.Gallery(
+        c.image_data = gr.JSON(label="counts")
+
+
+def _cell_images(c: SimpleNamespace) -> None:
+    """The images with the most pixels in the chosen cell, and the matrix as JSON."""
+    c.order = gr.State([])
+    c.cell_gallery = gr.Gallery(
         label="Images with the most a → b pixels (click to load)",
         columns=6,
         height=240,
@@ -202,50 +222,57 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
         interactive=False,
     )
     with gr.Accordion("The matrix as JSON", open=False):
-        matrix_data = gr.JSON(label="matrix")
+        c.matrix_data = gr.JSON(label="matrix")
 
-    matrix = dict(
-        fn=bind(ctx, confusion, 5, status=4), inputs=[run, epoch], outputs=[epoch, matrix_plot, matrix_table, matrix_data, status]
-    )
+
+# --- wiring --------------------------------------------------------------------------------------------------
+def _wire(ctx: AppContext, c: SimpleNamespace) -> tuple[dict, dict]:
+    """/confusion, /confusion_image and what redraws them; returns the matrix and image events."""
+    matrix_out = [c.epoch, c.matrix_plot, c.matrix_table, c.matrix_data, c.status]
+    matrix = dict(fn=bind(ctx, confusion, 5, status=4), inputs=[c.run, c.epoch], outputs=matrix_out)
     image_ev = dict(
         fn=bind(ctx, confusion_image, 4, status=3),
-        inputs=[run, epoch, split, index, cls_a, cls_b, run_b, epoch_b],
-        outputs=[maps, cmap, image_data, status],
+        inputs=[c.run, c.epoch, c.split, c.index, c.cls_a, c.cls_b, c.run_b, c.epoch_b],
+        outputs=[c.maps, c.cmap, c.image_data, c.status],
     )
-    index.submit(**image_ev, api_name="confusion_image", **INFER)  # the public endpoints first: they keep their names
-    epoch.release(**matrix, api_name="confusion", **READ).then(**image_ev, **PRIVATE, **INFER)
-    run.input(
-        bind(ctx, select_run, 7), [run, run_b], [epoch, split, cls_a, cls_b, run_b, epoch_b, index], **PRIVATE, **READ
-    ).then(**matrix, **PRIVATE, **READ).then(**image_ev, **PRIVATE, **INFER)
-    for which, b in jumps.items():
-        b.click(lambda name, w=which: epoch_slider(ctx, name, w), [run], epoch, **PRIVATE).then(**matrix, **PRIVATE, **READ).then(
-            **image_ev, **PRIVATE, **INFER
-        )
-    matrix_table.select(bind(ctx, pick_cell, 2), [run], [cls_a, cls_b], **PRIVATE).then(**image_ev, **PRIVATE, **INFER)
-    gr.on([cls_a.input, cls_b.input, epoch_b.release, split.input], **image_ev, **PRIVATE, **INFER)
-    run_b.input(lambda name: epoch_slider(ctx, name, "best"), [run_b], epoch_b, **PRIVATE).then(**image_ev, **PRIVATE, **INFER)
-    for direction, b in steps.items():
-        b.click(bind(ctx, lambda c, r, s, i, d=direction: move(c, r, s, i, d), 1), [run, split, index], index, **PRIVATE).then(
-            **image_ev, **PRIVATE, **INFER
-        )
-    cmap.select(bind(ctx, pixel, 1), [run, epoch, split, index], pixel_md, **PRIVATE, **INFER)
-    find_b.click(
+    redraw = dict(**image_ev, **PRIVATE, **INFER)
+    c.index.submit(**image_ev, api_name="confusion_image", **INFER)  # the public endpoints first: they keep their names
+    c.epoch.release(**matrix, api_name="confusion", **READ).then(**redraw)
+    chosen = [c.epoch, c.split, c.cls_a, c.cls_b, c.run_b, c.epoch_b, c.index]
+    c.run.input(bind(ctx, select_run, 7), [c.run, c.run_b], chosen, **PRIVATE, **READ).then(**matrix, **PRIVATE, **READ).then(
+        **redraw
+    )
+    for which, b in c.jumps.items():
+        jump = b.click(lambda name, w=which: epoch_slider(ctx, name, w), [c.run], c.epoch, **PRIVATE)
+        jump.then(**matrix, **PRIVATE, **READ).then(**redraw)
+    c.matrix_table.select(bind(ctx, pick_cell, 2), [c.run], [c.cls_a, c.cls_b], **PRIVATE).then(**redraw)
+    gr.on([c.cls_a.input, c.cls_b.input, c.epoch_b.release, c.split.input], **redraw)
+    c.run_b.input(lambda name: epoch_slider(ctx, name, "best"), [c.run_b], c.epoch_b, **PRIVATE).then(**redraw)
+    for direction, b in c.steps.items():
+        step = bind(ctx, lambda cx, r, s, i, d=direction: move(cx, r, s, i, d), 1)
+        b.click(step, [c.run, c.split, c.index], c.index, **PRIVATE).then(**redraw)
+    c.cmap.select(bind(ctx, pixel, 1), [c.run, c.epoch, c.split, c.index], c.pixel_md, **PRIVATE, **INFER)
+    c.find_b.click(
         bind(ctx, cell_images, 3, status=2),
-        [run, epoch, split, cls_a, cls_b],
-        [cell_gallery, order, status],
+        [c.run, c.epoch, c.split, c.cls_a, c.cls_b],
+        [c.cell_gallery, c.order, c.status],
         api_name="confusion_cell_images",
         **LONG,
     )
-    cell_gallery.select(picked, [order], index, **PRIVATE).then(**image_ev, **PRIVATE, **INFER)
-    version.change(
-        lambda name: (gr.update(choices=ws.names), gr.update(choices=partners(ctx, name) if name in ws.runs else [])),
-        [run],
-        [run, run_b],
-        **PRIVATE,
-    )
+    c.cell_gallery.select(picked, [c.order], c.index, **PRIVATE).then(**redraw)
+    return matrix, image_ev
+
+
+def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
+    c = SimpleNamespace()
+    _matrix(ctx, c)
+    _image(ctx, c)
+    _cell_images(c)
+    matrix, image_ev = _wire(ctx, c)
+    version.change(bind(ctx, follow_runs, 2), [c.run], [c.run, c.run_b], **PRIVATE)
     ranges = dict(
         fn=lambda a, b: (epoch_slider(ctx, a, "best"), epoch_slider(ctx, b, "best")),
-        inputs=[run, run_b],
-        outputs=[epoch, epoch_b],
+        inputs=[c.run, c.run_b],
+        outputs=[c.epoch, c.epoch_b],
     )
     return dict(load=[ranges, matrix, dict(image_ev, **INFER)])

@@ -7,10 +7,17 @@ from typing import Any
 import gradio as gr
 
 from app.common import PRIVATE, READ, AppContext, bind, default_run, epoch_slider, slider_init
-from app.figures import embedding_scatter
-from core import visualize as V
-from core.explorer import ClassificationTask, SegmentationTask, embedding, embedding_methods, map_steps, nearest_epoch
-from core.explorer.compare import display
+from core.explorer import (
+    ClassificationTask,
+    SegmentationTask,
+    check_method,
+    embedding,
+    embedding_methods,
+    map_steps,
+    nearest_epoch,
+    point_view,
+)
+from core.explorer.figures import embedding_scatter
 
 # Clicking a point of a map copies its index into the point box and presses "Show" (Plotly's click
 # event does not reach Gradio by itself). Attached to every new plot of the two maps.
@@ -42,8 +49,7 @@ CLICK_JS = """
 def _checked(ctx: AppContext, run: str, epoch: int | str, split: str, method: str):
     r = ctx.ws.run(run)
     ref = ctx.ws.run_split(run, split)  # a split this run's dataset recorded: never a free string in a file name
-    if method not in embedding_methods():
-        raise ValueError(f"unknown method {method!r}; available: {', '.join(embedding_methods()) or 'none'}")
+    check_method(method, embedding_methods())
     return r, nearest_epoch(r, epoch), ref
 
 
@@ -70,19 +76,11 @@ def embedding_point(ctx: AppContext, run: str, epoch: int | str, split: str, met
     emb = embedding(r, e, split, method, data_root=ctx.ws.data_root, cached_only=True)
     if emb is None:
         raise ValueError("build the map first")
-    if point is None or not 0 <= int(point) < len(emb.coords):
-        raise IndexError(f"point must be between 0 and {len(emb.coords) - 1}")
-    j = int(point)
-    i = int(emb.image_index[j])
-    image, _ = ref.load(i)
-    true_c, pred_c = r.classes[int(emb.labels[j])], r.classes[int(emb.preds[j])]
-    where = f"image {i} (`{ref.open().item_id(i)}`)"
-    if emb.yx is not None:
-        y, x = (int(v) for v in emb.yx[j])
-        image = V.mark_pixel(image, (y, x))
-        where += f", pixel (y={y}, x={x})"
-    md = f"Point **{j}**: true **{true_c}**, predicted **{pred_c}** ({'✓ right' if true_c == pred_c else '✗ wrong'}) — {where}"
-    return display(image), md, _figure(r, emb, run, selected=j)
+    image, p = point_view(emb, r, ref, point)
+    where = f"image {p['image']} (`{p['item_id']}`)" + (f", pixel (y={p['pixel'][0]}, x={p['pixel'][1]})" if p["pixel"] else "")
+    verdict = "✓ right" if p["true"] == p["predicted"] else "✗ wrong"
+    md = f"Point **{p['point']}**: true **{p['true']}**, predicted **{p['predicted']}** ({verdict}) — {where}"
+    return image, md, _figure(r, emb, run, selected=p["point"])
 
 
 def select_run(ctx: AppContext, run: str):

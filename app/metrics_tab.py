@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
 from typing import Any
 
 import gradio as gr
 import pandas as pd
 
 from app.common import LONG, PRIVATE, READ, AppContext, bind, default_source, fmt
-from app.figures import (
+from core.explorer import assess, tables
+from core.explorer.figures import (
     boundary_bars,
     class_difference_bars,
     class_epoch_heatmap,
@@ -20,7 +22,8 @@ from app.figures import (
     segment_recall_bars,
     training_curves,
 )
-from core.explorer import assess, tables
+
+SUMMARY_HEADER = ["run", "architecture", "best epoch", "status"]  # an empty table's header, until runs are chosen
 
 
 def metrics(ctx: AppContext, runs: list[str], epoch: str = "best"):
@@ -29,7 +32,7 @@ def metrics(ctx: AppContext, runs: list[str], epoch: str = "best"):
     names = list(runs or [])
     if not names:
         msg = "Select at least one run."
-        return pd.DataFrame(columns=["run"]), empty_figure(msg), empty_figure(msg), {}, msg
+        return pd.DataFrame(columns=SUMMARY_HEADER), empty_figure(msg), empty_figure(msg), {}, msg
     rows = tables.summary(ctx.ws, names)
     per_class = tables.class_table(ctx.ws, names, epoch)
     series = list(zip(per_class["labels"], [r["scores"] for r in per_class["runs"]]))
@@ -37,7 +40,7 @@ def metrics(ctx: AppContext, runs: list[str], epoch: str = "best"):
         per_class["classes"], series, metric=per_class["metric"], title=f"Per-class {per_class['metric']} at the {epoch} epoch"
     )
     curves = tables.curves(ctx.ws, names)
-    table = pd.DataFrame(rows).round({c: 4 for c in ("pixel acc", "mean acc", "mIoU", "fwIoU", "top-1", "top-5", "val loss")})
+    table = pd.DataFrame(tables.display_rows(rows))
     data = {"summary": rows, "per_class": per_class}
     return (
         table,
@@ -46,6 +49,11 @@ def metrics(ctx: AppContext, runs: list[str], epoch: str = "best"):
         data,
         f"{len(names)} runs · from each run's recorded validation history (no recomputation)",
     )
+
+
+def follow_runs(ctx: AppContext):
+    """Runs changed on disk: the menus offer them."""
+    return gr.update(choices=ctx.ws.names), gr.update(choices=ctx.ws.names)
 
 
 def class_epoch(ctx: AppContext, run: str):
@@ -98,91 +106,116 @@ def significance(ctx: AppContext, run_a: str, epoch_a: str, run_b: str, epoch_b:
     return f"**{r['verdict']}**", violin, pooled_vs_per_image(r), class_difference_bars(r), r
 
 
-def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
+# --- sections of the page ------------------------------------------------------------------------------------
+def _history(ctx: AppContext, c: SimpleNamespace) -> None:
+    """The runs, the summary table, per-class scores, training curves and the class x epoch heatmap."""
     ws = ctx.ws
     source = default_source(ctx)  # the dataset the Compare tab opens on: its runs, best first
-    default = ws.runs_for_source(source)[:9] if source else ws.names
+    c.default = ws.runs_for_source(source)[:9] if source else ws.names
+    c.source = source
     with gr.Row():
-        runs = gr.Dropdown(ws.names, value=default[:6], multiselect=True, label="Runs", scale=4, elem_id="metrics-runs")
-        epoch = gr.Dropdown(
+        c.runs = gr.Dropdown(ws.names, value=c.default[:6], multiselect=True, label="Runs", scale=4, elem_id="metrics-runs")
+        c.epoch = gr.Dropdown(
             ["best", "last"],
             value="best",
             allow_custom_value=True,
             label="Per-class scores at epoch (best, last or a number)",
             scale=1,
         )
-    status = gr.Markdown("")
-    table = gr.Dataframe(
-        label="Summary (best epoch of each run)", elem_id="metrics-table", interactive=False, wrap=False, max_height=360
+    c.status = gr.Markdown("")
+    c.table = gr.Dataframe(
+        pd.DataFrame(columns=SUMMARY_HEADER),
+        label="Summary (best epoch of each run)",
+        elem_id="metrics-table",
+        interactive=False,
+        wrap=False,
+        max_height=360,
     )
-    class_plot = gr.Plot(label="Per-class scores", elem_id="metrics-classes")
-    curves_plot = gr.Plot(label="Training curves", elem_id="metrics-curves")
-    heat_run = gr.Dropdown(ws.names, value=default[0] if default else None, label="Run for the class × epoch heatmap")
-    heat_plot = gr.Plot(label="Class × epoch", elem_id="metrics-heatmap")
+    c.class_plot = gr.Plot(label="Per-class scores", elem_id="metrics-classes")
+    c.curves_plot = gr.Plot(label="Training curves", elem_id="metrics-curves")
+    c.heat_run = gr.Dropdown(ws.names, value=c.default[0] if c.default else None, label="Run for the class × epoch heatmap")
+    c.heat_plot = gr.Plot(label="Class × epoch", elem_id="metrics-heatmap")
     with gr.Accordion("As JSON (what /metrics returns)", open=False):
-        data = gr.JSON(label="metrics")
+        c.data = gr.JSON(label="metrics")
+
+
+def _beyond_iou(ctx: AppContext, c: SimpleNamespace) -> None:
+    """Boundary IoU, calibration and segments found by size, on a split, from the snapshots."""
+    ws = ctx.ws
     gr.Markdown(
         "### Beyond region IoU\nComputed from the snapshots at the chosen epoch on a split (once; then read from each run's "
         "`evaluation/` folder)."
     )
     splits = sorted({s for n in ws.names for s in ws.splits(ws.dataset(n))})
+    split0 = ws.sources()[c.source].split if c.source else ("val" if "val" in splits else (splits or [None])[0])
     with gr.Row():
-        split0 = (
-            ws.sources()[source].split if source else ("val" if "val" in splits else (splits or [None])[0])
-        )  # the shown dataset's
-        split = gr.Dropdown(splits, value=split0, label="Split", allow_custom_value=True, scale=1)
-        boundary_b = gr.Button("Boundary IoU", scale=1)
-        calibration_b = gr.Button("Calibration", scale=1)
-        sizes_b = gr.Button("Segments found by size", scale=1)
-    quality_md = gr.Markdown("")
-    quality_plot = gr.Plot(label="Boundary IoU / reliability / segments by size", elem_id="metrics-quality")
-    quality_table = gr.Dataframe(label="Per class", interactive=False, max_height=320)
+        c.split = gr.Dropdown(splits, value=split0, label="Split", allow_custom_value=True, scale=1)
+        c.boundary_b = gr.Button("Boundary IoU", scale=1)
+        c.calibration_b = gr.Button("Calibration", scale=1)
+        c.sizes_b = gr.Button("Segments found by size", scale=1)
+    c.quality_md = gr.Markdown("")
+    c.quality_plot = gr.Plot(label="Boundary IoU / reliability / segments by size", elem_id="metrics-quality")
+    c.quality_table = gr.Dataframe(pd.DataFrame(columns=["run", "class"]), label="Per class", interactive=False, max_height=320)
     with gr.Accordion("As JSON", open=False):
-        quality_data = gr.JSON(label="measures")
+        c.quality_data = gr.JSON(label="measures")
+
+
+def _significance(ctx: AppContext, c: SimpleNamespace) -> None:
+    """Two runs at their epochs, and the paired bootstrap over images."""
+    names = ctx.ws.names
     gr.Markdown("### Is A really better than B?")
     with gr.Row():
-        run_a = gr.Dropdown(ws.names, value=default[0] if default else None, label="Run A", allow_custom_value=True)
-        epoch_a = gr.Dropdown(["best", "last"], value="best", allow_custom_value=True, label="Epoch of A")
-        run_b = gr.Dropdown(ws.names, value=default[1] if len(default) > 1 else None, label="Run B", allow_custom_value=True)
-        epoch_b = gr.Dropdown(["best", "last"], value="best", allow_custom_value=True, label="Epoch of B")
-        test_b = gr.Button("Paired bootstrap over images", variant="primary")
-    verdict_md = gr.Markdown("", elem_id="metrics-verdict")
+        c.run_a = gr.Dropdown(names, value=c.default[0] if c.default else None, label="Run A", allow_custom_value=True)
+        c.epoch_a = gr.Dropdown(["best", "last"], value="best", allow_custom_value=True, label="Epoch of A")
+        b0 = c.default[1] if len(c.default) > 1 else None
+        c.run_b = gr.Dropdown(names, value=b0, label="Run B", allow_custom_value=True)
+        c.epoch_b = gr.Dropdown(["best", "last"], value="best", allow_custom_value=True, label="Epoch of B")
+        c.test_b = gr.Button("Paired bootstrap over images", variant="primary")
+    c.verdict_md = gr.Markdown("", elem_id="metrics-verdict")
     with gr.Row():
-        violin = gr.Plot(label="Per-image mIoU", elem_id="metrics-violin")
-        pooled = gr.Plot(label="Pooled vs per-image mIoU")
-    class_diff = gr.Plot(label="Per-class IoU difference")
+        c.violin = gr.Plot(label="Per-image mIoU", elem_id="metrics-violin")
+        c.pooled = gr.Plot(label="Pooled vs per-image mIoU")
+    c.class_diff = gr.Plot(label="Per-class IoU difference")
     with gr.Accordion("As JSON (what /significance returns)", open=False):
-        sig_data = gr.JSON(label="bootstrap")
+        c.sig_data = gr.JSON(label="bootstrap")
 
-    show = dict(fn=bind(ctx, metrics, 5, status=4), inputs=[runs, epoch], outputs=[table, class_plot, curves_plot, data, status])
-    gr.on([runs.change, epoch.input], **show, api_name="metrics", trigger_mode="always_last", **READ)
-    heat = dict(fn=bind(ctx, class_epoch, 1), inputs=[heat_run], outputs=heat_plot)
-    heat_run.change(**heat, api_name="class_epoch", **READ)
+
+# --- wiring --------------------------------------------------------------------------------------------------
+def _wire_history(ctx: AppContext, c: SimpleNamespace, version: gr.Number) -> tuple[dict, dict]:
+    """/metrics and /class_epoch, redrawn as runs change on disk; returns both events."""
+    show_out = [c.table, c.class_plot, c.curves_plot, c.data, c.status]
+    show = dict(fn=bind(ctx, metrics, 5, status=4), inputs=[c.runs, c.epoch], outputs=show_out)
+    gr.on([c.runs.change, c.epoch.input], **show, api_name="metrics", trigger_mode="always_last", **READ)
+    heat = dict(fn=bind(ctx, class_epoch, 1), inputs=[c.heat_run], outputs=c.heat_plot)
+    c.heat_run.change(**heat, api_name="class_epoch", **READ)
     # runs changed on disk: new runs in the menus, and the curves and heatmap grow while a run trains
-    version.change(lambda: (gr.update(choices=ws.names), gr.update(choices=ws.names)), None, [runs, heat_run], **PRIVATE).then(
-        **show, **PRIVATE, **READ
-    ).then(**heat, **PRIVATE, **READ)
-    quality_in = [runs, epoch, split]
-    boundary_b.click(
-        bind(ctx, boundary, 4, status=3),
-        quality_in,
-        [quality_plot, quality_table, quality_data, quality_md],
-        api_name="boundary",
-        **LONG,
-    )
-    calibration_b.click(
-        bind(ctx, calibration, 4, status=3),
-        quality_in,
-        [quality_plot, quality_table, quality_data, quality_md],
-        api_name="calibration",
-        **LONG,
-    )
-    sizes_b.click(bind(ctx, segment_sizes, 2), quality_in, [quality_plot, quality_data], api_name="segment_sizes", **LONG)
-    test_b.click(
+    menus = bind(ctx, follow_runs, 2)
+    version.change(menus, None, [c.runs, c.heat_run], **PRIVATE).then(**show, **PRIVATE, **READ).then(**heat, **PRIVATE, **READ)
+    return show, heat
+
+
+def _wire_measures(ctx: AppContext, c: SimpleNamespace) -> None:
+    """/boundary, /calibration, /segment_sizes and /significance: whole-split passes, in the long lane."""
+    quality_in = [c.runs, c.epoch, c.split]
+    quality_out = [c.quality_plot, c.quality_table, c.quality_data, c.quality_md]
+    c.boundary_b.click(bind(ctx, boundary, 4, status=3), quality_in, quality_out, api_name="boundary", **LONG)
+    c.calibration_b.click(bind(ctx, calibration, 4, status=3), quality_in, quality_out, api_name="calibration", **LONG)
+    sizes_out = [c.quality_plot, c.quality_data]
+    c.sizes_b.click(bind(ctx, segment_sizes, 2), quality_in, sizes_out, api_name="segment_sizes", **LONG)
+    c.test_b.click(
         bind(ctx, significance, 5, status=0),
-        [run_a, epoch_a, run_b, epoch_b, split],
-        [verdict_md, violin, pooled, class_diff, sig_data],
+        [c.run_a, c.epoch_a, c.run_b, c.epoch_b, c.split],
+        [c.verdict_md, c.violin, c.pooled, c.class_diff, c.sig_data],
         api_name="significance",
         **LONG,
     )
+
+
+def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
+    c = SimpleNamespace()
+    _history(ctx, c)
+    _beyond_iou(ctx, c)
+    _significance(ctx, c)
+    show, heat = _wire_history(ctx, c, version)
+    _wire_measures(ctx, c)
     return dict(load=[show, heat])

@@ -11,6 +11,7 @@ import pandas as pd
 from app.common import PRIVATE, READ, AppContext, bind
 from core.explorer.live import run_summary
 
+HEADER = ["run", "task", "architecture", "dataset", "state", "epoch"]  # an empty table's header
 REFRESH_S = 5.0  # the page asks for new runs and epochs this often (a stat per run file; nothing is read unless it changed)
 
 
@@ -21,7 +22,11 @@ def runs(ctx: AppContext):
     rows = [run_summary(n, r) for n, r in ws.runs.items()] + [run_summary(n, r, pending=True) for n, r in ws.pending.items()]
     unusable = [{"run": n, "reason": why} for n, why in ws.problems]
     note = "\n".join(f"- `{u['run']}`: {u['reason']}" for u in unusable) or "Every run folder is usable."
-    return pd.DataFrame(rows), {"runs": rows, "unavailable": unusable, "version": ctx.version}, note
+    return (
+        pd.DataFrame(rows) if rows else pd.DataFrame(columns=HEADER),
+        {"runs": rows, "unavailable": unusable, "version": ctx.version},
+        note,
+    )
 
 
 def tick(ctx: AppContext, version: int):
@@ -35,7 +40,9 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
         "Runs appear here, and in every tab's menus, while they train: new folders, epochs and snapshots are picked up "
         f"every {REFRESH_S:g} s without a restart."
     )
-    table = gr.Dataframe(label="Runs", interactive=False, wrap=False, elem_id="runs-table", max_height=500)
+    table = gr.Dataframe(
+        pd.DataFrame(columns=HEADER), label="Runs", interactive=False, wrap=False, elem_id="runs-table", max_height=500
+    )
     with gr.Accordion("Folders that cannot be used", open=False):
         unusable = gr.Markdown("")
     with gr.Accordion("As JSON (what /runs returns)", open=False):

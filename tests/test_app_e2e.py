@@ -186,8 +186,10 @@ def test_metrics_from_history(app, ws):
     assert set(rows) == {"seg-a", "seg-b", "camvid-a"}  # camvid-a's images are unavailable, its history is not
     run = ws.run("seg-b")
     rec = run.record(run.best_epoch)
-    assert rows["seg-b"]["mIoU"] == pytest.approx(rec["miou"], abs=1e-4)
-    assert rows["seg-b"]["parameters"] == run.config["model"]["num_params"]
+    # the table rounds to what a reader needs (scores to 3 decimals, parameters in millions, time in minutes)
+    assert rows["seg-b"]["mIoU"] == round(rec["miou"], 3)
+    assert rows["seg-b"]["parameters (M)"] == round(run.config["model"]["num_params"] / 1e6, 2)
+    assert rows["seg-b"]["train time (min)"] == round(run.status["train_time"] / 60, 1)
     assert data["summary"][1]["mIoU"] == pytest.approx(rec["miou"])
     fig = figure(bars)
     assert fig["data"][1]["x"] == run.classes and fig["data"][1]["name"] == f"seg-b @{run.best_epoch}"

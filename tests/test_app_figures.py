@@ -4,7 +4,7 @@ import numpy as np
 import plotly.graph_objects as go
 import pytest
 
-from app import figures as F
+from core.explorer import figures as F
 
 CLASSES = ["Road", "Sky", "Car"]
 PALETTE = [(128, 64, 128), (128, 128, 128), (64, 0, 128)]

@@ -21,10 +21,19 @@ from core.explorer.cache import (  # noqa: F401
     clear_caches,
     nbytes,
 )
-from core.explorer.maps import embedding, embedding_methods, map_steps, place_on_embedding  # noqa: F401
+from core.explorer.legends import legend_path  # noqa: F401
+from core.explorer.maps import (  # noqa: F401
+    embedding,
+    embedding_methods,
+    map_steps,
+    place_on_embedding,
+    placement_split,
+    point_view,
+)
 from core.explorer.predictions import Member, Progress, get_predictor, member_key, nearest_epoch, predict_items  # noqa: F401
 from core.explorer.renders import Renders  # noqa: F401
-from core.explorer.splits import SplitStats, hardest_images, split_stats, top_images_for_cell  # noqa: F401
+from core.explorer.splits import SplitStats, hardest_for, hardest_images, split_stats, top_images_for_cell  # noqa: F401
 from core.explorer.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, predict_image, read_image  # noqa: F401
+from core.explorer.validation import MAX_RUNS, USER_ERRORS, check_count, check_method, class_index, user_message  # noqa: F401
 from core.explorer.workspace import DatasetRef, Workspace, thumbnails  # noqa: F401
 from core.tasks import ClassificationTask, SegmentationTask, Task  # noqa: F401

@@ -19,6 +19,7 @@ from core.explorer.compare import Panel, display, resolve_members
 from core.explorer.predictions import Member, Progress, get_predictor, member_key, nearest_epoch, predict_items
 from core.explorer.quality import split_quality
 from core.explorer.renders import Renders
+from core.explorer.validation import MAX_RUNS, check_count
 from core.explorer.workspace import DatasetRef, Workspace
 from core.runs.history import spread_epochs
 
@@ -28,12 +29,11 @@ CONFIDENCE_NAMES = ("right and sure", "right but unsure", "wrong and unsure", "w
 
 
 def _members(
-    ws: Workspace, names: Sequence[str], epoch: Any, split: str, limit: int = 12
+    ws: Workspace, names: Sequence[str], epoch: Any, split: str, limit: int = MAX_RUNS
 ) -> list[tuple[str, Member, DatasetRef]]:
     if not names:
         raise ValueError("select at least one run")
-    if len(names) > limit:
-        raise ValueError(f"at most {limit} runs at once; {len(names)} are selected")
+    names = check_count(names, limit)
     return [(n, (ws.run(n), nearest_epoch(ws.run(n), epoch)), ws.run_split(n, split)) for n in names]
 
 
@@ -165,7 +165,7 @@ def agreement(
 ) -> tuple[list[Panel], dict[str, Any]]:
     """On one image: the consensus map of the runs (how many get each pixel right) and each run's
     confidence-versus-error map (wrong and confident, wrong and unsure, right and unsure)."""
-    names = ws.check_runs(names, ref, 12)
+    names = ws.check_runs(names, ref)
     if not names or not ref.open().task.dense:
         raise ValueError("select one or more segmentation runs")
     i, image, target = ref.item(index)

@@ -17,7 +17,6 @@ from core.explorer.workspace import DatasetRef, Workspace
 from core.runs import Run
 from core.runs.history import spread_epochs
 
-MAX_COMPARE = 12  # runs side by side; past this a message asks to deselect (a report shows 7 models on one image)
 MAX_STRIP = 12  # epochs in the across-epochs strip (evenly spaced, always the first and the last)
 Zoom = tuple[float, float, float]  # centre x, centre y (fractions of the image), factor (1 = whole image)
 NO_ZOOM: Zoom = (0.5, 0.5, 1.0)
@@ -56,6 +55,14 @@ def resolve_members(ws: Workspace, names: Sequence[str], epochs: Sequence[Any] |
 def display(image: np.ndarray, zoom: Zoom = NO_ZOOM) -> np.ndarray:
     """How an image is shown: small ones enlarged by a whole factor, then the zoom window if any."""
     return V.zoom(V.enlarge(image, DISPLAY_MIN_SIDE), zoom[:2], zoom[2])
+
+
+def zoom_from_click(image: np.ndarray, xy: Sequence[float], zoom: float) -> Zoom:
+    """The zoom after a click at display pixel ``xy`` on the shown ``image``: centred there (fractions of the width
+    and height), at the current factor, or 3x if it was not zoomed yet."""
+    h, w = display(image).shape[:2]
+    x, y = xy[:2]
+    return round(min(max(x / w, 0.0), 1.0), 4), round(min(max(y / h, 0.0), 1.0), 4), zoom if zoom > 1 else 3
 
 
 def check_zoom(zoom: Sequence[float] | None) -> Zoom:
@@ -131,7 +138,7 @@ def compare(
     zoom: Sequence[float] | None = None,
 ) -> Comparison:
     """Image, ground truth and each run's prediction (and the runs' ensemble) on item ``index`` of ``ref``."""
-    names = ws.check_runs(names, ref, MAX_COMPARE)
+    names = ws.check_runs(names, ref)
     zoom = check_zoom(zoom)
     opacity = round(float(np.clip(opacity, 0.0, 1.0)), 3)
     ds = ref.open()

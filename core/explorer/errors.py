@@ -21,13 +21,6 @@ from core.runs.history import confusion_at
 MAX_CELL_IMAGES = 12
 
 
-def class_index(run: Run, name: str | None, what: str) -> int:
-    """The index of class ``name`` of ``run``; anything else is a ValueError listing the classes."""
-    if name not in run.classes:
-        raise ValueError(f"choose the {what} class among: {', '.join(run.classes)}")
-    return run.classes.index(name)
-
-
 def first_cell(run: Run, epoch: int) -> tuple[str, str]:
     """(true, predicted) class names of the largest mistake recorded at ``epoch``: the cell shown first."""
     try:

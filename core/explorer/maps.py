@@ -80,3 +80,36 @@ def place_on_embedding(run: Run, emb: Any, image: np.ndarray) -> dict[str, Any]:
     from core.inference.embeddings import place_image
 
     return place_image(run, emb, image, predictor=get_predictor([(run, emb.epoch)]))
+
+
+def point_view(emb: Any, run: Run, ref: Any, point: Any) -> tuple[np.ndarray, dict[str, Any]]:
+    """A point of a built map: its image as shown (the pixel marked, for segmentation) and what it is."""
+    from core import visualize as V
+    from core.explorer.compare import display
+
+    if point is None or not 0 <= int(point) < len(emb.coords):
+        raise IndexError(f"point must be between 0 and {len(emb.coords) - 1}")
+    j = int(point)
+    i = int(emb.image_index[j])
+    image, _ = ref.load(i)
+    info: dict[str, Any] = {
+        "point": j,
+        "image": i,
+        "item_id": ref.open().item_id(i),
+        "true": run.classes[int(emb.labels[j])],
+        "predicted": run.classes[int(emb.preds[j])],
+        "pixel": None,
+    }
+    if emb.yx is not None:
+        y, x = (int(v) for v in emb.yx[j])
+        image = V.mark_pixel(image, (y, x))
+        info["pixel"] = [y, x]
+    return display(image), info
+
+
+def placement_split(ws: Any, name: str) -> tuple[str, bool]:
+    """The split a new image is placed among for run ``name``: its training split, or where those images are not
+    on this machine, the first split that is (its shipped sample). Also whether it is the training split."""
+    train = ws.run(name).data.get("train_split", "train")
+    here = ws.splits(ws.dataset(name))
+    return (train, True) if train in here else (here[0], False)

@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from core.evaluation.metrics import nanmean
 from core.explorer.cache import SPLIT_STATS
 from core.explorer.predictions import Member, Progress, member_key, predict_items
-from core.explorer.workspace import DatasetRef
+from core.explorer.workspace import DatasetRef, Workspace
 
 
 # --- whole-split statistics ----------------------------------------------------------------------------
@@ -76,3 +76,16 @@ def top_images_for_cell(stats: SplitStats, true_class: int, pred_class: int, lim
     counts = stats.confusion[:, true_class, pred_class]
     order = np.argsort(-counts, kind="stable")[:limit]
     return [(int(i), int(counts[i])) for i in order if counts[i] > 0]
+
+
+def hardest_for(
+    ws: Workspace, ref: DatasetRef, names: Sequence[str], epochs: Sequence[Any] | None, *, progress: Progress | None = None
+) -> tuple[list[tuple[int, float]], str]:
+    """``hardest_images`` for the selected runs (each at its chosen epoch), and the label of the score they are ranked by."""
+    from core.explorer.compare import resolve_members
+
+    names = ws.check_runs(names, ref)
+    if not names:
+        raise ValueError("select at least one run first")
+    members = resolve_members(ws, names, epochs)
+    return hardest_images([[m] for m in members], ref, progress=progress), ws.run(names[0]).task.score_label

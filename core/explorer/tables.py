@@ -84,3 +84,25 @@ def class_by_epoch(ws: Workspace, name: str) -> tuple[list[str], list[int], np.n
     run = ws.run(name)
     epochs, values = class_scores_by_epoch(run)
     return run.classes, epochs, values, run.task.class_metric_label
+
+
+# How many decimals a reader needs, per column of a displayed table (the JSON keeps every digit).
+DECIMALS = {"pixel acc": 3, "mean acc": 3, "mIoU": 3, "fwIoU": 3, "top-1": 3, "top-5": 3, "val loss": 3}
+
+
+def display_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Summary rows as a table shows them: scores to 3 decimals, parameters in millions, training time in minutes."""
+    out = []
+    for row in rows:
+        shown = {}
+        for column, value in row.items():
+            if column == "parameters" and value is not None:
+                shown["parameters (M)"] = round(value / 1e6, 2)
+            elif column == "train time (s)":
+                shown["train time (min)"] = None if value is None else round(value / 60, 1)
+            elif column in DECIMALS and value is not None:
+                shown[column] = round(float(value), DECIMALS[column])
+            else:
+                shown[column] = value
+        out.append(shown)
+    return out

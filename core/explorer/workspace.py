@@ -15,6 +15,7 @@ import numpy as np
 from core.data import DatasetNotFoundError
 from core.data.registry import sample_split
 from core.explorer.cache import DATASETS
+from core.explorer.validation import MAX_RUNS, check_count
 from core.inference import to_rgb_array
 from core.runs import HISTORY_FILE, NO_WEIGHTS_YET, RUN_FILE, Run, RunError, read_run, run_folders
 from core.tasks import Task
@@ -253,11 +254,9 @@ class Workspace:
             raise ValueError(f"run {name}'s dataset has no split {split!r}; splits: {', '.join(self.splits(ref))}")
         return ref.with_split(split)
 
-    def check_runs(self, names: Sequence[str] | None, ref: DatasetRef, limit: int) -> list[str]:
+    def check_runs(self, names: Sequence[str] | None, ref: DatasetRef, limit: int = MAX_RUNS) -> list[str]:
         """The selected runs, each discovered and predicting ``ref``'s classes; at most ``limit`` of them."""
-        names = list(names or [])
-        if len(names) > limit:
-            raise ValueError(f"at most {limit} runs at once; {len(names)} are selected. Deselect some.")
+        names = check_count(names, limit)
         ds = ref.open()
         for name in names:
             run = self.run(name)

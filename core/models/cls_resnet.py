@@ -106,80 +106,87 @@ def _resnext(
     return ResNetClassifier(trunk, num_classes=num_classes, in_channels=in_channels, small_input=small_input)
 
 
-def _register_resnet(name: str, block: type[BasicBlock | Bottleneck], layers: list[int], weights: WeightsEnum, doc: str) -> None:
-    """Register one ResNet depth; ``width_mult`` scales every stage for a CPU-sized variant."""
-
-    def builder(
-        *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
-    ) -> ResNetClassifier:
-        return _resnet(
-            block,
-            layers,
-            weights,
-            name,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            width_mult=width_mult,
-            small_input=small_input,
-            pretrained=pretrained,
-        )
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    globals()[name] = register_model(name, task=ClassificationTask)(builder)
+@register_model("resnet18", task=ClassificationTask)
+def resnet18(
+    *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
+) -> ResNetClassifier:
+    """ResNet-18 (He et al., 2016); ``width_mult`` scales every stage for a CPU-sized variant."""
+    return _resnet(
+        BasicBlock,
+        [2, 2, 2, 2],
+        ResNet18_Weights.IMAGENET1K_V1,
+        "resnet18",
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        small_input=small_input,
+        pretrained=pretrained,
+    )
 
 
-def _register_resnext(name: str, tv_builder, weights: WeightsEnum, doc: str) -> None:
-    """Register one ResNeXt; grouped widths do not scale, so there is no width option."""
-
-    def builder(
-        *, num_classes: int, in_channels: int = 3, small_input: bool = False, pretrained: bool = False
-    ) -> ResNetClassifier:
-        return _resnext(
-            tv_builder,
-            weights,
-            name,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            small_input=small_input,
-            pretrained=pretrained,
-        )
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    globals()[name] = register_model(name, task=ClassificationTask)(builder)
+@register_model("resnet50", task=ClassificationTask)
+def resnet50(
+    *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
+) -> ResNetClassifier:
+    """ResNet-50, bottleneck blocks, 2048-d embedding at width 1."""
+    return _resnet(
+        Bottleneck,
+        [3, 4, 6, 3],
+        ResNet50_Weights.IMAGENET1K_V1,
+        "resnet50",
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        small_input=small_input,
+        pretrained=pretrained,
+    )
 
 
-_register_resnet(
-    "resnet18",
-    BasicBlock,
-    [2, 2, 2, 2],
-    ResNet18_Weights.IMAGENET1K_V1,
-    "ResNet-18 (He et al., 2016); ``width_mult`` scales every stage for a CPU-sized variant.",
-)
-_register_resnet(
-    "resnet50",
-    Bottleneck,
-    [3, 4, 6, 3],
-    ResNet50_Weights.IMAGENET1K_V1,
-    "ResNet-50, bottleneck blocks, 2048-d embedding at width 1.",
-)
-_register_resnet(
-    "resnet152",
-    Bottleneck,
-    [3, 8, 36, 3],
-    ResNet152_Weights.IMAGENET1K_V1,
-    "ResNet-152, bottleneck blocks, 2048-d embedding at width 1.",
-)
-_register_resnext(
-    "resnext50_32x4d",
-    tv_resnext50_32x4d,
-    ResNeXt50_32X4D_Weights.IMAGENET1K_V1,
-    "ResNeXt-50 32x4d (Xie et al., 2017). Grouped widths do not scale, so there is no width option.",
-)
-_register_resnext(
-    "resnext101_32x8d",
-    tv_resnext101_32x8d,
-    ResNeXt101_32X8D_Weights.IMAGENET1K_V1,
-    "ResNeXt-101 32x8d; 88M parameters, so mostly useful with ImageNet weights.",
-)
+@register_model("resnet152", task=ClassificationTask)
+def resnet152(
+    *, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, small_input: bool = False, pretrained: bool = False
+) -> ResNetClassifier:
+    """ResNet-152, bottleneck blocks, 2048-d embedding at width 1."""
+    return _resnet(
+        Bottleneck,
+        [3, 8, 36, 3],
+        ResNet152_Weights.IMAGENET1K_V1,
+        "resnet152",
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        small_input=small_input,
+        pretrained=pretrained,
+    )
+
+
+@register_model("resnext50_32x4d", task=ClassificationTask)
+def resnext50_32x4d(
+    *, num_classes: int, in_channels: int = 3, small_input: bool = False, pretrained: bool = False
+) -> ResNetClassifier:
+    """ResNeXt-50 32x4d (Xie et al., 2017). Grouped widths do not scale, so there is no width option."""
+    return _resnext(
+        tv_resnext50_32x4d,
+        ResNeXt50_32X4D_Weights.IMAGENET1K_V1,
+        "resnext50_32x4d",
+        num_classes=num_classes,
+        in_channels=in_channels,
+        small_input=small_input,
+        pretrained=pretrained,
+    )
+
+
+@register_model("resnext101_32x8d", task=ClassificationTask)
+def resnext101_32x8d(
+    *, num_classes: int, in_channels: int = 3, small_input: bool = False, pretrained: bool = False
+) -> ResNetClassifier:
+    """ResNeXt-101 32x8d; 88M parameters, so mostly useful with ImageNet weights."""
+    return _resnext(
+        tv_resnext101_32x8d,
+        ResNeXt101_32X8D_Weights.IMAGENET1K_V1,
+        "resnext101_32x8d",
+        num_classes=num_classes,
+        in_channels=in_channels,
+        small_input=small_input,
+        pretrained=pretrained,
+    )

@@ -126,47 +126,51 @@ def _vgg(
     return model
 
 
-def _register(name: str, cfg: str, batch_norm: bool, weights: WeightsEnum, doc: str) -> None:
-    """Register one VGG variant; they differ in depth and BatchNorm."""
-
-    def builder(
-        *,
-        num_classes: int,
-        in_channels: int = 3,
-        width_mult: float = 1.0,
-        head: str = "custom",
-        small_input: bool = False,
-        pretrained: bool = False,
-    ) -> VGGClassifier:
-        return _vgg(
-            name,
-            cfg,
-            batch_norm,
-            weights,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            width_mult=width_mult,
-            head=head,
-            small_input=small_input,
-            pretrained=pretrained,
-        )
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    globals()[name] = register_model(name, task=ClassificationTask)(builder)
+@register_model("vgg16", task=ClassificationTask)
+def vgg16(
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    width_mult: float = 1.0,
+    head: str = "custom",
+    small_input: bool = False,
+    pretrained: bool = False,
+) -> VGGClassifier:
+    """VGG-16 (13 conv layers, no BatchNorm). ``head``: "custom" (512-256-K) or "mlp" (4096-4096-K)."""
+    return _vgg(
+        "vgg16",
+        "D",
+        False,
+        VGG16_Weights.IMAGENET1K_V1,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        head=head,
+        small_input=small_input,
+        pretrained=pretrained,
+    )
 
 
-_register(
-    "vgg16",
-    "D",
-    False,
-    VGG16_Weights.IMAGENET1K_V1,
-    'VGG-16 (13 conv layers, no BatchNorm). ``head``: "custom" (512-256-K) or "mlp" (4096-4096-K).',
-)
-_register(
-    "vgg19_bn",
-    "E",
-    True,
-    VGG19_BN_Weights.IMAGENET1K_V1,
-    'VGG-19 with BatchNorm after every convolution. ``head``: "custom" or "mlp".',
-)
+@register_model("vgg19_bn", task=ClassificationTask)
+def vgg19_bn(
+    *,
+    num_classes: int,
+    in_channels: int = 3,
+    width_mult: float = 1.0,
+    head: str = "custom",
+    small_input: bool = False,
+    pretrained: bool = False,
+) -> VGGClassifier:
+    """VGG-19 with BatchNorm after every convolution. ``head``: "custom" or "mlp"."""
+    return _vgg(
+        "vgg19_bn",
+        "E",
+        True,
+        VGG19_BN_Weights.IMAGENET1K_V1,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        head=head,
+        small_input=small_input,
+        pretrained=pretrained,
+    )

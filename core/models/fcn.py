@@ -124,24 +124,40 @@ def _fcn(name: str, skips: int, *, num_classes: int, in_channels: int, width_mul
     return model
 
 
-def _register(name: str, skips: int, doc: str) -> None:
-    """Register one FCN variant; the three differ only in their skips."""
-
-    def builder(*, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, pretrained_backbone: bool = False) -> FCN:
-        return _fcn(
-            name,
-            skips,
-            num_classes=num_classes,
-            in_channels=in_channels,
-            width_mult=width_mult,
-            pretrained_backbone=pretrained_backbone,
-        )
-
-    builder.__name__ = builder.__qualname__ = name
-    builder.__doc__ = doc
-    globals()[name] = register_model(name, task=SegmentationTask)(builder)
+@register_model("fcn32s", task=SegmentationTask)
+def fcn32s(*, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, pretrained_backbone: bool = False) -> FCN:
+    """FCN-32s: fc7 scores upsampled 32x."""
+    return _fcn(
+        "fcn32s",
+        0,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        pretrained_backbone=pretrained_backbone,
+    )
 
 
-_register("fcn32s", 0, "FCN-32s: fc7 scores upsampled 32x.")
-_register("fcn16s", 1, "FCN-16s: FCN-32s plus a pool4 skip, upsampled 16x.")
-_register("fcn8s", 2, "FCN-8s: FCN-16s plus a pool3 skip, upsampled 8x (134M parameters at width 1, 21 classes).")
+@register_model("fcn16s", task=SegmentationTask)
+def fcn16s(*, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, pretrained_backbone: bool = False) -> FCN:
+    """FCN-16s: FCN-32s plus a pool4 skip, upsampled 16x."""
+    return _fcn(
+        "fcn16s",
+        1,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        pretrained_backbone=pretrained_backbone,
+    )
+
+
+@register_model("fcn8s", task=SegmentationTask)
+def fcn8s(*, num_classes: int, in_channels: int = 3, width_mult: float = 1.0, pretrained_backbone: bool = False) -> FCN:
+    """FCN-8s: FCN-16s plus a pool3 skip, upsampled 8x (134M parameters at width 1, 21 classes)."""
+    return _fcn(
+        "fcn8s",
+        2,
+        num_classes=num_classes,
+        in_channels=in_channels,
+        width_mult=width_mult,
+        pretrained_backbone=pretrained_backbone,
+    )

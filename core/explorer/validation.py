@@ -1,0 +1,48 @@
+"""What a client may send, checked once for every tab: how many runs, which embedding method, which class.
+
+The run limit lives here and only here. Run names and splits are checked by the ``Workspace`` (only
+discovered runs and the splits their runs recorded); this module holds the checks that are not about disk.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from core.data import DatasetNotFoundError
+from core.runs import RunError
+
+# What a user can cause and read a message about (a bad choice, a missing dataset, a broken run). Anything
+# else is a defect: the app shows its type and logs the traceback.
+USER_ERRORS = (RunError, DatasetNotFoundError, ValueError, IndexError, KeyError, FileNotFoundError, PermissionError)
+
+MAX_RUNS = 12  # runs side by side; past this a message asks to deselect (a report shows 7 models on one image)
+
+
+def check_count(names: Sequence[str] | None, limit: int = MAX_RUNS) -> list[str]:
+    """The selected run names, at most ``limit`` of them."""
+    names = list(names or [])
+    if len(names) > limit:
+        raise ValueError(f"at most {limit} runs at once; {len(names)} are selected. Deselect some.")
+    return names
+
+
+def check_method(method: str | None, available: Sequence[str]) -> str:
+    """An embedding method this machine offers (``core.explorer.embedding_methods``)."""
+    if method not in available:
+        raise ValueError(f"unknown embedding method {method!r}; available: {', '.join(available) or 'none'}")
+    return method
+
+
+def class_index(classes: Sequence[str], name: str | None, what: str) -> int:
+    """The index of class ``name``; anything else is a ValueError listing the classes."""
+    if name not in classes:
+        raise ValueError(f"choose the {what} class among: {', '.join(classes)}")
+    return list(classes).index(name)
+
+
+def user_message(e: BaseException) -> tuple[str, bool]:
+    """``(message, expected)``: the text a user reads about ``e``, and whether a user could have caused it."""
+    if isinstance(e, USER_ERRORS):
+        msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
+        return msg.strip() or type(e).__name__, True
+    return f"{type(e).__name__}: {e}", False
