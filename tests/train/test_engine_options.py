@@ -21,7 +21,7 @@ from core.train import train
 from core.train.config import TrainConfig
 from core.train.optim import ema_model, load_scaler_state
 from core.train.setup import compute_class_weights
-from tests.test_train import TINY
+from tests.train.test_train import TINY
 
 
 def _logits(*rows: list[float]) -> torch.Tensor:

@@ -4,18 +4,16 @@ the CamVid zoo and shows it on the shipped 24-image val sample in every tab."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from app.common import default_run, default_source
 from core import explorer as A
 from core.inference import Predictor
+from tests.app.test_e2e import figure, read, value
 from tests.app_server import running_app
-from tests.test_app_e2e import figure, read, value
+from tests.conftest import ROOT
 
 gradio_client = pytest.importorskip("gradio_client")
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "camvid-val-sample"
 
 

@@ -5,12 +5,12 @@ tests/output/screenshots/. Skipped when /usr/bin/chromium is absent (CI sets VE_
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from core import explorer as A
 from tests.app_server import running_app
+from tests.conftest import ROOT
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -21,8 +21,8 @@ ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-SHOTS = Path(__file__).resolve().parent / "output" / "screenshots"
-EXAMPLE = Path(__file__).resolve().parents[1] / "assets" / "examples" / "street_b.jpg"
+SHOTS = ROOT / "tests" / "output" / "screenshots"
+EXAMPLE = ROOT / "assets" / "examples" / "street_b.jpg"
 TIMEOUT = 60_000  # ms; a busy 2-core machine
 
 if not os.path.exists(CHROMIUM):

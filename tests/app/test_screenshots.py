@@ -5,18 +5,17 @@ tests/output/screenshots/shipped-*.png (the README's pictures come from these)."
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 import pytest
 
 from core import explorer as A
+from tests.app.test_browser import ARGS, CHROMIUM, SHOTS, TIMEOUT, wait_images, wait_plots
 from tests.app_server import running_app
-from tests.test_app_browser import ARGS, CHROMIUM, SHOTS, TIMEOUT, wait_images, wait_plots
+from tests.conftest import ROOT
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")

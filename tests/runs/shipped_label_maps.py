@@ -1,5 +1,5 @@
 """Label maps of every shipped run on the shipped images, as hashes: the record that a refactor changed
-no behaviour. ``python -m tests.shipped_label_maps`` writes ``tests/data/shipped_label_maps.json``
+no behaviour. ``python -m tests.runs.shipped_label_maps`` writes ``tests/runs/shipped_label_maps.json``
 (done once, before the house-by-concern move); the test compares what the code predicts now with it.
 
 Per run (best epoch): the sha256 of its label maps (uint8, image after image) on the first images of the
@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-RECORD = Path(__file__).resolve().parent / "data" / "shipped_label_maps.json"
+from tests.conftest import ROOT
+
+RECORD = Path(__file__).resolve().parent / "shipped_label_maps.json"
 IMAGES = {"camvid": 24, "synthstreets": 8, "crops:camvid": 48, "crops:synthstreets": 48}
 
 

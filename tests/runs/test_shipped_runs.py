@@ -5,15 +5,13 @@ images in assets/), as a fresh clone does."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from core.explorer import Workspace
 from core.inference import Predictor
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_IMAGES = 8
 
 

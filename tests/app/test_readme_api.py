@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from core import explorer as A
 from tests.app_server import running_app
+from tests.conftest import ROOT
 
 pytest.importorskip("gradio_client")
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def api_example() -> str:

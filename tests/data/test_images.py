@@ -12,7 +12,7 @@ from core.data.images import BACKGROUND, array_to_rgb, open_rgb
 from core.evaluation.metrics import confusion_matrix
 from core.explorer import read_image
 from core.inference import to_rgb_array
-from tests.test_data import camvid_layout
+from tests.data.test_datasets import camvid_layout
 
 RAMP16 = (np.arange(64 * 64, dtype=np.uint32).reshape(64, 64) * 16).astype(np.uint16)  # 0 .. 65520
 

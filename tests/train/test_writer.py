@@ -4,7 +4,6 @@ app lists and the Predictor serves exactly as the in-memory model; and each way 
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,8 +15,7 @@ from core.inference import Predictor
 from core.models import get_model
 from core.runs import load_run, read_history
 from core.train.writer import RunWriter
-
-ROOT = Path(__file__).resolve().parents[1]
+from tests.conftest import ROOT
 
 
 def readme_loop() -> str:
@@ -185,6 +183,7 @@ PLUGIN = """
 from torch import nn
 from core.models import register_model
 from core.models.base import SegmentationModel
+from tests.conftest import ROOT
 
 class Tiny(SegmentationModel):
     size_divisor = 1

@@ -14,7 +14,7 @@ from core.explorer.live import live_state
 from core.runs import load_run
 from tests.app_server import running_app
 from tests.conftest import ROOT, subprocess_env
-from tests.test_train import TINY
+from tests.train.test_train import TINY
 
 gradio_client = pytest.importorskip("gradio_client")
 

@@ -18,9 +18,9 @@ from core.evaluation.per_image import disagreement, image_scores
 from core.explorer.compare import display
 from core.inference import Predictor
 from tests.app_server import running_app
+from tests.conftest import ROOT
 
 gradio_client = pytest.importorskip("gradio_client")
-ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "assets" / "examples" / "street_a.jpg"
 
 

@@ -8,7 +8,7 @@ import torch
 from core.models import list_models
 from core.runs import load_run
 from core.train import main as train_main
-from tests.test_models_segmentation import SMALL
+from tests.models.test_segmentation import SMALL
 
 
 @pytest.mark.parametrize("name", list_models(task="segmentation"))

@@ -19,7 +19,7 @@ import pytest
 
 from core.runs import load_run, load_state, read_history
 from tests.conftest import ROOT, subprocess_env
-from tests.test_train import TINY
+from tests.train.test_train import TINY
 
 # Runs core.train with every atomic write paused after its temporary file is complete and before the
 # rename, announcing the target in $VE_WRITE_MARK: the test kills the process right there.

@@ -1,5 +1,5 @@
 """Refactors change no behaviour: every shipped run predicts the label maps recorded before the
-house-by-concern move (``tests/shipped_label_maps.py``), on the shipped CamVid sample and on synthstreets.
+house-by-concern move (``tests/runs/shipped_label_maps.py``), on the shipped CamVid sample and on synthstreets.
 
 Slow on purpose (about a minute on 2 cores): it runs all 18 shipped runs, which is what makes it a check.
 """
@@ -10,7 +10,7 @@ import json
 
 import numpy as np
 
-from tests.shipped_label_maps import RECORD, label_maps, machine
+from tests.runs.shipped_label_maps import RECORD, label_maps, machine
 
 
 def test_every_shipped_run_predicts_the_recorded_label_maps():

@@ -15,6 +15,7 @@ from core.data import AugmentConfig, DatasetNotFoundError, eval_transforms, get_
 from core.data.camvid import CLASSES as CAMVID_CLASSES
 from core.data.camvid import download_camvid
 from core.data.fetch import DownloadError, download_file
+from tests.conftest import ROOT
 
 
 def save(path: Path, array: np.ndarray) -> None:
@@ -301,9 +302,7 @@ def test_camvid_val_sample_ships_with_the_project(tmp_path, monkeypatch):
     from core.data.registry import sample_split
 
     assert sample_split("camvid") == "val-sample" and sample_split("synthstreets") is None
-    size = sum(
-        p.stat().st_size for p in (Path(__file__).resolve().parents[1] / "assets" / "camvid-val-sample").rglob("*") if p.is_file()
-    )
+    size = sum(p.stat().st_size for p in (ROOT / "assets" / "camvid-val-sample").rglob("*") if p.is_file())
     assert size <= 4 * 2**20
 
 
