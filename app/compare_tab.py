@@ -61,7 +61,10 @@ def compare_images(
     ds = ref.open()
     seg = ds.task.dense
     legend = legend_path(ctx.renders, ds.classes, ds.palette) if seg else None
-    table = markdown_table(result.scores["runs"], SEG_COLUMNS if seg else CLS_COLUMNS)
+    columns = SEG_COLUMNS if seg else CLS_COLUMNS
+    if any("error" in r for r in result.scores["runs"]):
+        columns = columns + ["error"]
+    table = markdown_table(result.scores["runs"], columns)
     topk = gr.update(visible=False)
     if result.topk:
         topk = gr.update(value=topk_bars(result.topk, true_label=result.scores.get("true_class")), visible=True)

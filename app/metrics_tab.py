@@ -68,28 +68,35 @@ def boundary(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=
     """Region IoU, boundary IoU (band of 2% of the diagonal) and min(IoU, boundary IoU) per class of each run
     at ``epoch`` on ``split``: computed once from the snapshot, then read from the run's evaluation/ cache."""
     table = assess.boundary_table(ctx.ws, runs, epoch, split, progress=lambda f, m: progress(f, desc=m))
+    ok = [r for r in table["runs"] if "error" not in r]
     rows = [
         {"run": f"{r['run']} @{r['epoch']}", "class": c, "IoU": i, "boundary IoU": b, "min": m}
-        for r in table["runs"]
+        for r in ok
         for c, i, b, m in zip(r["classes"], r["iou"], r["boundary_iou"], r["min"])
     ]
     means = "; ".join(
-        f"**{r['run']}** mIoU {fmt(r['miou'])}, boundary {fmt(r['mean_boundary_iou'])}, min {fmt(r['mean_min'])}"
-        for r in table["runs"]
+        f"**{r['run']}** mIoU {fmt(r['miou'])}, boundary {fmt(r['mean_boundary_iou'])}, min {fmt(r['mean_min'])}" for r in ok
     )
-    return boundary_bars(table), pd.DataFrame(rows).round(4), table, means
+    return boundary_bars(table), pd.DataFrame(rows).round(4), table, means + failures(table)
 
 
 def calibration(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
     """Expected calibration error (15 bins), per-class ECE and the reliability diagram of each run at ``epoch`` on ``split``."""
     table = assess.calibration_table(ctx.ws, runs, epoch, split, progress=lambda f, m: progress(f, desc=m))
+    ok = [r for r in table["runs"] if "error" not in r]
     rows = [
         {"run": f"{r['run']} @{r['epoch']}", "class": c, "ECE of its predictions": v}
-        for r in table["runs"]
+        for r in ok
         for c, v in zip(r["classes"], r["class_ece"])
     ]
-    text = "; ".join(f"**{r['run']}** ECE {fmt(r['ece'])} over {table['unit']}" for r in table["runs"])
-    return reliability_diagram(table["runs"]), pd.DataFrame(rows).round(4), table, text
+    text = "; ".join(f"**{r['run']}** ECE {fmt(r['ece'])} over {table['unit']}" for r in ok)
+    return reliability_diagram(table["runs"]), pd.DataFrame(rows).round(4), table, text + failures(table)
+
+
+def failures(table: dict[str, Any]) -> str:
+    """The runs of a whole-split table that failed, each with its reason (the others are shown as usual)."""
+    failed = [f"**{r['run']}** failed: {r['error']}" for r in table["runs"] if "error" in r]
+    return ("  \n⚠ " + "  \n⚠ ".join(failed)) if failed else ""
 
 
 def segment_sizes(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):

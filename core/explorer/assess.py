@@ -19,7 +19,7 @@ from core.explorer.compare import Panel, display, resolve_members
 from core.explorer.predictions import Member, Progress, get_predictor, member_key, nearest_epoch, predict_items
 from core.explorer.quality import split_quality
 from core.explorer.renders import Renders
-from core.explorer.validation import MAX_RUNS, check_count
+from core.explorer.validation import MAX_RUNS, check_count, run_failure
 from core.explorer.workspace import DatasetRef, Workspace
 from core.runs.history import spread_epochs
 
@@ -37,6 +37,19 @@ def _members(
     return [(n, (ws.run(n), nearest_epoch(ws.run(n), epoch)), ws.run_split(n, split)) for n in names]
 
 
+def _each_run(members: list, progress: Progress | None, measure) -> list[dict[str, Any]]:
+    """``measure(name, member, ref, progress)`` for every run; a run that fails (its model raises, returns NaN, or
+    the measure does not apply to it) becomes a row with the reason, and the others are still measured."""
+    out = []
+    for j, (name, member, ref) in enumerate(members):
+        sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(members), m))
+        try:
+            out.append(measure(name, member, ref, sub))
+        except Exception as e:  # noqa: BLE001  (one faulty run never takes the others down)
+            out.append({"run": name, "epoch": member[1], "classes": member[0].classes, "error": run_failure(name, e)})
+    return out
+
+
 def _none(v: float) -> float | None:
     return None if v is None or np.isnan(v) else float(v)
 
@@ -45,75 +58,69 @@ def boundary_table(
     ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Per run and class: region IoU, boundary IoU and min(IoU, boundary IoU) on ``split`` at ``epoch``."""
-    out = []
-    members = _members(ws, names, epoch, split)
-    for j, (name, member, ref) in enumerate(members):
+
+    def measure(name, member, ref, sub) -> dict[str, Any]:
         run = member[0]
         if not run.task.dense:
             raise ValueError(f"run {name} is a {run.task.name} run: boundary IoU is for segmentation")
-        sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(members), m))
         q = split_quality(member, ref, progress=sub)
         iou = iou_from_confusion(q.confusion.sum(0))
         biou = boundary_iou(q.boundary)
         low = np.fmin(iou, biou)
-        out.append(
-            {
-                "run": name,
-                "epoch": member[1],
-                "classes": run.classes,
-                "iou": [_none(v) for v in iou],
-                "boundary_iou": [_none(v) for v in biou],
-                "min": [_none(v) for v in low],
-                "miou": _none(nanmean(iou)),
-                "mean_boundary_iou": _none(nanmean(biou)),
-                "mean_min": _none(nanmean(low)),
-            }
-        )
-    return {"split": split, "runs": out}
+        return {
+            "run": name,
+            "epoch": member[1],
+            "classes": run.classes,
+            "iou": [_none(v) for v in iou],
+            "boundary_iou": [_none(v) for v in biou],
+            "min": [_none(v) for v in low],
+            "miou": _none(nanmean(iou)),
+            "mean_boundary_iou": _none(nanmean(biou)),
+            "mean_min": _none(nanmean(low)),
+        }
+
+    return {"split": split, "runs": _each_run(_members(ws, names, epoch, split), progress, measure)}
 
 
 def calibration_table(
     ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Per run: expected calibration error (15 bins), per-class ECE and the reliability diagram's bins."""
-    out = []
     members = _members(ws, names, epoch, split)
-    for j, (name, member, ref) in enumerate(members):
-        sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(members), m))
+
+    def measure(name, member, ref, sub) -> dict[str, Any]:
         q = split_quality(member, ref, progress=sub)
-        out.append(
-            {
-                "run": name,
-                "epoch": member[1],
-                "classes": member[0].classes,
-                "ece": _none(ece(q.calibration)),
-                "class_ece": [_none(v) for v in per_class_ece(q.calibration)],
-                "reliability": reliability(q.calibration),
-            }
-        )
-    return {"split": split, "unit": members[0][1][0].task.unit, "runs": out}
+        return {
+            "run": name,
+            "epoch": member[1],
+            "classes": member[0].classes,
+            "ece": _none(ece(q.calibration)),
+            "class_ece": [_none(v) for v in per_class_ece(q.calibration)],
+            "reliability": reliability(q.calibration),
+        }
+
+    return {"split": split, "unit": members[0][1][0].task.unit, "runs": _each_run(members, progress, measure)}
 
 
 def segment_table(
     ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None
 ) -> dict[str, Any]:
     """Per run and class: the recall of ground-truth segments in small, medium and large area bins."""
-    out = []
-    for name, member, ref in _members(ws, names, epoch, split):
+
+    def measure(name, member, ref, sub) -> dict[str, Any]:
         if not member[0].task.dense:
             raise ValueError(f"run {name} is a {member[0].task.name} run: segment sizes are for segmentation")
-        q = split_quality(member, ref, progress=progress)
-        recall = segment_recall(q.segments)
-        out.append(
-            {
-                "run": name,
-                "epoch": member[1],
-                "classes": member[0].classes,
-                "recall": [[_none(v) for v in row] for row in recall],
-                "segments": q.segments[..., 1].tolist(),
-            }
-        )
-    return {"split": split, "bins": list(SIZE_NAMES), "runs": out}
+        q = split_quality(member, ref, progress=sub)
+        return {
+            "run": name,
+            "epoch": member[1],
+            "classes": member[0].classes,
+            "recall": [[_none(v) for v in row] for row in segment_recall(q.segments)],
+            "segments": q.segments[..., 1].tolist(),
+        }
+
+    members = _members(ws, names, epoch, split)
+    return {"split": split, "bins": list(SIZE_NAMES), "runs": _each_run(members, progress, measure)}
 
 
 def significance(
@@ -164,51 +171,48 @@ def agreement(
     unsure: float = 0.5,
 ) -> tuple[list[Panel], dict[str, Any]]:
     """On one image: the consensus map of the runs (how many get each pixel right) and each run's
-    confidence-versus-error map (wrong and confident, wrong and unsure, right and unsure)."""
+    confidence-versus-error map (wrong and confident, wrong and unsure, right and unsure). A run that fails
+    is left out of the consensus and listed with its reason under "failed"."""
     names = ws.check_runs(names, ref)
     if not names or not ref.open().task.dense:
         raise ValueError("select one or more segmentation runs")
     i, image, target = ref.item(index)
     ds = ref.open()
-    k = len(ds.classes)
-    members = resolve_members(ws, names, epochs)
-    preds = [predict_items([m], ref, [i])[0] for m in members]
-    right, none = consensus(preds, target, k, ds.ignore_index)
+    probs, failed = {}, []
+    for name, member in zip(names, resolve_members(ws, names, epochs)):
+        try:
+            probs[name] = (member, get_predictor([member]).predict([image])[0].probs)  # (K, H, W)
+        except Exception as e:  # noqa: BLE001  (one faulty run never takes the others down)
+            failed.append({"run": name, "epoch": member[1], "error": run_failure(name, e)})
+    if not probs:
+        raise ValueError("every selected run failed on this image: " + "; ".join(f["error"] for f in failed))
+    members = [m for m, _ in probs.values()]
+    right, none = consensus([p.argmax(0) for _, p in probs.values()], target, len(ds.classes), ds.ignore_index)
     n = len(members)
-    colors = [
-        tuple(int(a + (b - a) * j / max(1, n)) for a, b in zip(CONSENSUS_COLORS[0], CONSENSUS_COLORS[2])) for j in range(n + 1)
-    ]
+    ends = list(zip(CONSENSUS_COLORS[0], CONSENSUS_COLORS[2]))  # (none right, all right) per channel
+    colors = [tuple(int(a + (b - a) * j / max(1, n)) for a, b in ends) for j in range(n + 1)]
     key = ("consensus", member_key(members), ref, i)
-    panels = [
-        Panel(
-            renders.path(key, lambda: display(V.category_map(right, colors)), photo=False),
-            f"consensus: dark orange = no run right ({int(none.sum()):,} px), green = all {n} right",
-        )
-    ]
+    caption = f"consensus: dark orange = no run right ({int(none.sum()):,} px), green = all {n} right"
+    panels = [Panel(renders.path(key, lambda: display(V.category_map(right, colors)), photo=False), caption)]
     rows = []
-    for name, member in zip(names, members):
-        probs = get_predictor([member]).predict([image])[0].probs  # (K, H, W)
-        cat = confidence_error_map(probs, target, ds.ignore_index, unsure)
+    for name, (member, p) in probs.items():
+        cat = confidence_error_map(p, target, ds.ignore_index, unsure)
         counts = np.bincount(cat[cat != 255], minlength=4)[:4]
-        panels.append(
-            Panel(
-                renders.path(
-                    ("confidence", unsure) + key + (member_key([member]),),
-                    lambda: display(V.category_map(cat, CONFIDENCE_COLORS)),
-                    photo=False,
-                ),
-                f"{name} @ {member[1]}: wrong and confident {int(counts[3]):,} px",
-            )
+        path = renders.path(
+            ("confidence", unsure) + key + (member_key([member]),),
+            lambda: display(V.category_map(cat, CONFIDENCE_COLORS)),
+            photo=False,
         )
+        panels.append(Panel(path, f"{name} @ {member[1]}: wrong and confident {int(counts[3]):,} px"))
         rows.append({"run": name, "epoch": member[1], **{c: int(v) for c, v in zip(CONFIDENCE_NAMES, counts)}})
-    labelled = int((right != 255).sum())
     return panels, {
         "image": i,
-        "labelled_pixels": labelled,
+        "labelled_pixels": int((right != 255).sum()),
         "right_by": np.bincount(right[right != 255], minlength=n + 1).tolist(),
         "none_right_by_class": dict(zip(ds.classes, none.tolist())),
         "confidence": rows,
         "unsure_above": unsure,
+        "failed": failed,
     }
 
 

@@ -13,6 +13,7 @@ from core import visualize as V
 from core.evaluation.per_image import class_presence, image_scores
 from core.explorer.predictions import Member, member_key, nearest_epoch, predict_items
 from core.explorer.renders import DISPLAY_MIN_SIDE, Renders
+from core.explorer.validation import run_failure
 from core.explorer.workspace import DatasetRef, Workspace
 from core.runs import Run
 from core.runs.history import spread_epochs
@@ -113,6 +114,14 @@ def _seg_panel(
     return Panel(path, f"{title} · mIoU {_fmt(s['miou'])} · acc {_fmt(s['pixel_acc'])}"), row
 
 
+def failed_panel(
+    renders: Renders, ref: DatasetRef, i: int, image: np.ndarray, label: str, reason: str, zoom: Zoom = NO_ZOOM
+) -> Panel:
+    """The column of a run that failed on this image: the image dimmed, and the reason as its caption."""
+    path = renders.path(("failed", ref, i, zoom), lambda: display(V.dim(image, 0.75), zoom))
+    return Panel(path, f"⚠ {label} failed: {reason}"[:300])
+
+
 def _cls_entry(ref: DatasetRef, target: int, label: str, members: Sequence[Member], pred) -> tuple[dict, list[tuple[str, float]]]:
     """The top-5 classes of one model (a run at an epoch, or an ensemble) for the image."""
     classes = ref.open().classes
@@ -157,7 +166,14 @@ def compare(
     if ensemble and len(members) >= 2:
         entries.append(("ensemble", members))
     for name, group in entries:
-        pred = predict_items(group, ref, [i])[0]
+        try:
+            pred = predict_items(group, ref, [i])[0]
+        except Exception as e:  # noqa: BLE001  (one faulty run fails in its own column; the others render)
+            reason = run_failure(name, e)
+            rows.append({"run": name, "error": reason})
+            if seg:
+                panels.append(failed_panel(renders, ref, i, image, name, reason, zoom))
+            continue
         if seg:
             panel, row = _seg_panel(renders, ref, i, image, target, name, group, pred, opacity, zoom)
             panels.append(panel)
@@ -185,7 +201,13 @@ def across_epochs(
     i, image, target = ref.item(index)
     panels, rows = [], []
     for e in spread_epochs(run.epochs or [run.last_epoch], limit):
-        pred = predict_items([(run, e)], ref, [i])[0]
+        try:
+            pred = predict_items([(run, e)], ref, [i])[0]
+        except Exception as err:  # noqa: BLE001  (an epoch whose weights fail is shown failed; the others render)
+            reason = run_failure(f"{name} @ {e}", err)
+            panels.append(failed_panel(renders, ref, i, image, f"epoch {e}", reason))
+            rows.append({"run": name, "epoch": e, "error": reason})
+            continue
         if ds.task.dense:
             panel, row = _seg_panel(renders, ref, i, image, target, name, [(run, e)], pred, opacity, NO_ZOOM)
             panel.caption = f"epoch {e}: mIoU {_fmt(row['miou'], 2)}"

@@ -367,6 +367,8 @@ def reliability_diagram(runs: Sequence[dict[str, Any]]) -> go.Figure:
     fig = go.Figure()
     fig.add_trace(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated", line=dict(color="#888", dash="dash")))
     for i, r in enumerate(runs):
+        if "error" in r:  # a run that failed is named in the text beside the figure
+            continue
         rel, color = r["reliability"], run_color(i)
         mid = [(lo + hi) / 2 for lo, hi in zip(rel["lower"], rel["upper"])]
         acc = [_none(v) for v in rel["accuracy"]]
@@ -493,6 +495,8 @@ def boundary_bars(table: dict[str, Any]) -> go.Figure:
     """Region IoU (light) and boundary IoU (dark) per class for each run."""
     fig = go.Figure()
     for i, r in enumerate(table["runs"]):
+        if "error" in r:
+            continue
         color = run_color(i)
         fig.add_trace(
             go.Bar(
@@ -530,6 +534,8 @@ def segment_recall_bars(table: dict[str, Any]) -> go.Figure:
     """Recall of ground-truth segments per class and size bin (a segment is found when half of it is predicted as its class)."""
     fig = make_subplots(rows=1, cols=len(table["bins"]), subplot_titles=table["bins"], shared_yaxes=True)
     for i, r in enumerate(table["runs"]):
+        if "error" in r:
+            continue
         for b in range(len(table["bins"])):
             fig.add_trace(
                 go.Bar(

@@ -12,6 +12,7 @@ import numpy as np
 from core.evaluation.metrics import nanmean
 from core.explorer.cache import SPLIT_STATS
 from core.explorer.predictions import Member, Progress, member_key, predict_items
+from core.explorer.validation import run_failure
 from core.explorer.workspace import DatasetRef, Workspace
 
 
@@ -87,5 +88,14 @@ def hardest_for(
     names = ws.check_runs(names, ref)
     if not names:
         raise ValueError("select at least one run first")
-    members = resolve_members(ws, names, epochs)
-    return hardest_images([[m] for m in members], ref, progress=progress), ws.run(names[0]).task.score_label
+    usable, failed = [], []
+    for name, member in zip(names, resolve_members(ws, names, epochs)):
+        try:  # a run whose model fails is left out of the ranking, with its reason
+            split_stats([member], ref, progress=progress)
+            usable.append(member)
+        except Exception as e:  # noqa: BLE001  (one faulty run never takes the others down)
+            failed.append(run_failure(name, e))
+    if not usable:
+        raise ValueError("every selected run failed: " + "; ".join(failed))
+    label = ws.run(names[0]).task.score_label + "".join(f"; left out: {f}" for f in failed)
+    return hardest_images([[m] for m in usable], ref, progress=progress), label

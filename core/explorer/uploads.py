@@ -10,9 +10,11 @@ from typing import Sequence
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from core import visualize as V
 from core.data.images import too_large_message
 from core.explorer.cache import UPLOADS
 from core.explorer.predictions import Member, get_predictor, member_key
+from core.explorer.validation import run_failure
 from core.inference import ClassificationPrediction, SegmentationPrediction, to_rgb_array
 from core.visualize import fit_within
 
@@ -54,51 +56,60 @@ def predict_image(members: Sequence[Member], image: np.ndarray) -> SegmentationP
 
 def analyze(renders, image: np.ndarray, members: Sequence[tuple[str, Member]], *, opacity: float = 0.55):
     """Each named run on an uploaded image: overlay and uncertainty (entropy) map with the predicted
-    classes, or the top-5 classes. Returns a ``core.explorer.compare.Comparison``."""
-    from core import visualize as V
-    from core.evaluation.per_image import class_presence
+    classes, or the top-5 classes. A run that fails shows the reason in its own panel and row. Returns a
+    ``core.explorer.compare.Comparison``."""
     from core.explorer.compare import Comparison, Panel, display
 
     digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
     opacity = round(float(np.clip(opacity, 0.0, 1.0)), 3)
-    panels = [
-        Panel(renders.path(("upload", digest), lambda: display(image)), f"your image · {image.shape[1]}x{image.shape[0]} px")
-    ]
+    size = f"{image.shape[1]}x{image.shape[0]} px"
+    panels = [Panel(renders.path(("upload", digest), lambda: display(image)), f"your image · {size}")]
     rows, topk = [], []
     for name, member in members:
         run, epoch = member
-        pred = predict_image([member], image)
+        try:
+            pred = predict_image([member], image)
+        except Exception as e:  # noqa: BLE001  (one faulty run fails in its own panel; the others render)
+            reason = run_failure(name, e)
+            path = renders.path(("upload-failed", digest), lambda: display(V.dim(image, 0.75)))
+            panels.append(Panel(path, f"⚠ {name} failed: {reason}"[:300]))
+            rows.append({"run": name, "epoch": epoch, "error": reason})
+            continue
         if run.task.dense:
-            key = (member_key([member]), digest)
-            panels.append(
-                Panel(
-                    renders.path(
-                        ("upload-pred", opacity) + key,
-                        lambda: display(V.overlay(image, pred.labels, run.palette, opacity=opacity)),
-                    ),
-                    f"{name} @ {epoch}",
-                )
-            )
-            entropy = pred.entropy()
-            panels.append(
-                Panel(
-                    renders.path(("upload-entropy",) + key, lambda: display(V.entropy_map(entropy, run.num_classes))),
-                    f"{name}: uncertainty, mean {float(entropy.mean()):.2f} of at most {np.log(run.num_classes):.2f} nats",
-                )
-            )
-            present = class_presence(pred.labels, None, run.num_classes, run.ignore_index).predicted
-            rows.append(
-                {
-                    "run": name,
-                    "epoch": epoch,
-                    "classes": [run.classes[c] for c in present],
-                    "mean_entropy": float(entropy.mean()),
-                    "max_entropy": float(np.log(run.num_classes)),
-                }
-            )
+            seg_panels, row = _segmentation_panels(renders, image, digest, name, member, pred, opacity)
+            panels += seg_panels
+            rows.append(row)
         else:
             top = [(run.classes[c], p) for c, p in pred.topk(5)]
             topk.append((name, top))
             rows.append({"run": name, "epoch": epoch, "top5": [[c, p] for c, p in top]})
     scores = {"width": int(image.shape[1]), "height": int(image.shape[0]), "runs": rows}
     return Comparison(panels, scores, f"{image.shape[1]}×{image.shape[0]} px · {len(members)} runs", topk)
+
+
+def _segmentation_panels(renders, image: np.ndarray, digest: str, name: str, member: Member, pred, opacity: float):
+    """A segmentation run's overlay and uncertainty map on the upload, and its row of results."""
+    from core.evaluation.per_image import class_presence
+    from core.explorer.compare import Panel, display
+
+    run, epoch = member
+    key = (member_key([member]), digest)
+    overlay = renders.path(
+        ("upload-pred", opacity) + key, lambda: display(V.overlay(image, pred.labels, run.palette, opacity=opacity))
+    )
+    entropy = pred.entropy()
+    most = float(np.log(run.num_classes))
+    uncertainty = renders.path(("upload-entropy",) + key, lambda: display(V.entropy_map(entropy, run.num_classes)))
+    panels = [
+        Panel(overlay, f"{name} @ {epoch}"),
+        Panel(uncertainty, f"{name}: uncertainty, mean {float(entropy.mean()):.2f} of at most {most:.2f} nats"),
+    ]
+    present = class_presence(pred.labels, None, run.num_classes, run.ignore_index).predicted
+    row = {
+        "run": name,
+        "epoch": epoch,
+        "classes": [run.classes[c] for c in present],
+        "mean_entropy": float(entropy.mean()),
+        "max_entropy": most,
+    }
+    return panels, row

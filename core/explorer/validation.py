@@ -6,10 +6,14 @@ discovered runs and the splits their runs recorded); this module holds the check
 
 from __future__ import annotations
 
+import logging
 from typing import Sequence
 
 from core.data import DatasetNotFoundError
+from core.inference import ModelError
 from core.runs import RunError
+
+log = logging.getLogger("vision_explorer")
 
 # What a user can cause and read a message about (a bad choice, a missing dataset, a broken run). Anything
 # else is a defect: the app shows its type and logs the traceback.
@@ -46,3 +50,12 @@ def user_message(e: BaseException) -> tuple[str, bool]:
         msg = str(e.args[0]) if isinstance(e, KeyError) and e.args else str(e)
         return msg.strip() or type(e).__name__, True
     return f"{type(e).__name__}: {e}", False
+
+
+def run_failure(name: str, e: BaseException) -> str:
+    """Why run ``name`` failed in its own column, row or point set (the others go on). Failures of a model itself
+    (``ModelError``) and of a user's choice are expected; anything else is also logged with its traceback."""
+    msg, expected = user_message(e)
+    if not expected and not isinstance(e, ModelError):
+        log.error("run %s failed", name, exc_info=e)
+    return msg

@@ -3,13 +3,21 @@ runs' probabilities averaged), ``evaluate_predictor`` (either scored on a split)
 
 from core.inference.ensemble import Ensemble, EnsembleError
 from core.inference.evaluate import evaluate_predictor
-from core.inference.predictor import ClassificationPrediction, ImageLike, Predictor, SegmentationPrediction, to_rgb_array
+from core.inference.predictor import (
+    ClassificationPrediction,
+    ImageLike,
+    ModelError,
+    Predictor,
+    SegmentationPrediction,
+    to_rgb_array,
+)
 
 __all__ = [
     "ClassificationPrediction",
     "Ensemble",
     "EnsembleError",
     "ImageLike",
+    "ModelError",
     "Predictor",
     "SegmentationPrediction",
     "evaluate_predictor",

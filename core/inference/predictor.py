@@ -59,6 +59,10 @@ def to_rgb_array(image: ImageLike) -> np.ndarray:
     return array_to_rgb(image)
 
 
+class ModelError(RuntimeError):
+    """A model that raised, or returned outputs of the wrong shape, class count or NaN; the message names the run."""
+
+
 class Predictor:
     """``Predictor(run_dir, epoch="best").predict([image, ...])``.
 
@@ -124,22 +128,45 @@ class Predictor:
             if self.run.task.dense:
                 out.extend(self._segment(x, sizes, features))
             else:
-                feats = self.model.features(x).float()  # (B, D)
-                logits = self.model.head(feats).float()  # (B, K)
+                feats = self._call(lambda: self.model.features(x), x).float()  # (B, D)
+                logits = self._checked(self._call(lambda: self.model.head(feats), x), x)  # (B, K)
                 if self.tta_flip:
-                    logits = merge_flipped(logits, self.model(x.flip(-1)))
+                    logits = merge_flipped(logits, self._checked(main_logits(self._call(lambda: self.model(x.flip(-1)), x)), x))
                 probs = logits.softmax(1)
                 for lg, p, f in zip(logits.cpu().numpy(), probs.cpu().numpy(), feats.cpu().numpy()):
                     out.append(ClassificationPrediction(lg, p, f))
         return out
 
+    def _call(self, forward, x: Tensor):
+        """``forward()``; a model that raises fails with its run named, so a caller can set this one run aside."""
+        try:
+            return forward()
+        except Exception as e:  # noqa: BLE001  (any failure of user code means the same to the caller)
+            raise ModelError(f"{self.label}: the model failed on a batch of {tuple(x.shape)}: {type(e).__name__}: {e}") from e
+
+    def _checked(self, logits: Tensor, x: Tensor) -> Tensor:
+        """``logits`` as float32 if they have one score per class (per pixel) of every image and are finite."""
+        k, b = self.run.num_classes, x.shape[0]
+        dense = self.run.task.dense
+        shape = tuple(logits.shape)
+        if (len(shape) != (4 if dense else 2)) or shape[:2] != (b, k):
+            want = f"({b}, {k}, H, W)" if dense else f"({b}, {k})"
+            raise ModelError(f"{self.label}: the model returned logits of shape {shape}, expected {want} for {k} classes")
+        logits = logits.float()
+        if not torch.isfinite(logits).all():
+            raise ModelError(f"{self.label}: the model returned NaN or infinite logits")
+        return logits
+
+    @property
+    def label(self) -> str:
+        return f"run {self.run.name}" + (f" @ {self.epoch}" if self.epoch is not None else "")
+
     def _segment(self, x: Tensor, sizes: list[tuple[int, int]], features: bool) -> list[SegmentationPrediction]:
-        result = self.model(x, features=features)
-        logits = (
-            result["out"].float().contiguous()
-        )  # (B, K, h, w); channels-last would make the per-pixel softmax and argmax crawl
+        result = self._call(lambda: self.model(x, features=features), x)
+        # (B, K, h, w); contiguous: channels-last would make the per-pixel softmax and argmax crawl
+        logits = self._checked(result["out"], x).contiguous()
         if self.tta_flip:
-            logits = merge_flipped(logits, main_logits(self.model(x.flip(-1))))
+            logits = merge_flipped(logits, self._checked(main_logits(self._call(lambda: self.model(x.flip(-1)), x)), x))
         preds = []
         for j, (lg, hw) in enumerate(zip(logits, sizes)):
             lg = F.interpolate(lg[None], size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)

@@ -18,8 +18,26 @@ from core.models import (
 )
 from core.models._api import get_model, list_models, model_args, model_task, rebuild_model, register_model
 from core.models.base import ClassificationModel, SegmentationModel, count_parameters
+from core.models.sources import (
+    arch_arguments,
+    arch_task,
+    build_arch,
+    describe_model,
+    list_sources,
+    load_stored_state,
+    split_arch,
+    stored_state,
+)
 
 __all__ = [
+    "arch_arguments",
+    "arch_task",
+    "build_arch",
+    "describe_model",
+    "list_sources",
+    "load_stored_state",
+    "split_arch",
+    "stored_state",
     "ClassificationModel",
     "SegmentationModel",
     "count_parameters",

@@ -57,8 +57,12 @@ def model_args(name: str, **cfg: Any) -> dict[str, Any]:
 
 
 def get_model(name: str, **cfg: Any) -> nn.Module:
-    """Build a registered model, e.g. ``get_model("unet", num_classes=11, base_width=16)``."""
-    return MODELS.get(name)(**model_args(name, **cfg))
+    """Build a registered model, e.g. ``get_model("unet", num_classes=11, base_width=16)``. The model remembers its
+    name and arguments (``model.arch_spec``), so ``RunWriter`` needs no ``arch=`` for it."""
+    args = model_args(name, **cfg)
+    model = MODELS.get(name)(**args)
+    model.arch_spec = (name, args)
+    return model
 
 
 def rebuild_model(name: str, args: dict[str, Any]) -> nn.Module:

@@ -29,7 +29,18 @@ import torch
 from safetensors import SafetensorError, safe_open
 from torch import nn
 
+from core.models.sources import (
+    OWN,
+    SOURCES,
+    SourceUnavailableError,
+    build_arch,
+    join_arch,
+    load_stored_state,
+    stored_state,
+)
+from core.models.sources.base import shapes_of, state_mismatch
 from core.tasks import Task, task_type
+from core.utils.registry import UnknownNameError
 
 RUN_FORMAT = 1
 RUN_FILE = "run.json"
@@ -93,8 +104,14 @@ class Run:
         return task_type(self.config["task"])
 
     @property
+    def source(self) -> str:
+        """The model's source (``core.models.sources``): "registry" for this project's own models."""
+        return self.config["model"].get("source") or OWN
+
+    @property
     def arch(self) -> str:
-        return self.config["model"]["name"]
+        """The model as ``core.train`` names it: ``unet``, or ``smp:Unet`` for a model of another library."""
+        return join_arch(self.source, self.config["model"]["name"])
 
     @property
     def model_args(self) -> dict[str, Any]:
@@ -195,13 +212,8 @@ class Run:
 
     def build_model(self, epoch: int | str = "best", device: torch.device | str = "cpu") -> nn.Module:
         """The model at ``epoch`` in eval mode, rebuilt from run.json and its safetensors snapshot."""
-        from core.models import rebuild_model
-
         path = self.weights_path(epoch)
-        try:
-            model = rebuild_model(self.arch, self.model_args)
-        except (KeyError, TypeError, ValueError) as e:
-            raise RunError(f"run {self.name}: cannot rebuild model {self.arch!r}: {e}") from e
+        model = self._rebuild()
         try:
             with safe_open(path, "pt") as f:
                 meta = f.metadata() or {}
@@ -213,14 +225,23 @@ class Run:
             raise RunError(
                 f"run {self.name}: epoch {wanted} is no longer available (training has moved on); choose a saved epoch"
             )
-        try:
-            model.load_state_dict(state, strict=True)  # float16 snapshots are cast to the model's float32
-        except RuntimeError as e:
-            raise RunError(
-                f"{path} does not fit model {self.arch} {self.model_args}: the run was written by an incompatible "
-                f"version. {str(e).splitlines()[0]}"
-            ) from e
+        problem = state_mismatch(shapes_of(stored_state(model)), shapes_of(state))
+        if problem:
+            raise RunError(f"{path} does not fit model {self.arch} {self.model_args}: {problem}")
+        load_stored_state(model, state)  # float16 snapshots are cast to the model's float32
         return model.to(device).eval()
+
+    def _rebuild(self) -> nn.Module:
+        """The model run.json describes, from its source, with no weights fetched; a clear RunError otherwise."""
+        try:
+            return build_arch(self.arch, self.model_args)
+        except SourceUnavailableError as e:
+            raise RunError(f"run {self.name}: {e}") from e
+        except UnknownNameError as e:
+            hint = " Was it trained with a plugin? Start the app with --plugins <module>." if self.source == OWN else ""
+            raise RunError(f"run {self.name}: unknown architecture {self.arch!r}: {e}.{hint}") from e
+        except (KeyError, TypeError, ValueError, RuntimeError) as e:
+            raise RunError(f"run {self.name}: cannot rebuild model {self.arch!r} from run.json: {e}") from e
 
 
 def _read_metadata(path: Path) -> dict[str, Any]:
@@ -260,6 +281,12 @@ def load_run(path: str | Path) -> Run:
         task_type(config["task"])
     except (ValueError, TypeError) as e:
         raise RunError(f"{cfg_path}: {e}") from e
+    source = config["model"].get("source") or OWN
+    if not isinstance(source, str) or source not in SOURCES:  # never a module to import: only the allow-list
+        raise RunError(
+            f"{cfg_path} names the model source {source!r}, which is not one of {', '.join(SOURCES.names())}; "
+            "a run directory can only name a known source, and nothing was imported"
+        )
     config["data"].setdefault("train_split", "train")
     config["data"].setdefault("val_split", "val")
     return Run(path=path, config=config, history=read_history(path))
@@ -272,16 +299,11 @@ def weights_problem(run: Run) -> str | None:
     such as a pickle planted under that name, is refused here) and its tensor names and shapes are
     compared with the model run.json describes, built on the meta device (no memory, no weights).
     """
-    from core.models import rebuild_model
-    from core.utils.registry import UnknownNameError
-
     try:
         with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in rebuild_model(run.arch, run.model_args).state_dict().items()}
-    except UnknownNameError as e:
-        return f"unknown architecture {run.arch!r}: {e}. Was it trained with a plugin? Start the app with --plugins <module>."
-    except (TypeError, ValueError, RuntimeError) as e:
-        return f"cannot rebuild model {run.arch!r} from run.json: {e}"
+            expected = shapes_of(stored_state(run._rebuild()))
+    except RunError as e:
+        return str(e).removeprefix(f"run {run.name}: ")
     files = [snapshot_path(run.path, e) for e in run.epochs] + [
         p for p in [run.path / "weights" / "last.safetensors"] if p.exists()
     ]
@@ -292,19 +314,16 @@ def weights_problem(run: Run) -> str | None:
                 shapes = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
         except (SafetensorError, OSError) as e:
             return f"{name} is not a readable safetensors file ({e}); delete it, or the run"
-        if shapes != expected:
-            missing = sorted(set(expected) - set(shapes))
-            unexpected = sorted(set(shapes) - set(expected))
-            wrong = [k for k in expected if k in shapes and shapes[k] != expected[k]]
-            if wrong:
-                k = wrong[0]
-                why = (
-                    f"tensor {k} is {list(shapes[k])} but model {run.arch} with {run.num_classes} classes (run.json) "
-                    f"needs {list(expected[k])}"
-                )
-            else:
-                why = f"missing tensors {missing[:3]}, unexpected {unexpected[:3]}"
-            return f"{name} does not fit the model run.json describes: {why}"
+        wrong = [k for k in expected if k in shapes and shapes[k] != expected[k]]
+        if wrong:  # the usual case: a class count or width that differs from run.json's
+            k = wrong[0]
+            return (
+                f"{name} does not fit the model run.json describes: tensor {k} is {list(shapes[k])} but model {run.arch} "
+                f"with {run.num_classes} classes (run.json) needs {list(expected[k])}"
+            )
+        problem = state_mismatch(expected, shapes)
+        if problem:
+            return f"{name} does not fit the model run.json describes: {problem}"
     return None
 
 

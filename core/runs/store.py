@@ -38,11 +38,12 @@ def write_history(run_dir: Path, records: list[dict[str, Any]]) -> None:
     atomic_write_bytes(run_dir / HISTORY_FILE, text.encode())
 
 
-def create_run(path: Path, config: dict[str, Any], *, replace: bool = False) -> None:
+def create_run(path: Path, config: dict[str, Any], *, replace: bool = False, advice: str = "choose another folder") -> None:
     """Start a run directory; refuses to overwrite an existing run unless ``replace`` (a run restarted
-    before it committed any epoch)."""
+    before it committed any epoch). ``advice`` is what the caller's user can do instead, in its own terms
+    (a command-line flag for the engine, an argument for ``RunWriter``)."""
     if (path / RUN_FILE).exists() and not replace:
-        raise RunError(f"{path} already holds a run; pass --resume to continue it or choose another --out")
+        raise RunError(f"{path} already holds a run; {advice}")
     path.mkdir(parents=True, exist_ok=True)
     atomic_write_json(path / RUN_FILE, {"format": RUN_FORMAT, **config, "status": running_status()})
 

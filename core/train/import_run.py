@@ -2,15 +2,20 @@
 
     python -m core.train.import_run model.pt --arch unet --model-arg base_width=16 --dataset camvid \\
         --data-root ../shared/data/camvid --size 360 480 --out runs/imported-unet
+    python -m core.train.import_run deeplab.pt --arch tv:deeplabv3_mobilenet_v3_large --dataset camvid ...
+    python -m core.train.import_run my_smp_unet/ --dataset camvid ...      # an smp save_pretrained folder
 
-The state dict is loaded with ``torch.load(weights_only=True)`` (a plain state dict, or one under a
-"model" or "state_dict" key) into the registered architecture, scored on the dataset's validation split
-through the ``Predictor`` (at each label's native size) and written as a one-epoch run directory.
+A state dict is loaded with ``torch.load(weights_only=True)`` (plain, or under a "model" or "state_dict"
+key; a ``.safetensors`` file too), with or without a wrapper prefix such as ``model.``, ``net.`` or
+``module.``; a source's own checkpoint folder (smp's ``save_pretrained``) names its model itself. The model
+is scored on the dataset's validation split through the ``Predictor`` (at each label's native size) and
+written as a one-epoch run directory.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from pathlib import Path
 from typing import Any
@@ -19,14 +24,23 @@ import torch
 
 from core.data import get_dataset
 from core.inference import Predictor, evaluate_predictor
-from core.models import get_model, model_task
+from core.models import arch_arguments, arch_task, build_arch, load_stored_state, stored_state
+from core.models.sources import SOURCES, join_arch
+from core.models.sources.base import shapes_of, state_mismatch
 from core.runs import RunError, load_run
 from core.train.config import _key_values
 from core.train.writer import RunWriter
 
+PREFIXES = ("module.", "model.", "net.", "_orig_mod.")  # DDP, Lightning and wrapper modules, torch.compile
+
 
 def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """A state dict from a file, never unpickling code (``weights_only=True``)."""
+    """A state dict from a file, never unpickling code (``weights_only=True``; safetensors as such)."""
+    path = Path(path)
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        return load_file(path)
     try:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except FileNotFoundError:
@@ -41,11 +55,47 @@ def load_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
     return obj
 
 
+def fit_prefix(state: dict[str, torch.Tensor], expected: dict[str, tuple[int, ...]]) -> dict[str, torch.Tensor]:
+    """``state`` with a wrapper prefix removed from every key (``model.``, ``net.``, ...) when that makes its names
+    the model's; otherwise unchanged (the mismatch is reported by the caller)."""
+    candidates = [state]
+    for prefix in PREFIXES:
+        if state and all(k.startswith(prefix) for k in state):
+            candidates.append({k.removeprefix(prefix): v for k, v in state.items()})
+    for candidate in candidates + [_strip_twice(c) for c in candidates[1:]]:
+        if set(candidate) == set(expected):
+            return candidate
+    return candidates[-1]
+
+
+def _strip_twice(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    for prefix in PREFIXES:  # e.g. "module.model." from DDP around a Lightning module
+        if state and all(k.startswith(prefix) for k in state):
+            return {k.removeprefix(prefix): v for k, v in state.items()}
+    return state
+
+
+def read_weights(weights: Path, arch: str | None) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]]:
+    """``(arch, args, state)``: from a source's checkpoint folder (which names its model), else a state-dict
+    file with ``arch`` given."""
+    if weights.is_dir():
+        for name in SOURCES.names():
+            found = SOURCES.get(name).read_checkpoint(weights)
+            if found is not None:
+                return join_arch(name, found[0]), found[1], found[2]
+        raise ValueError(f"{weights} is a folder but not a checkpoint folder this project reads (an smp save_pretrained folder)")
+    if arch is None:
+        raise ValueError(
+            "--arch is needed for a state-dict file: a registry name (unet), or tv:<builder>, smp:<Arch>, timm:<name>"
+        )
+    return arch, {}, load_state_dict(weights)
+
+
 def import_run(
     weights: str | Path,
     *,
-    arch: str,
-    model_args: dict[str, Any],
+    arch: str | None = None,
+    model_args: dict[str, Any] | None = None,
     dataset: str,
     out: str | Path,
     data_root: str | None = None,
@@ -53,22 +103,22 @@ def import_run(
     size: tuple[int, int] | None = None,
     split: str = "val",
 ) -> Path:
-    """Write ``out`` as a one-epoch run of ``arch`` with ``weights``, scored on ``dataset``'s ``split``."""
+    """Write ``out`` as a one-epoch run of the model in ``weights``, scored on ``dataset``'s ``split``."""
     ds = get_dataset(dataset, split, data_root, **(data_options or {}))
-    if model_task(arch) is not ds.task:
-        raise ValueError(f"{arch} is a {model_task(arch).name} model but {dataset} is a {ds.task.name} dataset")
-    model = get_model(arch, num_classes=ds.num_classes, **model_args)
-    try:
-        model.load_state_dict(load_state_dict(weights), strict=True)
-    except RuntimeError as e:
-        raise ValueError(
-            f"{weights} does not fit {arch} {model_args} with {ds.num_classes} classes: {str(e).splitlines()[0]}"
-        ) from e
-    writer = RunWriter(
+    arch, recorded, state = read_weights(Path(weights), arch)
+    if arch_task(arch) is not ds.task:
+        raise ValueError(f"{arch} is a {arch_task(arch).name} model but {dataset} is a {ds.task.name} dataset")
+    args = arch_arguments(arch, {**recorded, **(model_args or {})}, num_classes=ds.num_classes)
+    model = build_arch(arch, args)
+    expected = shapes_of(stored_state(model))
+    state = fit_prefix(state, expected)
+    problem = state_mismatch(expected, shapes_of(state))
+    if problem:
+        raise ValueError(f"{weights} does not fit {arch} {args} with {ds.num_classes} classes: {problem}")
+    load_stored_state(model, state)
+    writer = RunWriter(  # the model remembers its arch and arguments (build_arch)
         out,
         model=model,
-        arch=arch,
-        model_args=model_args,
         classes=ds.classes,
         palette=ds.palette,
         ignore_index=ds.ignore_index,
@@ -82,17 +132,29 @@ def import_run(
         hparams={"imported_from": str(weights), "epochs": 1},
     )
     metrics = evaluate_predictor(Predictor(load_run(out), None, model=model, device="cpu"), ds)
-    writer.log_epoch(
-        1, model=model, metrics={k: v for k, v in metrics.items() if k not in ("nll", "num_items")}, val_nll=metrics["nll"]
-    )
+    extra = {k: v for k, v in metrics.items() if k not in ("nll", "num_items")}
+    writer.log_epoch(1, model=model, metrics=extra, val_nll=metrics["nll"])
     writer.close()
     return Path(out)
 
 
-def main(argv: list[str] | None = None) -> int:
+def load_plugins(modules: list[str]) -> None:
+    """Import the modules named with ``--plugins`` (they register models or datasets); nothing else is imported."""
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except ImportError as e:
+            raise ValueError(f"--plugins {name}: cannot import it ({e}); is its package on PYTHONPATH?") from e
+
+
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.train.import_run", description=__doc__.splitlines()[0])
-    p.add_argument("weights", help="a state dict saved with torch.save(model.state_dict(), path)")
-    p.add_argument("--arch", required=True, help="registered architecture (python -m core.train --list)")
+    p.add_argument(
+        "weights", help="a state dict (torch.save(model.state_dict(), path), or .safetensors), or an smp save_pretrained folder"
+    )
+    p.add_argument(
+        "--arch", default=None, help="unet (registry), tv:<builder>, smp:<Arch> or timm:<name>; a checkpoint folder names its own"
+    )
     p.add_argument("--model-arg", action="append", metavar="KEY=VALUE", help="constructor argument, repeatable")
     p.add_argument("--dataset", required=True)
     p.add_argument("--data-root", default=None)
@@ -102,17 +164,26 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--split", default="val")
     p.add_argument("--out", required=True, help="the run directory to write")
-    a = p.parse_args(argv)
+    p.add_argument("--plugins", action="append", default=[], metavar="MODULE", help="import this module first (registers models)")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = build_parser().parse_args(argv)
     try:
+        load_plugins(a.plugins)
+        options = _key_values(a.data_opt, "--data-opt")
+        size = tuple(a.size) if a.size else None
+        model_args = _key_values(a.model_arg, "--model-arg")
         out = import_run(
             a.weights,
             arch=a.arch,
-            model_args=_key_values(a.model_arg, "--model-arg"),
+            model_args=model_args,
             dataset=a.dataset,
             out=a.out,
             data_root=a.data_root,
-            data_options=_key_values(a.data_opt, "--data-opt"),
-            size=tuple(a.size) if a.size else None,
+            data_options=options,
+            size=size,
             split=a.split,
         )
     except (ValueError, TypeError, KeyError, FileNotFoundError, RunError) as e:

@@ -25,7 +25,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from core import runs
 from core.data import list_datasets
-from core.models import get_model, list_models, model_args
+from core.models import arch_arguments, build_arch, list_models, list_sources, stored_state
+from core.models.sources import OWN
 from core.tasks import Task, all_tasks
 from core.train.config import TrainConfig, build_parser, config_from_args, default_workers, snapshot_rule
 from core.train.engine import Timer, autocast_dtype, collate_allow_ragged, evaluate, train_one_epoch
@@ -155,8 +156,8 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     np.random.seed(cfg.seed)
     train_ds, val_ds = build_datasets(cfg, task_kind)
     out = Path(broadcast_object(str(cfg.out or default_out(cfg))))
-    args = model_args(cfg.arch, num_classes=train_ds.num_classes, **cfg.model_args)
-    model = get_model(cfg.arch, **args)
+    args = arch_arguments(cfg.arch, cfg.model_args, num_classes=train_ds.num_classes)
+    model = build_arch(cfg.arch, args, pretrained=True)  # pretrained weights only if the arguments ask for them
     init_weights(model, cfg.init)
     if resuming:
         weights = runs.load_run(out).config["train"].get("class_weights")
@@ -245,7 +246,7 @@ def _resume_or_create(s: Session, *, resuming: bool, extended: bool, restart: bo
 
                 remove_stray_temporaries(s.out)
                 runs.prune_after(s.out, 0)
-            runs.create_run(s.out, s.run_info, replace=restart)
+            runs.create_run(s.out, s.run_info, replace=restart, advice="pass --resume to continue it or choose another --out")
         barrier()
         return
     state = runs.load_state(s.out)
@@ -263,18 +264,11 @@ def _resume_or_create(s: Session, *, resuming: bool, extended: bool, restart: bo
 
         remove_stray_temporaries(s.out)
         runs.prune_after(s.out, int(state["epoch"]))
-        runs.save_weights(s.out / "weights" / "last.safetensors", _evaluated_weights(state), {"epoch": state["epoch"]})
+        runs.save_weights(s.out / "weights" / "last.safetensors", stored_state(s.evaluated), {"epoch": state["epoch"]})
         runs.update_run(s.out, train={"epochs": s.cfg.epochs, "budget_min": s.cfg.budget_min}, status=runs.running_status())
         print(f"resuming {s.out} from epoch {s.start_epoch}", flush=True)
     barrier()
     s.history = runs.read_history(s.out)
-
-
-def _evaluated_weights(state: dict[str, Any]) -> dict[str, torch.Tensor]:
-    """From a resume state, the weights that were validated and saved: the EMA's model when there is one."""
-    if "ema" not in state:
-        return state["model"]
-    return {k.removeprefix("module."): v for k, v in state["ema"].items() if k.startswith("module.")}
 
 
 def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> str | None:
@@ -361,7 +355,7 @@ def _commit_epoch(s: Session, record: dict, snapshot: bool) -> None:
     }
     if s.ema is not None:
         state["ema"] = {k: v.detach().cpu() for k, v in s.ema.state_dict().items()}
-    weights = {k: v.detach().cpu() for k, v in s.evaluated.state_dict().items()}
+    weights = {k: v.detach().cpu() for k, v in stored_state(s.evaluated).items()}
     runs.commit_epoch(s.out, s.history, record, weights, monitor=s.task.monitor, snapshot=snapshot, keep=s.keep, state=state)
 
 
@@ -371,13 +365,24 @@ def _finish(s: Session, status: str) -> None:
     barrier()
 
 
+def list_text() -> str:
+    """What ``--list`` prints: the registry's models per task, each source and how to name its models, the datasets."""
+    lines = [f"{task.name + ' models:':<23} " + ", ".join(list_models(task)) for task in all_tasks()]
+    lines.append("model sources (--arch SOURCE:NAME, arguments with --model-arg KEY=VALUE):")
+    for name, source in list_sources():
+        if name == OWN:
+            continue
+        state = "installed" if source.available() else f"not installed: pip install {source.pip}"
+        lines.append(f"  {name + ':':<6} {source.naming} [{state}]")
+    lines.append(f"{'datasets:':<23} " + ", ".join(list_datasets()))
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     ns = parser.parse_args(argv)
     if ns.list:
-        for task in all_tasks():
-            print(f"{task.name + ' models:':<23}", ", ".join(list_models(task)))
-        print("datasets:              ", ", ".join(list_datasets()))
+        print(list_text())
         return 0
     try:
         cfg = config_from_args(ns)

@@ -20,7 +20,7 @@ from core.data import dataset_task, get_dataset
 from core.data.base import VisionDataset
 from core.data.cache import InMemory
 from core.data.transforms import AugmentConfig, classification_train_transforms, eval_transforms, train_transforms
-from core.models import count_parameters, model_task
+from core.models import arch_task, count_parameters, split_arch
 from core.tasks import Task, task_type
 from core.train.config import TrainConfig
 from core.train.optim import class_pixel_counts, class_weights
@@ -29,14 +29,14 @@ from core.utils.device import DistInfo
 
 def resolve_task(cfg: TrainConfig) -> type[Task]:
     """The task of the architecture, which the dataset (and ``--task``, if given) must share."""
-    arch_task, data_task = model_task(cfg.arch), dataset_task(cfg.dataset)
-    if arch_task is not data_task:
+    model_kind, data_task = arch_task(cfg.arch), dataset_task(cfg.dataset)
+    if model_kind is not data_task:
         raise ValueError(
-            f"architecture {cfg.arch!r} is a {arch_task.name} model but dataset {cfg.dataset!r} is for {data_task.name}"
+            f"architecture {cfg.arch!r} is a {model_kind.name} model but dataset {cfg.dataset!r} is for {data_task.name}"
         )
-    if cfg.task is not None and task_type(cfg.task) is not arch_task:
-        raise ValueError(f"--task {cfg.task} does not match architecture {cfg.arch!r} ({arch_task.name})")
-    return arch_task
+    if cfg.task is not None and task_type(cfg.task) is not model_kind:
+        raise ValueError(f"--task {cfg.task} does not match architecture {cfg.arch!r} ({model_kind.name})")
+    return model_kind
 
 
 def build_datasets(cfg: TrainConfig, task: type[Task]) -> tuple[VisionDataset, VisionDataset]:
@@ -118,9 +118,10 @@ def run_config(
     """The run description of run.json: task, model and its arguments, dataset, hyper-parameters, versions,
     and ``runtime``: what ran (device, processes, memory format, autocast precision), which can differ
     from what was asked."""
+    source, name = split_arch(cfg.arch)
     return {
         "task": task.name,
-        "model": {"name": cfg.arch, "args": args, "num_params": count_parameters(model)},
+        "model": {"source": source, "name": name, "args": args, "num_params": count_parameters(model)},
         "data": {
             "name": cfg.dataset,
             "options": cfg.data_options,

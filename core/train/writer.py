@@ -31,9 +31,60 @@ import core
 from core import runs
 from core.data.base import IMAGENET_MEAN, IMAGENET_STD
 from core.evaluation.metrics import ConfusionMatrix, topk_correct
-from core.models import count_parameters, rebuild_model
-from core.models import model_args as full_model_args
-from core.tasks import SegmentationTask, Task, task_type
+from core.models import arch_arguments, arch_task, build_arch, count_parameters, describe_model, split_arch, stored_state
+from core.models.sources import join_arch
+from core.models.sources.base import shapes_of, state_mismatch
+from core.tasks import Task, task_type
+
+RESUME_ADVICE = "pass resume=True to RunWriter to continue it, or choose another path"
+
+
+def model_spec(model: nn.Module, arch: str | None, model_args: dict[str, Any] | None, *, num_classes: int):
+    """``(arch, recorded args)`` of ``model``: worked out from the object for a model of a library with a source
+    (smp, torchvision, timm, or one ``core.models.build_arch`` made), else from ``arch``/``model_args``. The
+    source must rebuild exactly this model from them, or the run would not be self-describing."""
+    described = describe_model(model)
+    if arch is None and described is None:
+        raise ValueError(
+            f"RunWriter cannot tell which model a {type(model).__name__} is: pass arch= (a registry name such as "
+            "'unet', or 'smp:Unet', 'tv:resnet18', 'timm:convnext_atto') and model_args= with its constructor arguments"
+        )
+    if arch is None:
+        arch, model_args = described[0], {**described[1], **(model_args or {})}
+    args = arch_arguments(arch, dict(model_args or {}), num_classes=num_classes)
+    with torch.device("meta"):
+        expected = shapes_of(stored_state(build_arch(arch, args)))
+    problem = state_mismatch(expected, shapes_of(stored_state(model)))
+    if problem:
+        raise ValueError(
+            f"the model does not match {arch} with {args}: {problem}. Pass arch= and model_args= as it was built, "
+            "or register its builder with core.models.register_model"
+        )
+    return arch, args
+
+
+def _task(arch: str, task: type[Task] | str | None) -> type[Task]:
+    """The task of the model's architecture; a ``task`` given as well must agree with it."""
+    kind = arch_task(arch)
+    if task is not None and task_type(task) is not kind:
+        raise ValueError(f"{arch} is a {kind.name} model, not {task_type(task).name}")
+    return kind
+
+
+def _config(task: type[Task], model_info: dict[str, Any], data: dict[str, Any], hparams: dict[str, Any] | None) -> dict:
+    return {
+        "task": task.name,
+        "model": model_info,
+        "data": data,
+        "train": {"logged_by": "core.train.writer.RunWriter", **(hparams or {})},
+        "versions": {
+            "vision_explorer": core.__version__,
+            "torch": torch.__version__,
+            "torchvision": torchvision.__version__,
+            "python": platform.python_version(),
+        },
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
 
 
 class RunWriter:
@@ -48,7 +99,7 @@ class RunWriter:
         path: str | Path,
         *,
         model: nn.Module,
-        arch: str,
+        arch: str | None = None,
         model_args: dict[str, Any] | None = None,
         classes: Sequence[str],
         palette: Sequence[Sequence[int]],
@@ -64,58 +115,52 @@ class RunWriter:
         val_split: str = "val",
         snapshot_epochs: Iterable[int] | None = None,
         hparams: dict[str, Any] | None = None,
+        resume: bool = False,
     ) -> None:
         self.path = Path(path)
         self.model = model
-        self.task = task_type(task) if task is not None else getattr(model, "task", SegmentationTask)
-        self.num_classes, self.ignore_index = len(classes), int(ignore_index)
         if len(palette) != len(classes):
             raise ValueError(f"{len(classes)} classes but {len(palette)} palette colours")
-        args = full_model_args(arch, num_classes=len(classes), **(model_args or {}))
-        self._check_rebuildable(arch, args)
+        arch, args = model_spec(model, arch, model_args, num_classes=len(classes))
+        self.task = _task(arch, task)
+        self.num_classes, self.ignore_index = len(classes), int(ignore_index)
         self.snapshot_epochs = None if snapshot_epochs is None else {int(e) for e in snapshot_epochs}
         self.history: list[dict[str, Any]] = []
         self.start = time.perf_counter()
-        config = {
+        data = {
+            "name": dataset or "custom",
+            "options": data_options or {},
+            "root": data_root,
+            "train_split": train_split,
+            "val_split": val_split,
             "task": self.task.name,
-            "model": {"name": arch, "args": args, "num_params": count_parameters(model)},
-            "data": {
-                "name": dataset or "custom",
-                "options": data_options or {},
-                "root": data_root,
-                "train_split": train_split,
-                "val_split": val_split,
-                "task": self.task.name,
-                "classes": list(classes),
-                "palette": [list(c) for c in palette],
-                "ignore_index": self.ignore_index,
-                "mean": list(mean),
-                "std": list(std),
-                "input_size": list(input_size) if input_size else None,
-                "eval_native": False,
-            },
-            "train": {"logged_by": "core.train.writer.RunWriter", **(hparams or {})},
-            "versions": {
-                "vision_explorer": core.__version__,
-                "torch": torch.__version__,
-                "torchvision": torchvision.__version__,
-                "python": platform.python_version(),
-            },
-            "created": time.strftime("%Y-%m-%dT%H:%M:%S"),
+            "classes": list(classes),
+            "palette": [list(c) for c in palette],
+            "ignore_index": self.ignore_index,
+            "mean": list(mean),
+            "std": list(std),
+            "input_size": list(input_size) if input_size else None,
+            "eval_native": False,
         }
-        runs.create_run(self.path, config)
+        source, name = split_arch(arch)
+        model_info = {"source": source, "name": name, "args": args, "num_params": count_parameters(model)}
+        if resume and (self.path / runs.RUN_FILE).exists():
+            self._resume(model_info)
+        else:
+            runs.create_run(self.path, _config(self.task, model_info, data, hparams), advice=RESUME_ADVICE)
 
-    def _check_rebuildable(self, arch: str, args: dict[str, Any]) -> None:
-        """The registry must rebuild exactly this model from (arch, args), or the run would not be self-describing."""
-        with torch.device("meta"):
-            expected = {k: tuple(v.shape) for k, v in rebuild_model(arch, args).state_dict().items()}
-        given = {k: tuple(v.shape) for k, v in self.model.state_dict().items()}
-        if given != expected:
-            diff = sorted(set(given) ^ set(expected))[:3] or [k for k in given if given[k] != expected.get(k)][:3]
+    def _resume(self, model_info: dict[str, Any]) -> None:
+        """Continue the run in ``path``: its history is kept and the next epoch must come after its last."""
+        run = runs.load_run(self.path)
+        recorded = {k: run.config["model"].get(k) for k in ("name", "args")}
+        if (run.source, recorded["name"], recorded["args"]) != (model_info["source"], model_info["name"], model_info["args"]):
             raise ValueError(
-                f"the model does not match get_model({arch!r}, **{args}) (differs at {diff}); pass the registry "
-                "name and arguments it was built with, or register its builder (core.models.register_model)"
+                f"{self.path} holds a run of {run.arch} {recorded['args']}, not of this model "
+                f"({join_arch(model_info['source'], model_info['name'])} {model_info['args']}); choose another path"
             )
+        self.history = runs.read_history(self.path)
+        self.start -= float(self.history[-1].get("train_time") or 0.0) if self.history else 0.0
+        runs.update_status(self.path, **runs.running_status())
 
     # --- metrics -------------------------------------------------------------------------------------------
     @torch.inference_mode()
@@ -203,7 +248,7 @@ class RunWriter:
             "train_time": elapsed,
             **extra,
         }
-        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        weights = {k: v.detach().cpu() for k, v in stored_state(model).items()}
         wanted = self.snapshot_epochs is None or int(epoch) in self.snapshot_epochs
         runs.commit_epoch(
             self.path,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Generic, TypeVar
 
-T = TypeVar("T", bound=Callable[..., Any])
+T = TypeVar("T")
 
 
 class UnknownNameError(KeyError):

@@ -60,6 +60,12 @@ def damage(runs: Path, good: Path) -> dict[str, str]:
         )
     )
     cases["five-classes"] = "5 classes (run.json) needs [5,"
+    for name, source in (("module-source", "os.system"), ("plugin-source", "mypkg.models"), ("unknown-source", "keras")):
+        (copy(name) / "run.json").write_text(json.dumps({**run_json, "model": {**run_json["model"], "source": source}}))
+        cases[name] = f"names the model source '{source}', which is not one of registry, smp, timm, tv"
+    pip = {**run_json["model"], "source": "smp", "name": "Unet", "args": {"encoder_name": "resnet18", "classes": 11}}
+    (copy("smp-unet") / "run.json").write_text(json.dumps({**run_json, "model": pip}))
+    cases["smp-unet"] = "tensors "  # a real source: rebuilt, and its weights checked against it (a U-Net of this project's)
     history = copy("garbage-history") / "history.jsonl"
     history.write_text(history.read_text() + "{this is not json\n")
     cases["garbage-history"] = "line 3: not valid JSON"
@@ -80,7 +86,9 @@ def test_pickle_payloads_never_run_and_damaged_runs_are_isolated(tiny_seg_run, t
     plant_payloads(evil, marker)
     cases = damage(runs, good)
 
+    before = set(sys.modules)
     ws = Workspace.discover(runs)
+    assert not {"mypkg", "mypkg.models", "keras"} & (set(sys.modules) - before)  # a run directory imported nothing
     reasons = dict(ws.problems)
     assert list(ws.runs) == ["good"]
     assert "not a readable safetensors file" in reasons["evil"]

@@ -13,7 +13,7 @@ from core.evaluation.metrics import confusion_matrix, scores
 from core.explorer import Workspace
 from core.inference import Predictor
 from core.models import get_model
-from core.runs import load_run, read_history
+from core.runs import RunError, load_run, read_history
 from core.train.writer import RunWriter
 from tests.conftest import ROOT
 
@@ -112,7 +112,7 @@ def test_segmentation_preds_match_core_metrics(tmp_path):
 
 def test_a_model_that_does_not_match_its_registry_name_is_refused(tmp_path):
     model = get_model("unet", num_classes=11, base_width=8)
-    with pytest.raises(ValueError, match="does not match get_model"):
+    with pytest.raises(ValueError, match=r"does not match unet with .*of another shape \(down.0.0.weight: \[8, 3, 3, 3\] instead of \[16, 3, 3, 3\]"):
         RunWriter(
             tmp_path / "x",
             model=model,
@@ -237,3 +237,24 @@ def test_a_run_of_a_plugin_model_needs_the_plugin_named_at_start_up(tmp_path, mo
     assert list(demo.explorer_context.ws.runs) == ["p"]
     with pytest.raises(SystemExit, match="cannot import"):
         build_app(runs, cache_dir=tmp_path / "cache", plugins=["no_such_plugin_module"])
+
+
+def test_run_writer_resumes_and_its_refusals_name_the_python_api(tmp_path):
+    model = get_model("unet", num_classes=3, base_width=4, depth=2)
+    info = dict(classes=["a", "b", "c"], palette=[(0, 0, 0), (1, 1, 1), (2, 2, 2)], ignore_index=255)
+    w = RunWriter(tmp_path / "r", model=model, **info)  # a model build_arch made needs no arch=
+    w.log_epoch(1, train_loss=1.0)  # then the process dies: no close()
+    with pytest.raises(RunError, match="pass resume=True to RunWriter to continue it, or choose another path"):
+        RunWriter(tmp_path / "r", model=model, **info)
+    w = RunWriter(tmp_path / "r", model=model, resume=True, **info)
+    with pytest.raises(ValueError, match="epoch 1 is not after the last logged epoch 1"):
+        w.log_epoch(1, train_loss=0.5)
+    w.log_epoch(2, train_loss=0.5)
+    w.close()
+    run = load_run(tmp_path / "r")
+    assert [r["epoch"] for r in run.history] == [1, 2] and run.status["state"] == "finished" and run.epochs == [1, 2]
+    other = get_model("unet", num_classes=3, base_width=8, depth=2)
+    with pytest.raises(ValueError, match="holds a run of unet .* not of this model"):
+        RunWriter(tmp_path / "r", model=other, resume=True, **info)
+    with pytest.raises(ValueError, match="pass arch= .*'smp:Unet'"):
+        RunWriter(tmp_path / "s", model=torch.nn.Conv2d(3, 3, 1), **info)
