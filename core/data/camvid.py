@@ -12,6 +12,7 @@ from core.data.base import DatasetNotFoundError, VisionDataset
 from core.data.fetch import download_file, extract_zip_subdir
 from core.data.images import open_rgb
 from core.data.registry import check_split, register_dataset
+from core.data.sources import DatasetSource
 from core.tasks import SegmentationTask
 
 CLASSES = ["Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist"]
@@ -42,11 +43,7 @@ LAYOUT = """expected the SegNet CamVid layout:
 
 def resolve_root(root: str | os.PathLike | None) -> Path:
     """``root`` if given, else ``$CAMVID_ROOT``, else ``$VISION_EXPLORER_DATA/camvid``, else ``./data/camvid``."""
-    if root is not None:
-        return Path(root)
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR])
-    return Path(os.environ.get("VISION_EXPLORER_DATA", "data")) / "camvid"
+    return SOURCE.resolve_root(root)
 
 
 def pair_by_stem(image_dir: Path, label_dir: Path) -> list[tuple[Path, Path]]:
@@ -65,6 +62,20 @@ def download_camvid(root: str | os.PathLike, *, url: str = SOURCE_URL, progress:
     return root
 
 
+SOURCE = DatasetSource(
+    title="CamVid",
+    obtain="CamVid is public: `python -m core.data.download camvid DIR` fetches the SegNet tutorial copy "
+    "(or pass download=True).",
+    layout=LAYOUT,
+    env_var=ENV_VAR,
+    subdir="camvid",
+    splits=("train", "val"),
+    optional_splits=("test",),  # the project trains and validates on train/val (and holdout); test is not read
+    sizes={"train": 367, "val": 101, "test": 233},
+    fetch=download_camvid,
+)
+
+
 def sequence_of(stem: str) -> str:
     """The driving sequence of a CamVid frame, from its file name: ``0006R0_f02430`` -> ``0006R0``."""
     return stem.split("_", 1)[0]
@@ -73,10 +84,8 @@ def sequence_of(stem: str) -> str:
 def _folder_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     image_dir, label_dir = root / split, root / f"{split}annot"
     if not image_dir.is_dir() or not label_dir.is_dir():
-        raise DatasetNotFoundError(
-            f"CamVid split {split!r} not found under {root}: {image_dir.name}/ or {label_dir.name}/ is missing.\n"
-            f"{LAYOUT}\nPass root=... (--data-root), set ${ENV_VAR}, or pass download=True on a machine with internet."
-        )
+        missing = image_dir if not image_dir.is_dir() else label_dir
+        raise SOURCE.not_found(f"split {split!r} reads {split}/ and {split}annot/; {missing.name}/ is missing under {root}")
     pairs = pair_by_stem(image_dir, label_dir)
     if not pairs:
         raise DatasetNotFoundError(f"no image in {image_dir} has a label map of the same stem in {label_dir}.\n{LAYOUT}")
@@ -129,7 +138,7 @@ class CamVid(VisionDataset):
         return image, mask
 
 
-@register_dataset("camvid", task=SegmentationTask, sample_split="val-sample")
+@register_dataset("camvid", task=SegmentationTask, sample_split="val-sample", source=SOURCE)
 def camvid(split: str, root: str | None = None, *, download: bool = False, holdout: str | None = None, transform=None) -> CamVid:
     """CamVid (SegNet split): 11 classes, void = 11 ignored. ``download=True`` fetches it if missing.
 
