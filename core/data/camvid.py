@@ -6,11 +6,10 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from core.data.base import DatasetNotFoundError, VisionDataset
 from core.data.fetch import download_file, extract_zip_subdir
-from core.data.images import open_rgb
+from core.data.images import open_label_map, open_rgb
 from core.data.registry import check_split, register_dataset
 from core.data.sources import DatasetSource
 from core.tasks import SegmentationTask
@@ -127,13 +126,7 @@ class CamVid(VisionDataset):
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, label_path = self.pairs[index]
         image = open_rgb(image_path)
-        with Image.open(label_path) as im:
-            mask = np.asarray(im)
-        if mask.ndim != 2:
-            raise ValueError(f"{label_path}: a label map must be single-channel class indices, got shape {mask.shape}")
-        if mask.shape != image.shape[:2]:
-            raise ValueError(f"{label_path}: label map is {mask.shape}, its image {image_path.name} is {image.shape[:2]}")
-        mask = mask.astype(np.int64)
+        mask = open_label_map(label_path, image.shape).astype(np.int64)
         mask[mask > VOID] = VOID  # anything outside the 11 classes is void
         return image, mask
 
