@@ -12,8 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.base import VisionDataset
-from core.data.images import open_label_map, open_rgb
+from core.data.labelmaps import LabelMapPairs, pair_by_stem
 from core.data.registry import check_split, register_dataset
 from core.data.sources import DatasetSource
 from core.tasks import SegmentationTask
@@ -65,7 +64,6 @@ IGNORE = 255
 REDUCE_ZERO = np.full(256, IGNORE, dtype=np.int64)
 REDUCE_ZERO[1 : len(CLASSES) + 1] = np.arange(len(CLASSES))
 FOLDERS = {"train": "training", "val": "validation"}
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 RELEASE = "ADEChallengeData2016"
 
 SOURCE = DatasetSource(
@@ -92,38 +90,21 @@ def split_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     prefix, folder = release_prefix(root), FOLDERS[split]
     image_rel, label_rel = f"{prefix}images/{folder}/", f"{prefix}annotations/{folder}/"
     SOURCE.require(root, (image_rel, label_rel))
-    labels = {p.stem: p for p in (root / label_rel).iterdir() if p.suffix.lower() == ".png"}
-    images = sorted(p for p in (root / image_rel).iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    pairs = [(p, labels[p.stem]) for p in images if p.stem in labels]
+    pairs = pair_by_stem(root / image_rel, root / label_rel)
     if not pairs:
         raise SOURCE.not_found(f"no image in {image_rel} has an annotation of the same name in {label_rel} under {root}")
     return pairs
 
 
-class ADE20K(VisionDataset):
+class ADE20K(LabelMapPairs):
     classes = CLASSES
     palette = PALETTE
     ignore_index = IGNORE
-
-    def __init__(self, split: str, root: Path, transform=None) -> None:
-        super().__init__(transform)
-        self.pairs = split_pairs(root, split)
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def item_id(self, index: int) -> str:
-        return self.pairs[index][0].stem
-
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        image_path, label_path = self.pairs[index]
-        image = open_rgb(image_path)
-        raw = open_label_map(label_path, image.shape)
-        return image, REDUCE_ZERO[np.clip(raw, 0, 255)]  # (H, W) classes 0-149, 255 ignored
+    table = REDUCE_ZERO
 
 
 @register_dataset("ade20k", task=SegmentationTask, source=SOURCE)
 def ade20k(split: str, root: str | None = None, *, transform=None) -> ADE20K:
     """ADE20K SceneParsing: 150 classes, "other" (0) ignored as 255 and k -> k - 1; splits train and val."""
     check_split("ade20k", split, tuple(FOLDERS))
-    return ADE20K(split, SOURCE.resolve_root(root), transform)
+    return ADE20K(split_pairs(SOURCE.resolve_root(root), split), transform)

