@@ -7,14 +7,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from core.data import DatasetNotFoundError, get_dataset
 from core.data.download import main, sourced_datasets
 from tests.data.test_cityscapes import two_cities
 from tests.data.test_datasets import save
 
 
 def test_every_dataset_with_files_of_its_own_says_where_it_comes_from():
-    assert {"camvid", "cityscapes"} <= set(sourced_datasets())
+    assert {"ade20k", "camvid", "cityscapes", "cvat"} <= set(sourced_datasets())
     assert "synthstreets" not in sourced_datasets() and "folder" not in sourced_datasets()
+
+
+@pytest.mark.parametrize("name", sorted(sourced_datasets()))
+def test_a_wrong_root_names_what_is_missing_the_layout_and_the_env_var(name, tmp_path, monkeypatch):
+    source = sourced_datasets()[name]
+    monkeypatch.delenv(source.env_var, raising=False)
+    with pytest.raises(DatasetNotFoundError) as e:
+        get_dataset(name, source.splits[0], root=str(tmp_path / "nowhere"))
+    message = str(e.value)
+    assert f"is missing under {tmp_path / 'nowhere'}" in message and source.layout in message and f"${source.env_var}" in message
+    monkeypatch.setenv(source.env_var, str(tmp_path / "from-env"))
+    with pytest.raises(DatasetNotFoundError, match=f"is missing under {tmp_path / 'from-env'}"):
+        get_dataset(name, source.splits[0])
 
 
 def test_without_root_it_says_where_to_get_it(capsys):
