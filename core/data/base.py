@@ -18,7 +18,15 @@ Palette = list[tuple[int, int, int]]
 
 
 class DatasetNotFoundError(FileNotFoundError):
-    """A dataset's files are missing; the message names the expected layout and how to get it."""
+    """A dataset's files are missing; the message names the expected layout and how to get it.
+
+    ``problem`` is the part that says what is wrong (by default the first line), so a summary of
+    several splits can list each problem and print the layout once.
+    """
+
+    def __init__(self, message: str, *, problem: str | None = None) -> None:
+        super().__init__(message)
+        self.problem = problem or message.splitlines()[0]
 
 
 def default_palette(num_classes: int) -> Palette:

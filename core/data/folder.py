@@ -32,8 +32,10 @@ import numpy as np
 from PIL import Image
 
 from core.data.base import DatasetNotFoundError, VisionDataset, default_palette
+from core.data.colormasks import colors_to_indices
 from core.data.images import open_rgb
 from core.data.registry import register_dataset
+from core.data.splits import every_kth_to_val
 from core.tasks import SegmentationTask
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
@@ -80,11 +82,9 @@ class FolderSegmentation(VisionDataset):
         if not self.pairs:
             raise DatasetNotFoundError(f"folder dataset: no image in {image_dir} pairs with a mask in {mask_dir}. {LAYOUT_HINT}")
         if shared:  # one folder for train and val: every k-th pair is validation
-            every = max(2, round(1 / float(spec.get("val_fraction", 0.2))))
-            keep = (lambda i: i % every == 0) if split == "val" else (lambda i: i % every != 0)
             if split not in ("train", "val"):
                 raise ValueError(f"{root} has no {split}/ folder; without split folders only 'train' and 'val' exist")
-            self.pairs = [p for i, p in enumerate(self.pairs) if keep(i)]
+            self.pairs = every_kth_to_val(self.pairs, split, float(spec.get("val_fraction", 0.2)))
 
     def __len__(self) -> int:
         return len(self.pairs)
@@ -100,22 +100,7 @@ class FolderSegmentation(VisionDataset):
             return self.lut[raw.astype(np.uint8)]
         if raw.ndim == 2:
             raise ValueError(f"{where}: classes.json gives colours, so masks must be RGB; got a single-channel mask")
-        rgb = raw[..., :3].astype(np.int64)
-        codes = (rgb[..., 0] << 16) | (rgb[..., 1] << 8) | rgb[..., 2]  # (H, W)
-        palette_codes = (self.colors[:, 0] << 16) | (self.colors[:, 1] << 8) | self.colors[:, 2]
-        order = np.argsort(palette_codes)
-        pos = np.searchsorted(palette_codes[order], codes).clip(max=len(order) - 1)
-        exact = palette_codes[order][pos] == codes
-        mask = np.where(exact, order[pos], self.ignore_index)
-        if not exact.all():
-            # Lossy masks (resized or JPEG'd) stray from the palette: snap those pixels to the
-            # nearest colour within the tolerance, the rest stay void.
-            stray = rgb[~exact]  # (N, 3)
-            dist = ((stray[:, None, :] - self.colors[None]) ** 2).sum(-1)  # (N, K)
-            nearest = dist.argmin(1)
-            ok = dist[np.arange(len(stray)), nearest] <= self.tolerance**2
-            mask[~exact] = np.where(ok, nearest, self.ignore_index)
-        return mask
+        return colors_to_indices(raw, self.colors, self.ignore_index, self.tolerance)
 
     def load(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         image_path, mask_path = self.pairs[index]

@@ -95,3 +95,18 @@ def too_large_message(err: Exception | None = None, size: tuple[int, int] | None
         m = re.search(r"\((\d+) pixels\)", str(err))
         what = f"{int(m.group(1)) / 1e6:.1f} megapixels" if m else "more pixels than allowed"
     return f"the image is too large ({what}); the limit is {limit_pixels / 1e6:.0f} megapixels. Downscale it and try again."
+
+
+def open_label_map(path: str | Path, shape: tuple[int, ...]) -> np.ndarray:
+    """A single-channel label map (H, W) of integer labels, as stored, checked against its image's (H, W, ...) shape.
+
+    Label maps are read without any conversion: a colour or palette-less RGB file here is a wrong file,
+    and a size that differs from the image's would silently misalign every pixel.
+    """
+    with Image.open(path) as im:
+        labels = np.asarray(im)
+    if labels.ndim != 2:
+        raise ValueError(f"{path}: a label map must be single-channel class labels, got shape {labels.shape}")
+    if labels.shape != tuple(shape[:2]):
+        raise ValueError(f"{path}: label map is {labels.shape}, its image is {tuple(shape[:2])}")
+    return labels

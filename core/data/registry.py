@@ -6,19 +6,29 @@ import inspect
 from typing import Any, Callable
 
 from core.data.base import VisionDataset
+from core.data.sources import DatasetSource
 from core.tasks import Task, task_type
 from core.utils.registry import Registry
 
 DATASETS: Registry[Callable[..., VisionDataset]] = Registry("dataset")
 
 
-def register_dataset(name: str, *, task: type[Task], sample_split: str | None = None) -> Callable:
+def register_dataset(
+    name: str, *, task: type[Task], sample_split: str | None = None, source: DatasetSource | None = None
+) -> Callable:
     """Register ``builder(split, root=None, *, option=..., transform=None) -> VisionDataset`` of a task (``core.tasks``).
 
     ``sample_split`` names a split shipped with the project, served without the dataset's files (the
-    explorer falls back to it when the dataset is not on this machine).
+    explorer falls back to it when the dataset is not on this machine). ``source`` says where the dataset
+    is obtained and what its tree looks like (``python -m core.data.download`` reads it).
     """
-    return DATASETS.register(name, task=task_type(task), sample_split=sample_split)
+    return DATASETS.register(name, task=task_type(task), sample_split=sample_split, source=source)
+
+
+def dataset_source(name: str) -> DatasetSource | None:
+    """Where dataset ``name`` comes from and its expected tree, or None for one without files of its own
+    (``synthstreets``) or with a layout the user describes (``folder``)."""
+    return DATASETS.meta(_split_name(name)[0]).get("source")
 
 
 def sample_split(name: str) -> str | None:
