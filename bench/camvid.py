@@ -126,6 +126,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--gamma-jitter", type=float, default=None, help="random gamma in [1-g, 1+g]")
     g.add_argument("--blur", type=float, default=None, help="probability of a Gaussian blur")
     g.add_argument("--label-smoothing", type=float, default=None)
+    g.add_argument("--loss", default=None, choices=["ce", "lovasz", "ce+lovasz", "ohem"], help="training loss (recipes: ce)")
+    g.add_argument("--lovasz-per-image", action="store_true", default=None, help="Lovász-softmax per image, not per batch")
+    g.add_argument("--ohem-thresh", type=float, default=None, help="--loss ohem: pixels with p(true) below this (0.7)")
+    g.add_argument("--ohem-min-kept", type=int, default=None, help="--loss ohem: at least this many pixels a batch (100000)")
     g.add_argument("--ema", type=float, default=None, help="weight EMA decay (0 = off)")
     g.add_argument("--tta-flip", action="store_true", default=None, help="flip test-time augmentation (recorded in the run)")
     g.add_argument("--train-split", default=None, choices=["train", "trainval"], help="trainval: train + val (468 images)")
@@ -168,6 +172,10 @@ def recipe_config(args: argparse.Namespace):
         "gamma_jitter": args.gamma_jitter,
         "blur": args.blur,
         "label_smoothing": args.label_smoothing,
+        "loss": args.loss,
+        "lovasz_per_image": args.lovasz_per_image,
+        "ohem_thresh": args.ohem_thresh,
+        "ohem_min_kept": args.ohem_min_kept,
         "ema": args.ema,
         "tta_flip": args.tta_flip,
         "train_split": args.train_split,

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from core.evaluation.losses import OHEM_MIN_KEPT, OHEM_THRESH, lovasz_softmax, ohem_cross_entropy
 from core.evaluation.metrics import ConfusionMatrix, classification_scores, topk_correct
 from core.evaluation.metrics import scores as segmentation_scores
 from core.utils.device import all_reduce_sum
@@ -62,6 +63,7 @@ class Task:
     score_label: ClassVar[str]  # the per-item score of whole-split statistics
     summary: ClassVar[tuple[tuple[str, str], ...]]  # (column, history key) of a runs table
     epoch_line: ClassVar[tuple[tuple[str, str], ...]]  # (history key, label) of the one-line epoch summary
+    losses: ClassVar[tuple[str, ...]]  # the training losses (``--loss``) the task can train with
 
     def __init__(
         self,
@@ -71,28 +73,56 @@ class Task:
         aux_weight: float = 0.0,
         *,
         label_smoothing: float = 0.0,
+        loss: str = "ce",
+        lovasz_per_image: bool = False,
+        ohem_thresh: float = OHEM_THRESH,
+        ohem_min_kept: int = OHEM_MIN_KEPT,
     ) -> None:
         if not 0 <= label_smoothing < 1:
             raise ValueError(f"label smoothing must be in [0, 1), got {label_smoothing}")
+        check_loss(type(self), loss, lovasz_per_image=lovasz_per_image, ohem_thresh=ohem_thresh, ohem_min_kept=ohem_min_kept)
         self.num_classes = num_classes
         self.ignore_index = ignore_index
         self.weight = weight
         self.aux_weight = aux_weight
         self.label_smoothing = label_smoothing
+        self.terms = tuple(loss.split("+"))  # "ce+lovasz" -> ("ce", "lovasz")
+        self.lovasz_per_image = lovasz_per_image
+        self.ohem_thresh, self.ohem_min_kept = ohem_thresh, ohem_min_kept
 
     def loss(self, output: Tensor | dict[str, Tensor], target: Tensor) -> Tensor:
-        """Weighted cross-entropy of the main output, plus ``aux_weight`` times that of the auxiliary head."""
+        """The training loss of the main output, plus ``aux_weight`` times that of the auxiliary head."""
         weight = None if self.weight is None else self.weight.to(main_logits(output).device)
-
-        def ce(logits: Tensor) -> Tensor:
-            return F.cross_entropy(
-                logits.float(), target, weight=weight, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing
-            )
-
-        loss = ce(main_logits(output))
+        loss = self._criterion(main_logits(output), target, weight)
         if isinstance(output, dict) and "aux" in output and self.aux_weight > 0:
-            loss = loss + self.aux_weight * ce(output["aux"])
+            loss = loss + self.aux_weight * self._criterion(output["aux"], target, weight)
         return loss
+
+    def _criterion(self, logits: Tensor, target: Tensor, weight: Tensor | None) -> Tensor:
+        """The sum of the loss terms: weighted cross-entropy ("ce"), Lovász-softmax (unweighted: it already
+        gives every present class the same say) and OHEM cross-entropy ("ohem")."""
+        logits = logits.float()
+        total: Tensor | None = None
+        for term in self.terms:
+            if term == "ce":
+                value = F.cross_entropy(
+                    logits, target, weight=weight, ignore_index=self.ignore_index, label_smoothing=self.label_smoothing
+                )
+            elif term == "lovasz":
+                value = lovasz_softmax(logits, target, ignore_index=self.ignore_index, per_image=self.lovasz_per_image)
+            else:  # "ohem", the only other name check_loss lets through
+                value = ohem_cross_entropy(
+                    logits,
+                    target,
+                    ignore_index=self.ignore_index,
+                    thresh=self.ohem_thresh,
+                    min_kept=self.ohem_min_kept,
+                    weight=weight,
+                    label_smoothing=self.label_smoothing,
+                )
+            total = value if total is None else total + value
+        assert total is not None
+        return total
 
     def new_meter(self, device: torch.device) -> "Meter":
         return Meter(self, device)
@@ -120,6 +150,7 @@ class SegmentationTask(Task):
     score_label = "mIoU"  # the per-item score of whole-split statistics
     summary = (("pixel acc", "pixel_acc"), ("mean acc", "mean_acc"), ("mIoU", "miou"), ("fwIoU", "fwiou"))
     epoch_line = (("pixel_acc", "pixel_acc"), ("miou", "mIoU"), ("fwiou", "fwIoU"))
+    losses = ("ce", "lovasz", "ce+lovasz", "ohem")
 
     @staticmethod
     def scores(cm: Tensor, topk_hits: dict[int, int]) -> dict[str, Any]:
@@ -149,6 +180,7 @@ class ClassificationTask(Task):
     score_label = "p(true)"
     summary = (("top-1", "top1"), ("top-5", "top5"), ("mean acc", "mean_acc"))
     epoch_line = (("top1", "top1"), ("top5", "top5"))
+    losses = ("ce",)
 
     @staticmethod
     def scores(cm: Tensor, topk_hits: dict[int, int]) -> dict[str, Any]:
@@ -163,6 +195,29 @@ class ClassificationTask(Task):
         top = int(np.argmax(pred.probs))
         cm[target, top] = 1
         return float(top == target), float(pred.probs[target]), cm
+
+
+def check_loss(
+    task: type[Task],
+    loss: str,
+    *,
+    lovasz_per_image: bool = False,
+    ohem_thresh: float = OHEM_THRESH,
+    ohem_min_kept: int = OHEM_MIN_KEPT,
+) -> None:
+    """Refuse a loss the task cannot train with, and loss options that the chosen loss would ignore."""
+    if loss not in task.losses:
+        owners = " and ".join(t.name for t in TASKS.values() if loss in t.losses)
+        valid = " or ".join(task.losses)
+        if owners:
+            raise ValueError(f"--loss {loss} is for {owners} models; a {task.name} model trains with --loss {valid}")
+        raise ValueError(f"unknown --loss {loss!r}; valid: {', '.join(task.losses)}")
+    if lovasz_per_image and "lovasz" not in loss.split("+"):
+        raise ValueError(f"--lovasz-per-image applies to --loss lovasz or ce+lovasz, not {loss}")
+    if loss != "ohem" and (ohem_thresh, ohem_min_kept) != (OHEM_THRESH, OHEM_MIN_KEPT):
+        raise ValueError(f"--ohem-thresh and --ohem-min-kept apply to --loss ohem, not {loss}")
+    if not 0 < ohem_thresh <= 1 or ohem_min_kept < 0:
+        raise ValueError(f"--ohem-thresh must be in (0, 1] and --ohem-min-kept >= 0, got {ohem_thresh} and {ohem_min_kept}")
 
 
 TASKS: dict[str, type[Task]] = {t.name: t for t in (SegmentationTask, ClassificationTask)}

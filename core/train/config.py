@@ -8,7 +8,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from core.tasks import task_names
+from core.evaluation.losses import OHEM_MIN_KEPT, OHEM_THRESH
+from core.tasks import SegmentationTask, task_names
 from core.train.optim import CLASS_WEIGHTINGS, INITS, OPTIMIZERS, SCHEDULES
 
 
@@ -51,6 +52,10 @@ class TrainConfig:
     class_weight_power: float = 1.0  # weights ** power; 0.5 softens them
     aux_weight: float = 0.4  # weight of the auxiliary loss for models that return "aux"
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform: softer on rare, noisy labels
+    loss: str = "ce"  # "ce"; segmentation also "lovasz" (IoU surrogate), "ce+lovasz" (their sum) or "ohem" (CE on hard pixels)
+    lovasz_per_image: bool = False  # Lovász-softmax image by image, averaged; default over the batch's pixels (the paper's)
+    ohem_thresh: float = OHEM_THRESH  # "ohem": train on the pixels whose p(true class) is below this ...
+    ohem_min_kept: int = OHEM_MIN_KEPT  # ... and on at least this many per batch (the least confident)
     ema: float = 0.0  # exponential moving average of the weights with this decay (e.g. 0.999; 0 = off); evaluated and saved
     tta_flip: bool = False  # evaluate (and predict, by default) on the image and its mirror, probabilities averaged
     init: str = "default"  # "xavier" or "kaiming" re-initialise layers that are not pretrained
@@ -152,6 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--class-weight-power", type=float, default=d.class_weight_power, help="weights ** power (0.5 softens)")
     o.add_argument("--aux-weight", type=float, default=d.aux_weight)
     o.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    o.add_argument(
+        "--loss",
+        choices=SegmentationTask.losses,
+        default=d.loss,
+        help="ce; segmentation also lovasz (Lovász-softmax), ce+lovasz (sum; class weights on the CE part), ohem",
+    )
+    o.add_argument("--lovasz-per-image", action="store_true", help="Lovász-softmax per image (default: over the batch)")
+    o.add_argument("--ohem-thresh", type=float, default=d.ohem_thresh, help="--loss ohem: pixels with p(true) below this")
+    o.add_argument("--ohem-min-kept", type=int, default=d.ohem_min_kept, help="--loss ohem: at least this many pixels a batch")
     o.add_argument("--ema", type=float, default=d.ema, help="weight EMA decay, e.g. 0.999 (0 = off)")
     o.add_argument("--tta-flip", action="store_true", help="validate and predict with horizontal-flip test-time augmentation")
     o.add_argument("--init", choices=INITS, default=d.init)
@@ -195,6 +209,10 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
         gamma_jitter=ns.gamma_jitter,
         blur=ns.blur,
         label_smoothing=ns.label_smoothing,
+        loss=ns.loss,
+        lovasz_per_image=ns.lovasz_per_image,
+        ohem_thresh=ns.ohem_thresh,
+        ohem_min_kept=ns.ohem_min_kept,
         ema=ns.ema,
         tta_flip=ns.tta_flip,
         eval_native=ns.eval_native,

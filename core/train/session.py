@@ -30,7 +30,16 @@ from core.tasks import Task, all_tasks
 from core.train.config import TrainConfig, build_parser, config_from_args, default_workers, snapshot_rule
 from core.train.engine import Timer, autocast_dtype, collate_allow_ragged, evaluate, train_one_epoch
 from core.train.optim import build_optimizer, ema_model, init_weights, load_scaler_state, schedule_factor
-from core.train.setup import build_datasets, compute_class_weights, default_out, resolve_task, run_config, summary_line, val_share
+from core.train.setup import (
+    build_datasets,
+    check_options,
+    compute_class_weights,
+    default_out,
+    resolve_task,
+    run_config,
+    summary_line,
+    val_share,
+)
 from core.utils.device import (
     DistInfo,
     SharedClock,
@@ -151,6 +160,7 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     """Datasets, loaders, model, weight average, optimiser, schedule and the shared clock."""
     clock = SharedClock()  # started first: a --budget-min covers everything, data caching included
     task_kind = resolve_task(cfg)
+    check_options(cfg, task_kind)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     np.random.seed(cfg.seed)
     train_ds, val_ds = build_datasets(cfg, task_kind)
@@ -168,6 +178,10 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
         torch.tensor(weights, dtype=torch.float32) if weights else None,
         cfg.aux_weight,
         label_smoothing=cfg.label_smoothing,
+        loss=cfg.loss,
+        lovasz_per_image=cfg.lovasz_per_image,
+        ohem_thresh=cfg.ohem_thresh,
+        ohem_min_kept=cfg.ohem_min_kept,
     )
 
     workers = default_workers() if cfg.workers is None else cfg.workers

@@ -21,7 +21,7 @@ from core.data.base import VisionDataset
 from core.data.cache import InMemory
 from core.data.transforms import AugmentConfig, classification_train_transforms, eval_transforms, train_transforms
 from core.models import count_parameters, model_task
-from core.tasks import Task, task_type
+from core.tasks import Task, check_loss, task_type
 from core.train.config import TrainConfig
 from core.train.optim import class_pixel_counts, class_weights
 from core.utils.device import DistInfo
@@ -37,6 +37,13 @@ def resolve_task(cfg: TrainConfig) -> type[Task]:
     if cfg.task is not None and task_type(cfg.task) is not arch_task:
         raise ValueError(f"--task {cfg.task} does not match architecture {cfg.arch!r} ({arch_task.name})")
     return arch_task
+
+
+def check_options(cfg: TrainConfig, task: type[Task]) -> None:
+    """Refuse, before any data is read, options that this task or these other options cannot honour."""
+    check_loss(
+        task, cfg.loss, lovasz_per_image=cfg.lovasz_per_image, ohem_thresh=cfg.ohem_thresh, ohem_min_kept=cfg.ohem_min_kept
+    )
 
 
 def build_datasets(cfg: TrainConfig, task: type[Task]) -> tuple[VisionDataset, VisionDataset]:
