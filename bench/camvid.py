@@ -17,6 +17,10 @@ Evaluate a finished run on a test split (never used for any choice)::
 
     python bench/camvid.py --split test --data-root <CamVid copy with test/> --run <run dir>
 
+Score it with multi-scale test-time augmentation (and the run's flip setting), printing its cost per image::
+
+    python bench/camvid.py --run <run dir> --split holdout --holdout 0006R0 --tta-scales 0.75,1,1.25
+
 Recipes (architecture, resolution, augmentation, loss weighting, schedule) live in RECIPES;
 any field can be overridden from the command line (``--size``, ``--crop``, ``--lr``, ...).
 """
@@ -41,6 +45,7 @@ from core.data.camvid import CLASSES  # noqa: E402
 from core.inference import Predictor, evaluate_predictor  # noqa: E402
 from core.runs import load_run  # noqa: E402
 from core.train import train  # noqa: E402
+from core.train.config import parse_scales  # noqa: E402
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "camvid"
 
@@ -132,6 +137,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--ohem-min-kept", type=int, default=None, help="--loss ohem: at least this many pixels a batch (100000)")
     g.add_argument("--ema", type=float, default=None, help="weight EMA decay (0 = off)")
     g.add_argument("--tta-flip", action="store_true", default=None, help="flip test-time augmentation (recorded in the run)")
+    g.add_argument(
+        "--tta-scales",
+        type=parse_scales,
+        default=None,
+        metavar="S1,S2,...",
+        help="multi-scale test-time augmentation, e.g. 0.75,1,1.25 (recorded in the run; with --run: score with it)",
+    )
     g.add_argument("--train-split", default=None, choices=["train", "trainval"], help="trainval: train + val (468 images)")
     g.add_argument("--model-arg", action="append", metavar="KEY=VALUE", default=None)
     g.add_argument("--snapshot-epochs", default=None, help='e.g. "1,3,8,16,last"')
@@ -178,13 +190,14 @@ def recipe_config(args: argparse.Namespace):
         "ohem_min_kept": args.ohem_min_kept,
         "ema": args.ema,
         "tta_flip": args.tta_flip,
+        "tta_scales": args.tta_scales,
         "train_split": args.train_split,
         "snapshot_epochs": args.snapshot_epochs,
         "amp": args.amp,
     }
     if args.snapshot_epochs:
         recipe.pop("snapshot_every", None)
-    recipe.update({k: (tuple(v) if isinstance(v, list) else v) for k, v in overrides.items() if v is not None})
+    recipe.update({k: (tuple(v) if k in ("size", "crop", "scale") else v) for k, v in overrides.items() if v is not None})
     if args.model_arg:
         recipe["model_args"] = {**recipe["model_args"], **_key_values(args.model_arg, "--model-arg")}
     out = args.out or str(ROOT / "runs" / f"camvid-{recipe['arch']}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
@@ -252,13 +265,41 @@ def train_and_report(args: argparse.Namespace) -> None:
 
 
 def score_split(
-    run, split: str, data_root: str, epoch: str | int = "last", *, holdout: str | None = None, tta_flip: bool | None = None
+    run,
+    split: str,
+    data_root: str,
+    epoch: str | int = "last",
+    *,
+    holdout: str | None = None,
+    tta_flip: bool | None = None,
+    tta_scales: list[float] | None = None,
 ) -> dict:
-    """A run's model scored on a CamVid split at native size, through the Predictor (flip TTA: the run's
-    setting unless ``tta_flip`` says otherwise)."""
-    predictor = Predictor(run, epoch, device="cpu", tta_flip=tta_flip)
+    """A run's model scored on a CamVid split at native size, through the Predictor (flip and multi-scale TTA:
+    the run's settings unless ``tta_flip`` / ``tta_scales`` say otherwise). Adds ``seconds_per_image``: the
+    prediction time per image (preprocessing, every TTA pass, softmax at native size; not the data loading)."""
+    predictor = Predictor(run, epoch, device="cpu", tta_flip=tta_flip, tta_scales=tta_scales)
     ds = get_dataset("camvid", split, data_root, holdout=holdout)
-    return evaluate_predictor(predictor, ds, batch_size=4, progress=False)
+    timed = _TimedPredictor(predictor)
+    metrics = evaluate_predictor(timed, ds, batch_size=4, progress=False)
+    tta = {"tta_flip": predictor.tta_flip, "tta_scales": list(predictor.tta_scales) or None}
+    return {**metrics, **tta, "seconds_per_image": timed.seconds / max(1, timed.images)}
+
+
+class _TimedPredictor:
+    """A Predictor that adds up the time spent in ``predict``, so scoring also reports what TTA costs."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor, self.seconds, self.images = predictor, 0.0, 0
+
+    def __getattr__(self, name: str):
+        return getattr(self.predictor, name)
+
+    def predict(self, images):
+        start = time.perf_counter()
+        out = self.predictor.predict(images)
+        self.seconds += time.perf_counter() - start
+        self.images += len(images)
+        return out
 
 
 def evaluate_split(args: argparse.Namespace) -> None:
@@ -267,17 +308,28 @@ def evaluate_split(args: argparse.Namespace) -> None:
         raise SystemExit("--split test needs --run <run directory>")
     run = load_run(args.run)
     epoch = args.epoch if args.epoch in ("best", "last") else int(args.epoch)
-    metrics = score_split(run, args.split, args.data_root, epoch, holdout=args.holdout, tta_flip=args.tta_flip)
-    tta = " with flip TTA" if args.tta_flip else ""
+    metrics = score_split(
+        run, args.split, args.data_root, epoch, holdout=args.holdout, tta_flip=args.tta_flip, tta_scales=args.tta_scales
+    )
+    scales = metrics["tta_scales"]
+    tta = ", ".join(
+        ([f"scales {','.join(f'{s:g}' for s in scales)}"] if scales else []) + (["flip"] if metrics["tta_flip"] else [])
+    )
     report(
         metrics,
         f"{args.split} split ({metrics['num_items']} images), run {run.name} at epoch {run.resolve_epoch(epoch)}, "
-        f"scored at native size{tta}",
+        f"scored at native size" + (f" with TTA ({tta})" if tta else " without TTA"),
     )
-    print(
-        "RESULT "
-        + json.dumps({"run": str(run.path), "split": args.split, "tta_flip": bool(args.tta_flip), "miou": metrics["miou"]})
-    )
+    print(f"  inference {metrics['seconds_per_image'] * 1000:.0f} ms per image ({args.threads} threads, batch 4)")
+    result = {
+        "run": str(run.path),
+        "split": args.split,
+        "tta_flip": metrics["tta_flip"],
+        "tta_scales": scales,
+        "miou": metrics["miou"],
+        "seconds_per_image": metrics["seconds_per_image"],
+    }
+    print("RESULT " + json.dumps(result))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,7 +12,7 @@ compares or looks up task names. ``task_type(name)`` reads a name from a file (r
 from __future__ import annotations
 
 import math
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 import numpy as np
 import torch
@@ -42,8 +42,53 @@ def merge_flipped(logits: Tensor, mirrored: Tensor) -> Tensor:
     return torch.logsumexp(both, 0) - math.log(2)
 
 
-def predict_logits(model: torch.nn.Module, x: Tensor, *, tta_flip: bool = False) -> Tensor:
-    """The main output's logits for ``x`` (B, 3, H, W); with ``tta_flip``, log mean probabilities of x and its mirror."""
+def single_scale(scales: Sequence[float] | None) -> bool:
+    """True when ``scales`` asks for no multi-scale test-time augmentation: None, empty, or just 1."""
+    return not scales or [float(s) for s in scales] == [1.0]
+
+
+def merge_scales(
+    model: torch.nn.Module, x: Tensor, scales: Sequence[float], *, flip: bool = False, at_one: Tensor | None = None
+) -> Tensor:
+    """Multi-scale test-time augmentation: log of the mean softmax over the passes.
+
+    ``x`` (B, C, H, W) is resized by each factor of ``scales`` (bilinear; antialiased when shrinking), and
+    with ``flip`` also mirrored; each pass's logits are resized back to H x W (mirrors flipped back) before
+    the softmax. ``at_one`` reuses logits already computed for ``x`` itself. Returns (B, K, H, W).
+    """
+    h, w = x.shape[-2:]
+    total: Tensor | None = None
+    passes = 0
+    for scale in scales:
+        for mirrored in (False, True) if flip else (False,):
+            if scale == 1 and not mirrored and at_one is not None:
+                logits = at_one
+            else:
+                xs = x.flip(-1) if mirrored else x
+                if scale != 1:
+                    size = (max(1, round(h * scale)), max(1, round(w * scale)))
+                    xs = F.interpolate(xs, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
+                logits = main_logits(model(xs))  # (B, K, h', w')
+                logits = logits.flip(-1) if mirrored else logits
+            if logits.dim() != 4:
+                raise ValueError("multi-scale test-time augmentation needs per-pixel logits (B, K, H, W)")
+            if logits.shape[-2:] != (h, w):
+                logits = F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False)
+            log_probs = logits.float().log_softmax(1)  # (B, K, H, W)
+            total = log_probs if total is None else torch.logaddexp(total, log_probs)
+            passes += 1
+    if total is None:
+        raise ValueError("merge_scales needs at least one scale")
+    return total - math.log(passes)
+
+
+def predict_logits(
+    model: torch.nn.Module, x: Tensor, *, tta_flip: bool = False, tta_scales: Sequence[float] | None = None
+) -> Tensor:
+    """The main output's logits for ``x`` (B, 3, H, W); with ``tta_flip``, log mean probabilities of x and its
+    mirror; with ``tta_scales`` (other than [1]), those of every scale (and its mirror with ``tta_flip``)."""
+    if not single_scale(tta_scales):
+        return merge_scales(model, x, tta_scales, flip=tta_flip)
     logits = main_logits(model(x))
     if not tta_flip:
         return logits

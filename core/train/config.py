@@ -58,6 +58,7 @@ class TrainConfig:
     ohem_min_kept: int = OHEM_MIN_KEPT  # ... and on at least this many per batch (the least confident)
     ema: float = 0.0  # exponential moving average of the weights with this decay (e.g. 0.999; 0 = off); evaluated and saved
     tta_flip: bool = False  # evaluate (and predict, by default) on the image and its mirror, probabilities averaged
+    tta_scales: list[float] | None = None  # also on the image resized by each factor, e.g. [0.75, 1, 1.25]; None = one scale
     init: str = "default"  # "xavier" or "kaiming" re-initialise layers that are not pretrained
     patience: int | None = None  # early stopping: evaluations without improvement of val mIoU / top-1
     val_every: int = 1  # evaluate every K epochs (and always the last one)
@@ -108,6 +109,17 @@ def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def parse_scales(text: str) -> list[float]:
+    """``"0.75,1,1.25"`` -> [0.75, 1.0, 1.25]: positive factors, each once."""
+    try:
+        scales = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated factors such as 0.75,1,1.25, got {text!r}") from None
+    if not scales or any(not s > 0 for s in scales) or len(set(scales)) != len(scales):
+        raise argparse.ArgumentTypeError(f"expected distinct positive factors such as 0.75,1,1.25, got {text!r}")
+    return scales
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -168,6 +180,13 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--ohem-min-kept", type=int, default=d.ohem_min_kept, help="--loss ohem: at least this many pixels a batch")
     o.add_argument("--ema", type=float, default=d.ema, help="weight EMA decay, e.g. 0.999 (0 = off)")
     o.add_argument("--tta-flip", action="store_true", help="validate and predict with horizontal-flip test-time augmentation")
+    o.add_argument(
+        "--tta-scales",
+        type=parse_scales,
+        default=None,
+        metavar="S1,S2,...",
+        help="validate and predict on the image resized by each factor, e.g. 0.75,1,1.25 (mirrored too with --tta-flip)",
+    )
     o.add_argument("--init", choices=INITS, default=d.init)
     o.add_argument("--patience", type=int, default=None, help="early stopping: evaluations without improvement")
     o.add_argument("--val-every", type=int, default=d.val_every, help="evaluate every K epochs and the last")
@@ -215,6 +234,7 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
         ohem_min_kept=ns.ohem_min_kept,
         ema=ns.ema,
         tta_flip=ns.tta_flip,
+        tta_scales=ns.tta_scales,
         eval_native=ns.eval_native,
         cache=ns.cache,
         epochs=ns.epochs if ns.epochs is not None else TrainConfig.epochs,

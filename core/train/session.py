@@ -331,6 +331,7 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
             progress=progress,
             memory_format=s.memory_format,
             tta_flip=cfg.tta_flip,
+            tta_scales=cfg.tta_scales,
         )
         s.eval_seconds = eval_clock()
         value = metrics[s.task.monitor]

@@ -44,6 +44,11 @@ def check_options(cfg: TrainConfig, task: type[Task]) -> None:
     check_loss(
         task, cfg.loss, lovasz_per_image=cfg.lovasz_per_image, ohem_thresh=cfg.ohem_thresh, ohem_min_kept=cfg.ohem_min_kept
     )
+    if cfg.tta_scales is not None:
+        if not task.dense:
+            raise ValueError(f"--tta-scales resizes images for per-pixel predictions; a {task.name} model cannot use it")
+        if not cfg.tta_scales or any(not s > 0 for s in cfg.tta_scales):
+            raise ValueError(f"--tta-scales takes positive factors such as 0.75,1,1.25, got {cfg.tta_scales}")
 
 
 def build_datasets(cfg: TrainConfig, task: type[Task]) -> tuple[VisionDataset, VisionDataset]:
