@@ -45,7 +45,7 @@ from core.data.camvid import CLASSES  # noqa: E402
 from core.inference import Predictor, evaluate_predictor  # noqa: E402
 from core.runs import load_run  # noqa: E402
 from core.train import train  # noqa: E402
-from core.train.config import parse_scales  # noqa: E402
+from core.train.config import parse_classes, parse_resize_stages, parse_scales  # noqa: E402
 
 DEFAULT_ROOT = ROOT.parent / "shared" / "data" / "camvid"
 
@@ -131,6 +131,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     g.add_argument("--gamma-jitter", type=float, default=None, help="random gamma in [1-g, 1+g]")
     g.add_argument("--blur", type=float, default=None, help="probability of a Gaussian blur")
     g.add_argument("--label-smoothing", type=float, default=None)
+    g.add_argument("--rare-crop", type=float, default=None, metavar="P", help="probability of a crop centred on a rare class")
+    g.add_argument(
+        "--rare-classes",
+        type=parse_classes,
+        default=None,
+        metavar="C1,C2,...",
+        help="classes of --rare-crop; unset: those under 2%% of the training pixels (CamVid: Pole, SignSymbol, Fence, "
+        "Pedestrian, Bicyclist)",
+    )
+    g.add_argument(
+        "--resize-stages",
+        default=None,
+        metavar="FxN,...",
+        help='progressive resizing, e.g. "0.5x50,1x15"; trains their epoch sum (or --epochs, which must equal it), '
+        "never under --budget-min",
+    )
     g.add_argument("--loss", default=None, choices=["ce", "lovasz", "ce+lovasz", "ohem"], help="training loss (recipes: ce)")
     g.add_argument("--lovasz-per-image", action="store_true", default=None, help="Lovász-softmax per image, not per batch")
     g.add_argument("--ohem-thresh", type=float, default=None, help="--loss ohem: pixels with p(true) below this (0.7)")
@@ -184,6 +200,9 @@ def recipe_config(args: argparse.Namespace):
         "gamma_jitter": args.gamma_jitter,
         "blur": args.blur,
         "label_smoothing": args.label_smoothing,
+        "rare_crop": args.rare_crop,
+        "rare_classes": args.rare_classes,
+        "resize_stages": args.resize_stages,
         "loss": args.loss,
         "lovasz_per_image": args.lovasz_per_image,
         "ohem_thresh": args.ohem_thresh,
@@ -203,12 +222,14 @@ def recipe_config(args: argparse.Namespace):
     out = args.out or str(ROOT / "runs" / f"camvid-{recipe['arch']}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.holdout:
         recipe.update(data_options={"holdout": args.holdout}, val_split="holdout")  # trainval also leaves it out
+    # A staged run counts epochs (its stages' sum unless --epochs is given); it never runs on the clock.
+    epochs = args.epochs or (sum(n for _, n in parse_resize_stages(args.resize_stages)) if args.resize_stages else None)
     return TrainConfig(
         **recipe,
         dataset="camvid",
         data_root=args.data_root,
-        epochs=args.epochs or 10_000,
-        budget_min=None if args.epochs else args.budget_min,
+        epochs=epochs or 10_000,
+        budget_min=None if epochs else args.budget_min,
         eval_native=True,
         cache=True,
         seed=args.seed,

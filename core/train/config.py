@@ -35,6 +35,9 @@ class TrainConfig:
     color_jitter: float = 0.0
     gamma_jitter: float = 0.0  # random gamma in [1 - g, 1 + g]
     blur: float = 0.0  # probability of a Gaussian blur
+    rare_crop: float = 0.0  # probability that a training crop is centred (jittered) on a rare-class pixel; 0 = plain crop
+    rare_classes: list[int] | None = None  # its classes; None = those under 2% of the training pixels (run.json records them)
+    resize_stages: str | None = None  # "0.5x50,1x15": 50 epochs with images and crops at half size, then 15 at full size
     eval_native: bool = False  # evaluate against the label maps at their native size (logits upsampled)
     cache: bool = False  # decode and resize the dataset once, keep it in memory as uint8
     # optimisation
@@ -111,6 +114,45 @@ def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
+def parse_classes(text: str) -> list[int]:
+    """``"2,6,7"`` -> [2, 6, 7]: class indices, each once."""
+    try:
+        classes = [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class indices such as 2,6,7, got {text!r}") from None
+    if not classes or len(set(classes)) != len(classes) or min(classes) < 0:
+        raise argparse.ArgumentTypeError(f"expected distinct class indices such as 2,6,7, got {text!r}")
+    return classes
+
+
+def parse_resize_stages(spec: str) -> list[tuple[float, int]]:
+    """``"0.5x50,1x15"`` -> [(0.5, 50), (1.0, 15)]: (size factor, epochs) of each stage, in order."""
+    stages = []
+    for part in spec.split(","):
+        factor, sep, epochs = part.strip().partition("x")
+        try:
+            stage = (float(factor), int(epochs))
+        except ValueError:
+            stage = None
+        if not sep or stage is None or not 0 < stage[0] <= 4 or stage[1] < 1:
+            raise ValueError(
+                f'--resize-stages takes FACTORxEPOCHS stages separated by commas, e.g. "0.5x50,1x15" '
+                f"(factor in (0, 4], at least one epoch each); got {spec!r}"
+            )
+        stages.append(stage)
+    return stages
+
+
+def stage_factor(stages: list[tuple[float, int]], epoch: int) -> float:
+    """The size factor of ``epoch`` (1-based) under ``stages``; 1 without stages, the last stage's past them."""
+    end = 0
+    for factor, epochs in stages:
+        end += epochs
+        if epoch <= end:
+            return factor
+    return stages[-1][0] if stages else 1.0
+
+
 def parse_scales(text: str) -> list[float]:
     """``"0.75,1,1.25"`` -> [0.75, 1.0, 1.25]: positive factors, each once."""
     try:
@@ -154,6 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--color-jitter", type=float, default=d.color_jitter, help="brightness/contrast/saturation strength")
     a.add_argument("--gamma-jitter", type=float, default=d.gamma_jitter, help="random gamma in [1-g, 1+g]")
     a.add_argument("--blur", type=float, default=d.blur, help="probability of a Gaussian blur")
+    a.add_argument("--rare-crop", type=float, default=d.rare_crop, metavar="P", help="probability of a crop on a rare class")
+    a.add_argument(
+        "--rare-classes",
+        type=parse_classes,
+        default=None,
+        metavar="C1,C2,...",
+        help="class indices of --rare-crop; unset: those under 2%% of the training pixels",
+    )
+    a.add_argument(
+        "--resize-stages",
+        default=None,
+        metavar="FxN,...",
+        help='progressive resizing, e.g. "0.5x50,1x15": 50 epochs at half size (images, rescale range, crop), then 15 '
+        "at full size; the epochs must add up to --epochs (no --budget-min); validation stays at --size",
+    )
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}; with --resume: train an ended run further")
     o.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -227,6 +284,9 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
         color_jitter=ns.color_jitter,
         gamma_jitter=ns.gamma_jitter,
         blur=ns.blur,
+        rare_crop=ns.rare_crop,
+        rare_classes=ns.rare_classes,
+        resize_stages=ns.resize_stages,
         label_smoothing=ns.label_smoothing,
         loss=ns.loss,
         lovasz_per_image=ns.lovasz_per_image,
