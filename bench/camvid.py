@@ -79,41 +79,14 @@ RECIPES: dict[str, dict] = {
 }  # fmt: skip
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+def add_recipe_arguments(p: argparse.ArgumentParser) -> None:
+    """--recipe, --arch and every recipe override: shared with bench/camvid_speed.py, which times what this trains."""
     p.add_argument("--recipe", default=None, choices=sorted(RECIPES), help="recipe to train (default: the one named by --arch)")
     p.add_argument(
         "--arch",
         default=None,
         help="without --recipe: the recipe of that name (default resunet); with it: the architecture to train with the recipe",
     )
-    p.add_argument("--data-root", default=str(DEFAULT_ROOT))
-    p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget of the whole run")
-    p.add_argument(
-        "--epochs",
-        type=int,
-        default=None,
-        help="train exactly this many epochs instead (schedule on steps): comparisons that a busy machine cannot skew",
-    )
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: the recipe's)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, help="run directory (default runs/camvid-<arch>-s<seed>-<time>)")
-    p.add_argument(
-        "--holdout",
-        default=None,
-        metavar="SEQUENCE",
-        help="leave-one-sequence-out protocol: train without this sequence (e.g. 0006R0), validate on it",
-    )
-    p.add_argument(
-        "--split",
-        default="val",
-        choices=["val", "test", "holdout"],
-        help="with --run: evaluate that run on this split (holdout needs --holdout)",
-    )
-    p.add_argument("--run", default=None, help="with --split test: the finished run to evaluate")
-    p.add_argument("--epoch", default="last", help="with --split test: the epoch to evaluate (last, best or a number)")
-    p.add_argument("--progress", action="store_true", help="tqdm bars")
     g = p.add_argument_group("recipe overrides")
     g.add_argument("--size", type=int, nargs=2, default=None)
     g.add_argument("--crop", type=int, nargs=2, default=None)
@@ -169,11 +142,44 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         choices=["auto", "bf16", "off"],
         help="autocast: auto = float16 on CUDA only; bf16 also on a CPU (fast with AVX512-BF16 or AMX)",
     )
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    add_recipe_arguments(p)
+    p.add_argument("--data-root", default=str(DEFAULT_ROOT))
+    p.add_argument("--budget-min", type=float, default=60.0, help="wall-clock budget of the whole run")
+    p.add_argument(
+        "--epochs",
+        type=int,
+        default=None,
+        help="train exactly this many epochs instead (schedule on steps): comparisons that a busy machine cannot skew",
+    )
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--workers", type=int, default=None, help="DataLoader workers (default: the recipe's)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="run directory (default runs/camvid-<arch>-s<seed>-<time>)")
+    p.add_argument(
+        "--holdout",
+        default=None,
+        metavar="SEQUENCE",
+        help="leave-one-sequence-out protocol: train without this sequence (e.g. 0006R0), validate on it",
+    )
+    p.add_argument(
+        "--split",
+        default="val",
+        choices=["val", "test", "holdout"],
+        help="with --run: evaluate that run on this split (holdout needs --holdout)",
+    )
+    p.add_argument("--run", default=None, help="with --split test: the finished run to evaluate")
+    p.add_argument("--epoch", default="last", help="with --split test: the epoch to evaluate (last, best or a number)")
+    p.add_argument("--progress", action="store_true", help="tqdm bars")
     return p.parse_args(argv)
 
 
-def recipe_config(args: argparse.Namespace):
-    from core.train.config import TrainConfig, _key_values
+def recipe_fields(args: argparse.Namespace) -> dict:
+    """The TrainConfig fields of the recipe that ``--recipe`` / ``--arch`` name, with the command line's overrides."""
+    from core.train.config import _key_values
 
     name = args.recipe or args.arch or "resunet"
     if name not in RECIPES:
@@ -219,6 +225,13 @@ def recipe_config(args: argparse.Namespace):
     recipe.update({k: (tuple(v) if k in ("size", "crop", "scale") else v) for k, v in overrides.items() if v is not None})
     if args.model_arg:
         recipe["model_args"] = {**recipe["model_args"], **_key_values(args.model_arg, "--model-arg")}
+    return recipe
+
+
+def recipe_config(args: argparse.Namespace):
+    from core.train.config import TrainConfig
+
+    recipe = recipe_fields(args)
     out = args.out or str(ROOT / "runs" / f"camvid-{recipe['arch']}-s{args.seed}-{time.strftime('%Y%m%d-%H%M%S')}")
     if args.holdout:
         recipe.update(data_options={"holdout": args.holdout}, val_split="holdout")  # trainval also leaves it out

@@ -31,3 +31,25 @@ def test_a_staged_recipe_trains_its_epochs_not_a_budget() -> None:
     assert cfg.epochs == 70
     with pytest.raises(ValueError, match="FACTORxEPOCHS"):
         config("--resize-stages", "half")
+
+
+def test_equivalent_epochs_converts_the_reference_budget() -> None:
+    from bench.camvid_speed import equivalent_epochs
+
+    assert equivalent_epochs(6.0, 6.0, 266) == pytest.approx(73)  # the reference itself
+    assert equivalent_epochs(12.0, 6.0, 266) == pytest.approx(146)  # twice as fast: twice the epochs
+    assert equivalent_epochs(6.0, 6.0, 305) == pytest.approx(73 * 266 / 305)  # the 0001TP fold has more images
+
+
+def test_speed_tool_times_a_recipe_and_its_stages(capsys) -> None:
+    from bench.camvid_speed import main
+
+    tiny = ["--recipe", "unet", "--size", "48", "64", "--crop", "32", "48", "--model-arg", "base_width=4", "--threads", "1"]
+    timing = ["--steps", "1", "--warmup", "0", "--images", "4", "--reference-ips", "6.0"]
+    main(tiny + timing + ["--resize-stages", "0.5x2,1x1", "--loss", "ohem", "--rare-crop", "0.5"])
+    text = capsys.readouterr().out
+    assert "the budget: 53.9 min of training steps" in text  # 73 x 266 / 6.0 s
+    assert "candidate at 0.5x its size" in text and "candidate at 1x its size" in text
+    assert "--resize-stages 0.5x2,1x1:" in text and "stretched to fill it: --resize-stages 0.5x" in text
+    with pytest.raises(SystemExit, match="not both"):
+        main(tiny + timing + ["--resize-stages", "0.5x2,1x1", "--stage-factor", "0.5"])
