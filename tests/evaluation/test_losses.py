@@ -24,14 +24,28 @@ def reference_lovasz(probs: torch.Tensor, labels: torch.Tensor) -> float:
             continue  # classes="present"
         errors = [abs(f - float(p)) for f, p in zip(fg, probs[:, c])]
         order = sorted(range(len(errors)), key=lambda i: -errors[i])
-        gts, jaccard = sum(fg), []
-        for i in range(1, len(order) + 1):
-            inside = [fg[j] for j in order[:i]]
-            intersection, union = gts - sum(inside), gts + (i - sum(inside))
-            jaccard.append(1 - intersection / union)
-        grad = [jaccard[0]] + [jaccard[i] - jaccard[i - 1] for i in range(1, len(jaccard))]
-        losses.append(sum(errors[j] * g for j, g in zip(order, grad)))
+        gts, fn, fp, previous, loss = sum(fg), 0.0, 0.0, 0.0, 0.0
+        for i in order:  # the Jaccard loss of the errors so far, one more at a time
+            fn, fp = fn + fg[i], fp + 1 - fg[i]
+            jaccard = 1 - (gts - fn) / (gts + fp)
+            loss += errors[i] * (jaccard - previous)
+            previous = jaccard
+        losses.append(loss)
     return sum(losses) / len(losses)
+
+
+def sorted_lovasz(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Algorithm 1 with torch.sort, as the authors' code computes it, for gradients: logits (B, K, H, W), all labelled."""
+    probs = logits.softmax(1).permute(0, 2, 3, 1).reshape(-1, logits.shape[1])  # (N, K)
+    labels = target.reshape(-1)
+    losses = []
+    for c in labels.unique():
+        fg = (labels == c).float()
+        errors, order = (fg - probs[:, c]).abs().sort(descending=True)
+        gt = fg[order]
+        jaccard = 1 - (gt.sum() - gt.cumsum(0)) / (gt.sum() + (1 - gt).cumsum(0))
+        losses.append((errors * torch.cat([jaccard[:1], jaccard[1:] - jaccard[:-1]])).sum())
+    return torch.stack(losses).mean()
 
 
 def _two_class_logits(p_true: list[float], labels: list[int]) -> torch.Tensor:
@@ -74,6 +88,29 @@ def test_lovasz_matches_the_papers_algorithm(per_image: bool) -> None:
         expected = reference_lovasz(probs[valid], target[valid])
     got = lovasz_softmax(logits, target, ignore_index=IGNORE, per_image=per_image).item()
     assert got == pytest.approx(expected, abs=1e-6)
+
+
+def test_lovasz_gradient_is_the_papers_and_ties_keep_the_value() -> None:
+    g = torch.Generator().manual_seed(5)
+    logits = torch.randn(2, 4, 6, 7, generator=g, requires_grad=True)
+    target = torch.randint(0, 4, (2, 6, 7), generator=g)
+    lovasz_softmax(logits, target, ignore_index=IGNORE).backward()
+    ours = logits.grad.clone()
+    logits.grad = None
+    sorted_lovasz(logits, target).backward()
+    torch.testing.assert_close(ours, logits.grad, atol=1e-6, rtol=1e-5)
+    # many exactly tied errors (a coarse grid of logits): the value does not depend on how ties are ordered
+    tied = (torch.randn(2, 4, 6, 7, generator=g) * 2).round()
+    expected = reference_lovasz(tied.softmax(1).permute(0, 2, 3, 1).reshape(-1, 4), target.reshape(-1))
+    assert lovasz_softmax(tied, target, ignore_index=IGNORE).item() == pytest.approx(expected, abs=1e-4)
+
+
+def test_lovasz_is_close_to_exact_on_a_camvid_sized_crop() -> None:
+    g = torch.Generator().manual_seed(6)
+    logits = torch.randn(1, 11, 96, 128, generator=g) * 3
+    target = torch.randint(0, 11, (1, 96, 128), generator=g)
+    exact = sorted_lovasz(logits, target).item()
+    assert lovasz_softmax(logits, target, ignore_index=IGNORE).item() == pytest.approx(exact, abs=1e-4)
 
 
 def test_lovasz_ignores_void_pixels_and_passes_gradients() -> None:
