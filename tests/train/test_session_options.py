@@ -3,6 +3,8 @@ and resumed mid-schedule) and the rare-class crop, each recorded in run.json."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import torch
 
@@ -64,9 +66,9 @@ def test_staged_run_trains_small_then_full_and_validates_at_full_size(tmp_path, 
     assert "epoch 1: training at 0.5x the size (24x32 images, 24x32 crops)" in text and "epoch 3: training at 1x" in text
 
 
-def test_resumed_staged_run_follows_its_epoch(tmp_path, batch_shapes) -> None:
+def test_resumed_staged_run_follows_its_epoch(tmp_path, batch_shapes, capsys) -> None:
     out = tmp_path / "run"
-    cfg = tiny(out, epochs=3, resize_stages="0.5x2,1x1", cache=True)
+    cfg = tiny(out, epochs=3, resize_stages="0.5x2,1x1", cache=True, rare_crop=0.5)
 
     def stop_after_first(epoch: int, model: torch.nn.Module) -> None:
         if epoch == 1:
@@ -74,10 +76,16 @@ def test_resumed_staged_run_follows_its_epoch(tmp_path, batch_shapes) -> None:
 
     with pytest.raises(KeyboardInterrupt):
         train(cfg, on_epoch_end=stop_after_first)
+    assert "rare-class crop (p 0.5) on:" in capsys.readouterr().out
+    recorded = json.loads((out / "run.json").read_text())
+    recorded["train"]["rare_crop_classes"] = [0]  # what resuming must use, rather than counting again
+    (out / "run.json").write_text(json.dumps(recorded))
     batch_shapes.clear()
     train(cfg, resume=out)
     assert batch_shapes == {2: {(24, 32)}, 3: {(48, 64)}}
-    assert [r["epoch"] for r in load_run(out).history] == [1, 2, 3]
+    run = load_run(out)
+    assert [r["epoch"] for r in run.history] == [1, 2, 3]
+    assert "rare-class crop (p 0.5) on: Sky\n" in capsys.readouterr().out
 
 
 def test_rare_crop_run_records_its_classes(tmp_path, capsys) -> None:
