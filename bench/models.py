@@ -28,6 +28,8 @@ from core.tasks import SegmentationTask  # noqa: E402
 
 # The CPU-sized variant of each model (the published size is each builder's defaults).
 CPU_SIZES: dict[str, dict] = {
+    "cgnet": {},
+    "dabnet": {},
     "deeplabv3": {"backbone": "mobilenet_v3_large", "width_mult": 0.5},
     "fcn16s": {"width_mult": 0.25},
     "fcn32s": {"width_mult": 0.25},
@@ -48,6 +50,8 @@ REFERENCES = [
     ("deeplabv3_resnet50 (torchvision, aux)", "deeplabv3", 21, {}, 42.0e6),
     ("deeplabv3_resnet50 (torchvision, no aux)", "deeplabv3", 21, {"aux_head": False}, 39.6e6),
     ("lraspp_mobilenet_v3_large (torchvision)", "lraspp", 21, {}, 3.2e6),
+    ("CGNet-M3N21 (Wu et al., Cityscapes)", "cgnet", 19, {}, 0.5e6),
+    ("DABNet (Li et al., Cityscapes)", "dabnet", 19, {}, 0.76e6),
 ]
 LATENCY_HW, TRAIN_HW, TRAIN_BATCH = (360, 480), (176, 240), 8
 
@@ -97,7 +101,7 @@ def reference_check() -> bool:
         ok &= abs(diff) <= 2
         desc = f"{name}(num_classes={k}{''.join(f', {a}={v}' for a, v in cfg.items())})"
         verdict = "yes" if abs(diff) <= 2 else "NO"
-        print(f"| {label} | `{desc}` | {n / 1e6:.2f} | {ref / 1e6:.1f} | {diff:+.2f}% | {verdict} |")
+        print(f"| {label} | `{desc}` | {n / 1e6:.{2 if n >= 1e6 else 3}f} | {ref / 1e6:g} | {diff:+.2f}% | {verdict} |")
     return ok
 
 

@@ -25,6 +25,8 @@ class AugmentConfig:
     color_jitter: float = 0.0  # brightness/contrast/saturation strength (0 = off); hue moves by a quarter of it
     gamma_jitter: float = 0.0  # random gamma in [1 - g, 1 + g] (0 = off): darker or brighter mid-tones, e.g. dusk
     blur: float = 0.0  # probability of a Gaussian blur (sigma 0.1-1.5 px), as from motion or focus (0 = off)
+    rare_crop: float = 0.0  # probability that the crop is centred on a pixel of a rare class present (0 = plain crop)
+    rare_classes: list[int] | None = None  # the classes ``rare_crop`` looks for (needed when rare_crop > 0)
 
     @classmethod
     def from_dict(cls, d: dict[str, Any] | None) -> "AugmentConfig":
@@ -57,6 +59,57 @@ class RandomGamma(v2.Transform):
 
     def transform(self, inpt: Any, params: dict[str, Any]) -> Any:
         return v2.functional.adjust_gamma(inpt, params["gamma"])
+
+
+class RareClassCrop(v2.RandomCrop):
+    """A random crop that favours rare classes: with probability ``p``, centred on a pixel of one of
+    ``classes`` present in the mask (a class drawn uniformly among those present, then one of its pixels),
+    moved by up to a quarter of the crop each way and clamped to the (padded) image, so that pixel is always
+    inside; otherwise, or when the mask holds none of them, the plain random crop.
+
+    Thin and rare classes (poles, signs, cyclists) cover a few percent of the pixels, so a plain crop often
+    misses them altogether; this shows them in more of the batches without reweighting the loss. Like
+    ``RandomCrop(pad_if_needed=True, fill=fill)`` it pads images smaller than the crop (the mask with void),
+    and ``tv_tensors.Mask`` is only ever padded and cut, never resampled. At ``p = 0`` it is that crop exactly.
+    """
+
+    def __init__(self, size: tuple[int, int], *, classes: list[int], p: float, fill: dict) -> None:
+        super().__init__(size, pad_if_needed=True, fill=fill)
+        if not 0 <= p <= 1:
+            raise ValueError(f"the rare-class crop probability must be in [0, 1], got {p}")
+        self.classes, self.p = [int(c) for c in classes], p
+
+    def make_params(self, flat_inputs: list[Any]) -> dict[str, Any]:
+        params = super().make_params(flat_inputs)  # the plain crop, drawn first: p = 0 leaves the random stream as it is
+        if self.p == 0 or not self.classes or float(torch.rand(())) >= self.p:
+            return params
+        mask = next((x for x in flat_inputs if isinstance(x, tv_tensors.Mask)), None)
+        pixel = None if mask is None else _rare_pixel(mask.as_subclass(torch.Tensor), self.classes)
+        if pixel is None:
+            return params
+        left_pad, top_pad, right_pad, bottom_pad = params["padding"]
+        h, w = mask.shape[-2:]
+        ch, cw = params["height"], params["width"]
+        params["top"] = _centred_start(pixel[0] + top_pad, ch, h + top_pad + bottom_pad)
+        params["left"] = _centred_start(pixel[1] + left_pad, cw, w + left_pad + right_pad)
+        return params
+
+
+def _rare_pixel(mask: torch.Tensor, classes: list[int]) -> tuple[int, int] | None:
+    """(y, x) of a random pixel of a random one of ``classes`` present in ``mask`` (..., H, W); None if none is."""
+    mask = mask.reshape(mask.shape[-2:])  # (H, W)
+    present = [c for c in classes if bool((mask == c).any())]
+    if not present:
+        return None
+    ys, xs = (mask == present[int(torch.randint(len(present), ()))]).nonzero(as_tuple=True)
+    i = int(torch.randint(len(ys), ()))
+    return int(ys[i]), int(xs[i])
+
+
+def _centred_start(centre: int, crop: int, extent: int) -> int:
+    """Start of a ``crop``-long window around ``centre``, jittered by up to crop / 4, inside [0, extent)."""
+    jitter = int(torch.randint(-(crop // 4), crop // 4 + 1, ()))
+    return min(max(centre - crop // 2 + jitter, 0), extent - crop)
 
 
 def photometric(augment: AugmentConfig) -> list[torch.nn.Module]:
@@ -113,7 +166,13 @@ def train_transforms(
         ops.append(v2.RandomRotation(augment.rotation, interpolation=v2.InterpolationMode.BILINEAR, fill=fill))
     # Rescaled images vary in size; crop back to a fixed one (the base size unless told) so they batch.
     crop = augment.crop if augment.crop is not None else (size if augment.scale is not None else None)
-    if crop is not None:
+    if augment.rare_crop > 0:
+        if crop is None:
+            raise ValueError("the rare-class crop needs a crop: give --crop H W (or a --scale range, cropped to the base size)")
+        if augment.rare_classes is None:
+            raise ValueError("the rare-class crop needs its rare classes (core.train resolves them from the training labels)")
+        ops.append(RareClassCrop(crop, classes=augment.rare_classes, p=augment.rare_crop, fill=fill))
+    elif crop is not None:
         ops.append(v2.RandomCrop(crop, pad_if_needed=True, fill=fill))
     return v2.Compose(ops + photometric(augment) + _normalize(mean, std))
 

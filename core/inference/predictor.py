@@ -22,7 +22,7 @@ from torchvision import tv_tensors
 from core.data.images import array_to_rgb, pil_to_rgb
 from core.data.transforms import eval_transforms
 from core.runs import Run, load_run
-from core.tasks import main_logits, merge_flipped
+from core.tasks import main_logits, merge_flipped, merge_scales, single_scale
 from core.utils.device import pick_device
 
 ImageLike = Union[Image.Image, np.ndarray]
@@ -70,7 +70,9 @@ class Predictor:
     score a model before its first snapshot is written).
 
     ``tta_flip`` averages the probabilities of each image and its mirror; ``None`` follows the run
-    (its ``--tta-flip`` training option, under which its recorded scores were measured).
+    (its ``--tta-flip`` training option, under which its recorded scores were measured). ``tta_scales``
+    (segmentation) also averages those of the image resized by each factor, e.g. ``(0.75, 1, 1.25)``, each
+    mirrored too with ``tta_flip``; ``None`` follows the run's ``--tta-scales``, ``()`` switches it off.
     """
 
     def __init__(
@@ -81,11 +83,17 @@ class Predictor:
         device: torch.device | str | None = None,
         batch_size: int = 8,
         tta_flip: bool | None = None,
+        tta_scales: Sequence[float] | None = None,
         model: torch.nn.Module | None = None,
     ) -> None:
         self.run = run if isinstance(run, Run) else load_run(run)
         self.epoch = None if model is not None and epoch is None else self.run.resolve_epoch(epoch)
-        self.tta_flip = bool(self.run.config.get("train", {}).get("tta_flip", False)) if tta_flip is None else bool(tta_flip)
+        trained = self.run.config.get("train", {})
+        self.tta_flip = bool(trained.get("tta_flip", False)) if tta_flip is None else bool(tta_flip)
+        scales = trained.get("tta_scales") if tta_scales is None else tta_scales
+        self.tta_scales: tuple[float, ...] = () if single_scale(scales) else tuple(float(s) for s in scales)
+        if self.tta_scales and not self.run.task.dense:
+            raise ValueError(f"tta_scales resizes images for per-pixel predictions; a {self.run.task.name} run cannot use it")
         self.device = pick_device() if device is None else torch.device(device)
         if model is None:  # the usual road: the run's weights at ``epoch``
             model = self.run.build_model(self.epoch, self.device)
@@ -162,10 +170,16 @@ class Predictor:
         return f"run {self.run.name}" + (f" @ {self.epoch}" if self.epoch is not None else "")
 
     def _segment(self, x: Tensor, sizes: list[tuple[int, int]], features: bool) -> list[SegmentationPrediction]:
-        result = self._call(lambda: self.model(x, features=features), x)
-        # (B, K, h, w); contiguous: channels-last would make the per-pixel softmax and argmax crawl
-        logits = self._checked(result["out"], x).contiguous()
-        if self.tta_flip:
+        result: dict[str, Tensor] = {}
+        logits = None
+        if features or not self.tta_scales or 1.0 in self.tta_scales:  # the plain pass, unless no scale needs it
+            result = self._call(lambda: self.model(x, features=features), x)
+            # (B, K, h, w); contiguous: channels-last would make the per-pixel softmax and argmax crawl
+            logits = self._checked(result["out"], x).contiguous()
+        if self.tta_scales:  # reuses the plain pass as the scale-1 one; features come from it
+            merged = self._call(lambda: merge_scales(self.model, x, self.tta_scales, flip=self.tta_flip, at_one=logits), x)
+            logits = self._checked(merged, x).contiguous()
+        elif self.tta_flip:
             logits = merge_flipped(logits, self._checked(main_logits(self._call(lambda: self.model(x.flip(-1)), x)), x))
         preds = []
         for j, (lg, hw) in enumerate(zip(logits, sizes)):

@@ -1,9 +1,11 @@
 """Model registry. Importing this package registers every architecture."""
 
 from core.models import (
+    cgnet,  # noqa: F401  (registers)
     cls_densenet,  # noqa: F401  (registers)
     cls_resnet,  # noqa: F401  (registers)
     cls_vgg,  # noqa: F401  (registers)
+    dabnet,  # noqa: F401  (registers)
     deeplabv3,  # noqa: F401  (registers)
     fcn,  # noqa: F401  (registers)
     fcn_baseline,  # noqa: F401  (registers)

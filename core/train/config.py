@@ -8,7 +8,8 @@ import os
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
-from core.tasks import task_names
+from core.evaluation.losses import OHEM_MIN_KEPT, OHEM_THRESH
+from core.tasks import SegmentationTask, task_names
 from core.train.optim import CLASS_WEIGHTINGS, INITS, OPTIMIZERS, SCHEDULES
 
 
@@ -34,6 +35,9 @@ class TrainConfig:
     color_jitter: float = 0.0
     gamma_jitter: float = 0.0  # random gamma in [1 - g, 1 + g]
     blur: float = 0.0  # probability of a Gaussian blur
+    rare_crop: float = 0.0  # probability that a training crop is centred (jittered) on a rare-class pixel; 0 = plain crop
+    rare_classes: list[int] | None = None  # its classes; None = those under 2% of the training pixels (run.json records them)
+    resize_stages: str | None = None  # "0.5x50,1x15": 50 epochs with images and crops at half size, then 15 at full size
     eval_native: bool = False  # evaluate against the label maps at their native size (logits upsampled)
     cache: bool = False  # decode and resize the dataset once, keep it in memory as uint8
     # optimisation
@@ -51,8 +55,13 @@ class TrainConfig:
     class_weight_power: float = 1.0  # weights ** power; 0.5 softens them
     aux_weight: float = 0.4  # weight of the auxiliary loss for models that return "aux"
     label_smoothing: float = 0.0  # cross-entropy against (1 - e) one-hot + e uniform: softer on rare, noisy labels
+    loss: str = "ce"  # "ce"; segmentation also "lovasz" (IoU surrogate), "ce+lovasz" (their sum) or "ohem" (CE on hard pixels)
+    lovasz_per_image: bool = False  # Lovász-softmax image by image, averaged; default over the batch's pixels (the paper's)
+    ohem_thresh: float = OHEM_THRESH  # "ohem": train on the pixels whose p(true class) is below this ...
+    ohem_min_kept: int = OHEM_MIN_KEPT  # ... and on at least this many per batch (the least confident)
     ema: float = 0.0  # exponential moving average of the weights with this decay (e.g. 0.999; 0 = off); evaluated and saved
     tta_flip: bool = False  # evaluate (and predict, by default) on the image and its mirror, probabilities averaged
+    tta_scales: list[float] | None = None  # also on the image resized by each factor, e.g. [0.75, 1, 1.25]; None = one scale
     init: str = "default"  # "xavier" or "kaiming" re-initialise layers that are not pretrained
     patience: int | None = None  # early stopping: evaluations without improvement of val mIoU / top-1
     val_every: int = 1  # evaluate every K epochs (and always the last one)
@@ -105,6 +114,56 @@ def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
     return out
 
 
+def parse_classes(text: str) -> list[int]:
+    """``"2,6,7"`` -> [2, 6, 7]: class indices, each once."""
+    try:
+        classes = [int(c) for c in text.split(",") if c.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated class indices such as 2,6,7, got {text!r}") from None
+    if not classes or len(set(classes)) != len(classes) or min(classes) < 0:
+        raise argparse.ArgumentTypeError(f"expected distinct class indices such as 2,6,7, got {text!r}")
+    return classes
+
+
+def parse_resize_stages(spec: str) -> list[tuple[float, int]]:
+    """``"0.5x50,1x15"`` -> [(0.5, 50), (1.0, 15)]: (size factor, epochs) of each stage, in order."""
+    stages = []
+    for part in spec.split(","):
+        factor, sep, epochs = part.strip().partition("x")
+        try:
+            stage = (float(factor), int(epochs))
+        except ValueError:
+            stage = None
+        if not sep or stage is None or not 0 < stage[0] <= 4 or stage[1] < 1:
+            raise ValueError(
+                f'--resize-stages takes FACTORxEPOCHS stages separated by commas, e.g. "0.5x50,1x15" '
+                f"(factor in (0, 4], at least one epoch each); got {spec!r}"
+            )
+        stages.append(stage)
+    return stages
+
+
+def stage_factor(stages: list[tuple[float, int]], epoch: int) -> float:
+    """The size factor of ``epoch`` (1-based) under ``stages``; 1 without stages, the last stage's past them."""
+    end = 0
+    for factor, epochs in stages:
+        end += epochs
+        if epoch <= end:
+            return factor
+    return stages[-1][0] if stages else 1.0
+
+
+def parse_scales(text: str) -> list[float]:
+    """``"0.75,1,1.25"`` -> [0.75, 1.0, 1.25]: positive factors, each once."""
+    try:
+        scales = [float(s) for s in text.split(",") if s.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated factors such as 0.75,1,1.25, got {text!r}") from None
+    if not scales or any(not s > 0 for s in scales) or len(set(scales)) != len(scales):
+        raise argparse.ArgumentTypeError(f"expected distinct positive factors such as 0.75,1,1.25, got {text!r}")
+    return scales
+
+
 def build_parser() -> argparse.ArgumentParser:
     d = TrainConfig()
     p = argparse.ArgumentParser(
@@ -137,6 +196,21 @@ def build_parser() -> argparse.ArgumentParser:
     a.add_argument("--color-jitter", type=float, default=d.color_jitter, help="brightness/contrast/saturation strength")
     a.add_argument("--gamma-jitter", type=float, default=d.gamma_jitter, help="random gamma in [1-g, 1+g]")
     a.add_argument("--blur", type=float, default=d.blur, help="probability of a Gaussian blur")
+    a.add_argument("--rare-crop", type=float, default=d.rare_crop, metavar="P", help="probability of a crop on a rare class")
+    a.add_argument(
+        "--rare-classes",
+        type=parse_classes,
+        default=None,
+        metavar="C1,C2,...",
+        help="class indices of --rare-crop; unset: those under 2%% of the training pixels",
+    )
+    a.add_argument(
+        "--resize-stages",
+        default=None,
+        metavar="FxN,...",
+        help='progressive resizing, e.g. "0.5x50,1x15": 50 epochs at half size (images, rescale range, crop), then 15 '
+        "at full size; the epochs must add up to --epochs (no --budget-min); validation stays at --size",
+    )
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=None, help=f"default {d.epochs}; with --resume: train an ended run further")
     o.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -152,8 +226,24 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--class-weight-power", type=float, default=d.class_weight_power, help="weights ** power (0.5 softens)")
     o.add_argument("--aux-weight", type=float, default=d.aux_weight)
     o.add_argument("--label-smoothing", type=float, default=d.label_smoothing)
+    o.add_argument(
+        "--loss",
+        choices=SegmentationTask.losses,
+        default=d.loss,
+        help="ce; segmentation also lovasz (Lovász-softmax), ce+lovasz (sum; class weights on the CE part), ohem",
+    )
+    o.add_argument("--lovasz-per-image", action="store_true", help="Lovász-softmax per image (default: over the batch)")
+    o.add_argument("--ohem-thresh", type=float, default=d.ohem_thresh, help="--loss ohem: pixels with p(true) below this")
+    o.add_argument("--ohem-min-kept", type=int, default=d.ohem_min_kept, help="--loss ohem: at least this many pixels a batch")
     o.add_argument("--ema", type=float, default=d.ema, help="weight EMA decay, e.g. 0.999 (0 = off)")
     o.add_argument("--tta-flip", action="store_true", help="validate and predict with horizontal-flip test-time augmentation")
+    o.add_argument(
+        "--tta-scales",
+        type=parse_scales,
+        default=None,
+        metavar="S1,S2,...",
+        help="validate and predict on the image resized by each factor, e.g. 0.75,1,1.25 (mirrored too with --tta-flip)",
+    )
     o.add_argument("--init", choices=INITS, default=d.init)
     o.add_argument("--patience", type=int, default=None, help="early stopping: evaluations without improvement")
     o.add_argument("--val-every", type=int, default=d.val_every, help="evaluate every K epochs and the last")
@@ -194,9 +284,17 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
         color_jitter=ns.color_jitter,
         gamma_jitter=ns.gamma_jitter,
         blur=ns.blur,
+        rare_crop=ns.rare_crop,
+        rare_classes=ns.rare_classes,
+        resize_stages=ns.resize_stages,
         label_smoothing=ns.label_smoothing,
+        loss=ns.loss,
+        lovasz_per_image=ns.lovasz_per_image,
+        ohem_thresh=ns.ohem_thresh,
+        ohem_min_kept=ns.ohem_min_kept,
         ema=ns.ema,
         tta_flip=ns.tta_flip,
+        tta_scales=ns.tta_scales,
         eval_native=ns.eval_native,
         cache=ns.cache,
         epochs=ns.epochs if ns.epochs is not None else TrainConfig.epochs,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -96,15 +96,17 @@ def evaluate(
     progress: bool = True,
     memory_format: torch.memory_format = torch.contiguous_format,
     tta_flip: bool = False,
+    tta_scales: Sequence[float] | None = None,
 ) -> dict[str, Any]:
-    """Loss and metrics over ``loader`` (summed over every DDP rank); ``tta_flip`` also scores the mirror image."""
+    """Loss and metrics over ``loader`` (summed over every DDP rank); ``tta_flip`` also scores the mirror image,
+    ``tta_scales`` the image resized by each factor (``core.tasks.merge_scales``)."""
     model.eval()
     meter = task.new_meter(device)
     for images, targets in tqdm(loader, desc="val", leave=False, disable=not progress, unit="batch"):
         images = images.to(device, non_blocking=True, memory_format=memory_format)
         targets = [t.to(device) for t in targets] if isinstance(targets, list) else targets.to(device, non_blocking=True)
         with autocast_context(device, amp):
-            logits = predict_logits(model, images, tta_flip=tta_flip)
+            logits = predict_logits(model, images, tta_flip=tta_flip, tta_scales=tta_scales)
         _score_batch(meter, task, logits.float(), targets)
     return meter.compute()
 

@@ -88,6 +88,15 @@ def class_weights(counts: np.ndarray, image_pixels: np.ndarray, scheme: str, pow
     raise ValueError(f"unknown class weighting {scheme!r}; valid: {', '.join(CLASS_WEIGHTINGS)}")
 
 
+def rare_classes(counts: np.ndarray, share: float) -> list[int]:
+    """The classes seen in training whose share of the labelled pixels is below ``share`` (a class never seen
+    is absent, not rare: no crop can be centred on it)."""
+    total = counts.sum()
+    if total == 0:
+        return []
+    return [int(c) for c in np.flatnonzero((counts > 0) & (counts / total < share))]
+
+
 def ema_model(model: nn.Module, decay: float) -> torch.optim.swa_utils.AveragedModel:
     """An exponential moving average of ``model``'s weights and buffers (BatchNorm statistics too).
 

@@ -28,10 +28,29 @@ from core.data import list_datasets
 from core.models import arch_arguments, build_arch, list_models, list_sources, stored_state
 from core.models.sources import OWN
 from core.tasks import Task, all_tasks
-from core.train.config import TrainConfig, build_parser, config_from_args, default_workers, snapshot_rule
+from core.train.config import (
+    TrainConfig,
+    build_parser,
+    config_from_args,
+    default_workers,
+    parse_resize_stages,
+    snapshot_rule,
+    stage_factor,
+)
 from core.train.engine import Timer, autocast_dtype, collate_allow_ragged, evaluate, train_one_epoch
 from core.train.optim import build_optimizer, ema_model, init_weights, load_scaler_state, schedule_factor
-from core.train.setup import build_datasets, compute_class_weights, default_out, resolve_task, run_config, summary_line, val_share
+from core.train.setup import (
+    build_datasets,
+    check_options,
+    class_statistics,
+    default_out,
+    resolve_task,
+    run_config,
+    scaled,
+    summary_line,
+    train_transform,
+    val_share,
+)
 from core.utils.device import (
     DistInfo,
     SharedClock,
@@ -74,6 +93,9 @@ class Session:
     best_value: float = -math.inf
     bad_epochs: int = 0
     eval_seconds: float = 0.0  # duration of the last evaluation, to foresee whether another epoch fits the budget
+    rare_classes: list[int] | None = None  # the classes of the rare-class crop (--rare-crop), resolved
+    stages: list[tuple[float, int]] = field(default_factory=list)  # (size factor, epochs) of --resize-stages
+    train_factor: float | None = None  # the size factor the training transform is set for (None: not set yet)
 
     @property
     def evaluated(self) -> nn.Module:
@@ -127,6 +149,7 @@ def _resumed_config(cfg: TrainConfig, out: Path, epochs: int | None, budget_min:
     run = runs.load_run(out)
     stored = dict(run.config["train"])
     stored.pop("class_weights", None)
+    stored.pop("rare_crop_classes", None)
     machine = {k: getattr(cfg, k) for k in ("device", "workers", "threads", "progress")}
     new = TrainConfig.from_dict({**stored, **machine, "out": str(out)})
     state = run.status.get("state")
@@ -152,6 +175,7 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     """Datasets, loaders, model, weight average, optimiser, schedule and the shared clock."""
     clock = SharedClock()  # started first: a --budget-min covers everything, data caching included
     task_kind = resolve_task(cfg)
+    check_options(cfg, task_kind)
     torch.manual_seed(cfg.seed)  # the same initial weights on every rank
     np.random.seed(cfg.seed)
     train_ds, val_ds = build_datasets(cfg, task_kind)
@@ -160,15 +184,24 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     model = build_arch(cfg.arch, args, pretrained=True)  # pretrained weights only if the arguments ask for them
     init_weights(model, cfg.init)
     if resuming:
-        weights = runs.load_run(out).config["train"].get("class_weights")
+        recorded = runs.load_run(out).config["train"]
+        weights, rare = recorded.get("class_weights"), recorded.get("rare_crop_classes")
     else:
-        weights = compute_class_weights(train_ds, cfg.class_weighting, cfg.progress and dist.is_main, cfg.class_weight_power)
+        weights, rare = class_statistics(cfg, train_ds, cfg.progress and dist.is_main)
+    if rare is not None and dist.is_main:
+        print(
+            f"rare-class crop (p {cfg.rare_crop:g}) on: {', '.join(train_ds.classes[c] for c in rare) or 'no class'}", flush=True
+        )
     task = task_kind(
         train_ds.num_classes,
         train_ds.ignore_index,
         torch.tensor(weights, dtype=torch.float32) if weights else None,
         cfg.aux_weight,
         label_smoothing=cfg.label_smoothing,
+        loss=cfg.loss,
+        lovasz_per_image=cfg.lovasz_per_image,
+        ohem_thresh=cfg.ohem_thresh,
+        ohem_min_kept=cfg.ohem_min_kept,
     )
 
     workers = default_workers() if cfg.workers is None else cfg.workers
@@ -203,7 +236,8 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     fmt = "channels_last" if memory_format == torch.channels_last else "contiguous"  # off where it crashes
     precision = str(autocast_dtype(device, cfg.amp) or torch.float32).removeprefix("torch.")  # autocast's, or none
     runtime = {"device": device.type, "world_size": dist.world_size, "memory_format": fmt, "precision": precision}
-    info = {} if resuming else run_config(cfg, task_kind, train_ds, model, args, weights, runtime)
+    info = {} if resuming else run_config(cfg, task_kind, train_ds, model, args, weights, runtime, rare)
+    stages = parse_resize_stages(cfg.resize_stages) if cfg.resize_stages else []
     return Session(
         cfg,
         dist,
@@ -222,6 +256,8 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
         clock,
         info,
         snapshot_rule(cfg),
+        rare_classes=rare,
+        stages=stages,
     )
 
 
@@ -275,6 +311,7 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
     """Train one epoch, evaluate it when due, commit it; returns why training stops after it, if it does."""
     cfg = s.cfg
     epoch_clock = Timer()
+    _set_train_transform(s, epoch)
     s.train_loader.sampler.set_epoch(epoch)
     progress = cfg.progress and s.dist.is_main
     stats = train_one_epoch(
@@ -311,6 +348,7 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
             progress=progress,
             memory_format=s.memory_format,
             tta_flip=cfg.tta_flip,
+            tta_scales=cfg.tta_scales,
         )
         s.eval_seconds = eval_clock()
         value = metrics[s.task.monitor]
@@ -339,6 +377,39 @@ def _run_epoch(s: Session, epoch: int, on_epoch_end: EpochCallback | None) -> st
     if stop and s.dist.is_main:
         print(f"stopping after epoch {epoch}: " + ("no improvement" if stop == "early_stopped" else "time budget"), flush=True)
     return stop
+
+
+def _set_train_transform(s: Session, epoch: int) -> None:
+    """Give the training set ``epoch``'s transform: the size of its --resize-stages stage (the stage follows
+    from the epoch, so a resumed run picks up where it was), with the rare-class crop. When the size changes
+    the loader is made anew, since persistent worker processes keep the dataset they were started with."""
+    factor = stage_factor(s.stages, epoch)
+    if factor == s.train_factor:
+        return
+    ds = s.train_loader.dataset
+    ds.transform = train_transform(s.cfg, type(s.task), ds, factor=factor, rare_classes=s.rare_classes)
+    if s.train_factor is not None and s.train_loader.persistent_workers:
+        s.train_loader = _fresh_loader(s.train_loader)
+    s.train_factor = factor
+    if s.stages and s.dist.is_main:
+        size, crop = scaled(s.cfg.size, factor), scaled(s.cfg.crop or s.cfg.size, factor)
+        print(
+            f"epoch {epoch}: training at {factor:g}x the size ({size[0]}x{size[1]} images, {crop[0]}x{crop[1]} crops)", flush=True
+        )
+
+
+def _fresh_loader(loader: DataLoader) -> DataLoader:
+    """A loader like ``loader`` (same dataset, sampler and settings) whose workers have not started yet."""
+    return DataLoader(
+        loader.dataset,
+        batch_size=loader.batch_size,
+        sampler=loader.sampler,
+        drop_last=loader.drop_last,
+        num_workers=loader.num_workers,
+        persistent_workers=loader.persistent_workers,
+        pin_memory=loader.pin_memory,
+        collate_fn=loader.collate_fn,
+    )
 
 
 def _commit_epoch(s: Session, record: dict, snapshot: bool) -> None:

@@ -14,6 +14,8 @@ NUM_CLASSES = 5
 # name -> tiny configurations (the first is the model itself, the rest exercise options).
 # A newly registered model without an entry here fails the suite instead of going untested.
 SMALL: dict[str, list[dict]] = {
+    "cgnet": [{"widths": [8, 16, 32], "blocks": [2, 2]}, {"widths": [8, 16, 32], "blocks": [1, 1], "dropout": 0.1}],
+    "dabnet": [{"widths": [8, 16, 32], "block1_modules": 1, "block2_dilations": [2, 4]}],
     "deeplabv3": [
         {"width_mult": 0.125},
         {"backbone": "mobilenet_v3_large", "width_mult": 0.25, "aux_head": False},
@@ -121,12 +123,33 @@ def test_unet_min_decoder_width_floors_only_the_decoder() -> None:
         ("deeplabv3", 21, {}, 42.0e6),  # torchvision deeplabv3_resnet50 with aux head
         ("deeplabv3", 21, {"aux_head": False}, 39.6e6),
         ("lraspp", 21, {}, 3.2e6),  # torchvision lraspp_mobilenet_v3_large
+        ("cgnet", 19, {}, 0.5e6),  # Wu et al., CGNet-M3N21 on Cityscapes: "0.5M"
+        ("dabnet", 19, {}, 0.76e6),  # Li et al., DABNet on Cityscapes: "0.76M"
     ],
 )
 def test_published_parameter_counts(name: str, num_classes: int, cfg: dict, reference: float) -> None:
     with torch.device("meta"):  # shapes only: no memory, no initialisation cost
         model = get_model(name, num_classes=num_classes, **cfg)
     assert math.isclose(count_parameters(model), reference, rel_tol=0.02)
+
+
+@pytest.mark.parametrize(("name", "exact", "official"), [("cgnet", 496_306, 0.496e6), ("dabnet", 756_643, 0.756e6)])
+def test_light_models_match_their_official_code(name: str, exact: int, official: float) -> None:
+    """At 19 classes, the count of the authors' code layer for layer (worked out by hand for DABNet: 756,643), which
+    later papers report to three decimals, truncated: 0.496M and 0.756M."""
+    with torch.device("meta"):
+        model = get_model(name, num_classes=19)
+    assert count_parameters(model) == exact
+    assert 0 <= exact - official < 1000
+
+
+def test_light_models_refuse_widths_their_blocks_cannot_halve() -> None:
+    with pytest.raises(ValueError, match="cgnet's widths"):
+        get_model("cgnet", num_classes=3, widths=[8, 4, 32])
+    with pytest.raises(ValueError, match="2 block counts >= 1"):
+        get_model("cgnet", num_classes=3, blocks=[0, 3])
+    with pytest.raises(ValueError, match="the last two even"):
+        get_model("dabnet", num_classes=3, widths=[8, 15, 32])
 
 
 def test_lraspp_logits_are_linear_in_features() -> None:

@@ -74,9 +74,9 @@ def import_plugin_net(*, num_classes: int) -> Tiny:
 
 
 def test_plugins_register_models_before_the_import(tmp_path, monkeypatch):
-    (tmp_path / "myplugin.py").write_text(PLUGIN)
+    (tmp_path / "import_plugin.py").write_text(PLUGIN)
     monkeypatch.syspath_prepend(str(tmp_path))
     torch.save({"conv.weight": torch.randn(11, 3, 1, 1), "conv.bias": torch.zeros(11)}, tmp_path / "p.pt")
     args = [str(tmp_path / "p.pt"), "--arch", "import_plugin_net", *SEG, "--out", str(tmp_path / "p")]
-    assert import_main(args + ["--plugins", "myplugin"]) == 0
+    assert import_main(args + ["--plugins", "import_plugin"]) == 0
     assert import_main(args[:-1] + [str(tmp_path / "q"), "--plugins", "no_such_plugin_module"]) == 2

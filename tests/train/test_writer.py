@@ -112,7 +112,10 @@ def test_segmentation_preds_match_core_metrics(tmp_path):
 
 def test_a_model_that_does_not_match_its_registry_name_is_refused(tmp_path):
     model = get_model("unet", num_classes=11, base_width=8)
-    with pytest.raises(ValueError, match=r"does not match unet with .*of another shape \(down.0.0.weight: \[8, 3, 3, 3\] instead of \[16, 3, 3, 3\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"does not match unet with .*of another shape \(down.0.0.weight: \[8, 3, 3, 3\] instead of \[16, 3, 3, 3\]",
+    ):
         RunWriter(
             tmp_path / "x",
             model=model,
