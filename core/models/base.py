@@ -64,7 +64,12 @@ class SegmentationModel(nn.Module):
         classifier, and ``"aux"`` logits in training for models with an auxiliary head."""
         raise NotImplementedError
 
+    def prepare(self, x: Tensor) -> Tensor:
+        """What a model does to its input before padding (nothing by default; see ``ResUNet(input_norm=...)``)."""
+        return x
+
     def forward(self, x: Tensor, *, features: bool = False) -> dict[str, Tensor]:
+        x = self.prepare(x)
         hw = (x.shape[-2], x.shape[-1])
         xp = pad_to_multiple(x, self.size_divisor)  # (B, C, Hp, Wp)
         out = self.forward_padded(xp)

@@ -47,13 +47,26 @@ class UpBlock(nn.Module):
         return self.conv(torch.cat([x, skip], dim=1))
 
 
+INPUT_NORMS = ("none", "image")
+
+
 class ResUNet(SegmentationModel):
     size_divisor = 32
 
     def __init__(
-        self, *, num_classes: int, in_channels: int, widths: Sequence[int], blocks: Sequence[int], context: bool
+        self,
+        *,
+        num_classes: int,
+        in_channels: int,
+        widths: Sequence[int],
+        blocks: Sequence[int],
+        context: bool,
+        input_norm: str = "none",
     ) -> None:
         super().__init__(num_classes=num_classes, in_channels=in_channels)
+        if input_norm not in INPUT_NORMS:
+            raise ValueError(f"resunet: input_norm must be one of {', '.join(INPUT_NORMS)}, got {input_norm!r}")
+        self.input_norm = input_norm
         if len(widths) != 5 or len(blocks) != 4:
             raise ValueError(f"resunet needs 5 widths (stem, 1/4 .. 1/32) and 4 block counts, got {widths} and {blocks}")
         w = list(widths)
@@ -65,6 +78,15 @@ class ResUNet(SegmentationModel):
         self.up = nn.ModuleList(UpBlock(w[i + 1], w[i], w[i]) for i in reversed(range(4)))  # 1/16 .. 1/2
         self.classifier = nn.Conv2d(w[0], num_classes, 1)
         self.feature_dim = w[0]
+
+    def prepare(self, x: Tensor) -> Tensor:
+        """With ``input_norm="image"``, each image's channels standardised by their own mean and deviation: a
+        darker or flatter picture of the same street (dusk, winter light) reaches the network unchanged."""
+        if self.input_norm == "none":
+            return x
+        mean = x.mean(dim=(2, 3), keepdim=True)  # (B, C, 1, 1)
+        std = x.std(dim=(2, 3), keepdim=True).clamp(min=1e-3)
+        return (x - mean) / std
 
     def forward_padded(self, x: Tensor) -> dict[str, Tensor]:
         f = self._decode(x)
@@ -88,6 +110,18 @@ def resunet(
     widths: Sequence[int] = (32, 48, 96, 192, 256),
     blocks: Sequence[int] = (2, 2, 2, 2),
     context: bool = True,
+    input_norm: str = "none",
 ) -> ResUNet:
-    """Residual U-Net: ``widths`` of the stem (1/2) and the four stages (1/4 .. 1/32), ``blocks`` per stage."""
-    return ResUNet(num_classes=num_classes, in_channels=in_channels, widths=tuple(widths), blocks=tuple(blocks), context=context)
+    """Residual U-Net: ``widths`` of the stem (1/2) and the four stages (1/4 .. 1/32), ``blocks`` per stage.
+
+    ``input_norm="image"`` standardises each input image by its own per-channel mean and deviation (no
+    parameters): the network then sees a dusk or winter scene as it sees a bright one.
+    """
+    return ResUNet(
+        num_classes=num_classes,
+        in_channels=in_channels,
+        widths=tuple(widths),
+        blocks=tuple(blocks),
+        context=context,
+        input_norm=input_norm,
+    )

@@ -29,7 +29,11 @@ SMALL: dict[str, list[dict]] = {
         {"backbone": "resnet18", "width_mult": 0.125},
         {"width_mult": 0.0625, "use_ppm": False, "aux_head": False},
     ],
-    "resunet": [{"widths": [4, 8, 8, 16, 16], "blocks": [1, 1, 1, 1]}, {"widths": [4, 4, 8, 8, 8], "context": False}],
+    "resunet": [
+        {"widths": [4, 8, 8, 16, 16], "blocks": [1, 1, 1, 1]},
+        {"widths": [4, 4, 8, 8, 8], "context": False},
+        {"widths": [4, 4, 8, 8, 8], "input_norm": "image"},
+    ],
     "resnet_fcn": [
         {"backbone": "resnet18", "width_mult": 0.125},
         {"backbone": "resnet50", "width_mult": 0.0625, "freeze_encoder": True},
@@ -213,3 +217,19 @@ def test_fcn_fixed_upsampling_stays_float32_under_bfloat16_autocast() -> None:
         out = model(torch.randn(1, 3, 64, 96))
     out = out["out"] if isinstance(out, dict) else out
     assert out.dtype == torch.float32 and out.shape == (1, 3, 64, 96)
+
+
+def test_resunet_input_norm_sees_a_darker_flatter_image_as_the_same_image():
+    """``input_norm="image"``: each channel standardised by the image's own statistics, so a global change of
+    brightness and contrast (dusk, winter light) changes nothing downstream; "none" is the plain network."""
+    torch.manual_seed(0)
+    model = get_model("resunet", num_classes=NUM_CLASSES, widths=[4, 4, 8, 8, 8], input_norm="image").eval()
+    x = torch.rand(2, 3, 61, 83)
+    dusk = x * torch.tensor([0.3, 0.35, 0.4]).view(1, 3, 1, 1) - 0.5  # per channel: darker, flatter, shifted
+    with torch.no_grad():
+        torch.testing.assert_close(model(dusk)["out"], model(x)["out"], rtol=1e-4, atol=1e-4)
+    plain = get_model("resunet", num_classes=NUM_CLASSES, widths=[4, 4, 8, 8, 8]).eval()
+    with torch.no_grad():
+        assert not torch.allclose(plain(dusk)["out"], plain(x)["out"], atol=1e-3)
+    with pytest.raises(ValueError, match="input_norm must be one of none, image"):
+        get_model("resunet", num_classes=NUM_CLASSES, input_norm="batch")
