@@ -181,6 +181,10 @@ class Workspace:
         except ValueError:
             return Path(path).name
 
+    def name_of(self, run: Run) -> str:
+        """The name of a discovered run (its folder relative to the runs folder)."""
+        return self._name(run.path)
+
     @property
     def names(self) -> list[str]:
         return list(self.runs)
