@@ -33,7 +33,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from core.inference.predictor import ImageLike, Predictor, to_rgb_array
+from core.inference.predictor import EmbeddingsUnavailableError, ImageLike, Predictor, to_rgb_array
 from core.runs import Run
 from core.utils.io import atomic_write
 
@@ -424,8 +424,10 @@ def compute_embedding(
     if cached_only:
         return None
     _report(progress, 0.0, "loading the model")
-    ds = run.open_dataset(split, data_root)
     predictor = predictor if predictor is not None and predictor.epoch == e else Predictor(run, e)
+    if predictor.embeddings_unavailable:  # said before any image is read (an ONNX graph without a features output)
+        raise EmbeddingsUnavailableError(f"embeddings are unavailable for this run: {predictor.embeddings_unavailable}")
+    ds = run.open_dataset(split, data_root)
     rng = np.random.default_rng(seed)
     if not run.task.dense:
         points = _classification_points(predictor, ds, per_class, max_items, rng, progress)
