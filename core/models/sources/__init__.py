@@ -2,7 +2,7 @@
 like the project's own, with no glue code.
 
 ``arch`` strings name a model and its source: ``unet`` (this project's registry), ``tv:resnet18``,
-``smp:Unet``, ``timm:convnext_atto``, ``hf:segformer``. A run directory records the
+``smp:Unet``, ``timm:convnext_atto``, ``hf:segformer``, ``onnx:segmentation``. A run directory records the
 source by name, and only the sources registered here can be named (``SOURCES`` is the allow-list): a run never
 names a module to import.
 """
@@ -16,6 +16,7 @@ from torch import nn
 
 from core.models.sources.base import ModelSource, Preprocessing, SourceUnavailableError, load_stored_state, stored_state
 from core.models.sources.hf import HfSource
+from core.models.sources.onnx import OnnxSource
 from core.models.sources.own import OwnSource
 from core.models.sources.smp import SmpSource
 from core.models.sources.timm import TimmSource
@@ -31,6 +32,7 @@ for _source, _name in (
     (SmpSource(), "smp"),
     (TimmSource(), "timm"),
     (HfSource(), "hf"),
+    (OnnxSource(), "onnx"),
 ):
     SOURCES.register(_name)(_source)
 
