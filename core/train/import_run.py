@@ -137,9 +137,7 @@ def choose_inputs(
     guessed silently: each choice says where it came from."""
     if (mean is None) != (std is None):
         raise ValueError("give --mean and --std together (three values each), or neither")
-    fixed = getattr(model, "input_hw", None)
-    if size is not None and fixed is not None and tuple(size) != tuple(fixed):
-        raise ValueError(f"--size {size[0]} {size[1]} does not fit the model: its input is static at {fixed[0]}x{fixed[1]}")
+    fixed = getattr(model, "input_hw", None)  # a --size that differs is refused by the model's check_fits, naming both
     notes = list(declared.notes) if declared else []
     if size is not None:
         hw, size_from = tuple(size), "from --size"

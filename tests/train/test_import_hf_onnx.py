@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import socket
 
 import numpy as np
 import pytest
@@ -35,6 +36,16 @@ DATA = ["--dataset", "synthstreets", "--data-opt", "num_images=4", "--data-opt",
 CROPS = ["--dataset", "crops:synthstreets", "--data-opt", "num_images=3", "--data-opt", "size=[48,64]", "--size", "32", "32"]
 
 
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Imports and trainings here run offline: a connection attempt fails the test."""
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("an import or a training opened a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+
+
 def val_images(n: int = 2) -> list[np.ndarray]:
     ds = get_dataset("synthstreets", "val", num_images=4, size=(48, 64))
     return [ds.load(i)[0] for i in range(n)]
@@ -54,9 +65,12 @@ def test_a_save_pretrained_folder_brings_its_processor_and_the_command_line_wins
     assert run.arch == "hf:segformer" and run.input_size == (32, 48) and run.data["mean"] == [0.5] * 3
     assert str(tmp_path) not in json.dumps(run.config["model"])  # the config itself, no path
     x = torch.randn(2, 3, 32, 48)
+    predictor = Predictor(run, 1, device="cpu")
     with torch.no_grad():  # the run's model, rebuilt from its directory, gives the library's logits upsampled
         want = F.interpolate(net(pixel_values=x).logits, size=(32, 48), mode="bilinear", align_corners=False)
-        torch.testing.assert_close(Predictor(run, 1, device="cpu").model(x)["out"], want, rtol=0, atol=1e-5)
+        torch.testing.assert_close(predictor.model(x)["out"], want, rtol=0, atol=1e-5)
+    white, _ = predictor.preprocess([np.full((48, 64, 3), 255, np.uint8)])  # the processor's resize and normalisation
+    assert white.shape == (1, 3, 32, 48) and torch.allclose(white, torch.full_like(white, 2.0))  # (1 - 0.5) / 0.25
     args = ["--size", "48", "64", "--mean", "0.4", "0.4", "0.4", "--std", "0.2", "0.2", "0.2", "--out", str(tmp_path / "cli")]
     assert import_main([str(tmp_path / "seg"), *DATA, *args]) == 0
     printed = capsys.readouterr().out
@@ -163,7 +177,7 @@ def test_an_onnx_graph_that_does_not_fit_the_dataset_is_refused_naming_the_shape
     _, model, _ = lraspp
     static = export_onnx(model, tmp_path / "static.onnx", hw=(48, 64), dynamic=False)
     assert import_main([str(static), *DATA, "--size", "32", "32", "--out", str(tmp_path / "a")]) == 2
-    assert "--size 32 32 does not fit the model: its input is static at 48x64" in capsys.readouterr().err
+    assert "input 'image' is 1x3x48x64, so it cannot take 32x32 images; use --size 48 64" in capsys.readouterr().err
     assert import_main([str(static), *DATA, "--out", str(tmp_path / "b")]) == 0  # the static size, and it says so
     assert "input size: 48x64 (from the model's static input)" in capsys.readouterr().out
     torch.manual_seed(0)
