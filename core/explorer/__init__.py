@@ -28,6 +28,7 @@ from core.explorer.legends import legend_path  # noqa: F401
 from core.explorer.maps import (  # noqa: F401
     embedding,
     embedding_methods,
+    embeddings_unavailable,
     map_steps,
     place_on_embedding,
     placement_split,
@@ -49,4 +50,5 @@ from core.explorer.splits import SplitStats, hardest_for, hardest_images, split_
 from core.explorer.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, predict_image, read_image  # noqa: F401
 from core.explorer.validation import MAX_RUNS, USER_ERRORS, check_count, check_method, class_index, user_message  # noqa: F401
 from core.explorer.workspace import DatasetRef, Workspace, thumbnails  # noqa: F401
+from core.inference import EmbeddingsUnavailableError  # noqa: F401
 from core.tasks import ClassificationTask, SegmentationTask, Task  # noqa: F401

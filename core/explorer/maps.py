@@ -10,6 +10,7 @@ import numpy as np
 from core.explorer.cache import EMBEDDINGS, cached
 from core.explorer.predictions import Progress, get_predictor
 from core.explorer.workspace import DatasetRef
+from core.inference import EmbeddingsUnavailableError
 from core.runs import Run
 
 
@@ -68,12 +69,23 @@ def _compute(run: Run, epoch: int, split: str, method: str, data_root: str | Non
     )
 
 
+def embeddings_unavailable(run: Run, epoch: int) -> str | None:
+    """Why ``run``'s model at ``epoch`` serves no features (an ONNX graph imported without a features output), None
+    if it does: the model's own capability, read from the explorer's cached Predictor."""
+    return get_predictor([(run, epoch)]).embeddings_unavailable
+
+
 def map_steps(
     run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None, progress: Progress | None = None
 ) -> Iterator[tuple[Any, bool]]:
     """What to show while a map is built, as ``(embedding, is_preview)`` steps: a cached map at once;
-    otherwise, for a slow method, a quick PCA preview first (about a tenth of the time), then the map."""
+    otherwise, for a slow method, a quick PCA preview first (about a tenth of the time), then the map. A run whose
+    model serves no features raises ``EmbeddingsUnavailableError`` with the reason before any work."""
     emb = embedding(run, epoch, split, method, data_root=data_root, cached_only=True)
+    if emb is None:
+        reason = embeddings_unavailable(run, epoch)
+        if reason:  # before any work: the model itself says it has no features
+            raise EmbeddingsUnavailableError(f"embeddings are unavailable for this run: {reason}")
     if emb is None and method != "pca":
         sub = None if progress is None else (lambda f, m: progress(0.3 * f, f"PCA preview: {m}"))
         yield embedding(run, epoch, split, "pca", data_root=data_root, progress=sub), True

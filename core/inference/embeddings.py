@@ -33,7 +33,7 @@ import numpy as np
 import torch
 
 from core.inference.passes import SampleSpec, sample_points
-from core.inference.predictor import ImageLike, Predictor, to_rgb_array
+from core.inference.predictor import EmbeddingsUnavailableError, ImageLike, Predictor, to_rgb_array
 from core.runs import Run
 from core.utils.io import atomic_write
 
@@ -347,8 +347,10 @@ def compute_embedding(
         return None
     if points is None:
         _report(progress, 0.0, "loading the model")
-        ds = run.open_dataset(split, data_root)
         predictor = predictor if predictor is not None and predictor.epoch == e else Predictor(run, e)
+        if predictor.embeddings_unavailable:  # said before any image is read (an ONNX graph without a features output)
+            raise EmbeddingsUnavailableError(f"embeddings are unavailable for this run: {predictor.embeddings_unavailable}")
+        ds = run.open_dataset(split, data_root)
         first_half = lambda f, m: _report(progress, 0.5 * f, f"features: {m}")  # noqa: E731
         points = sample_points(predictor, ds, SampleSpec(per_class, max_items, seed), first_half)
     reducer_params = {k: v for k, v in options.items() if k in METHOD_DEFAULTS[method]}

@@ -69,6 +69,8 @@ def evaluate_chunk(
     ``indices``, ascending, instead of the range (an embedding map's images only)."""
     task, classes, ignore = _label_set(predictor)
     k, n = len(classes), len(dataset)
+    if getattr(predictor, "embeddings_unavailable", None):
+        sample = None  # a model that serves no features (an ONNX graph without one): no embedding points
     raw = start(measures, k)
     chunk = Chunk(start_index, stop_index, freeze(measures, raw, [], k))  # replaced below
     pngs, points = [], _Points(task.dense)
