@@ -116,7 +116,7 @@ def evaluate_target(
     device = pick_device() if predictor is None else None
     for j, (start, stop) in enumerate(mine):
         predictor = predictor or Predictor(target.run, target.epoch, device=device)
-        sub = None if progress is None else (lambda f, m, j=j: progress((len(done) + j + f) / max(1, len(plan)), m))
+        sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(mine), m))  # this rank's share
         with _autocast(predictor, amp):
             store.write_chunk(evaluate_chunk(predictor, target.dataset, start, stop, todo, progress=sub))
     barrier()

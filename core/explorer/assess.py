@@ -13,7 +13,7 @@ import numpy as np
 from core import visualize as V
 from core.evaluation.agreement import SIZE_NAMES, churn, consensus
 from core.evaluation.calibration import confidence_error_map
-from core.evaluation.measures import MEASURES, measures_for
+from core.evaluation.measures import MEASURES
 from core.evaluation.metrics import nanmean
 from core.evaluation.significance import paired_bootstrap_iu, verdict
 from core.explorer.compare import Panel, display, resolve_members
@@ -75,7 +75,7 @@ def measure_table(
     def one(name, member, ref, sub) -> dict[str, Any]:
         if not m.applies(member[0].task):
             raise ValueError(f"run {name} is a {member[0].task.name} run: {m.title.lower()} is for segmentation")
-        ensure(ws, [(member, ref)], measures_for(member[0].task), progress=sub)  # every measure in the one pass
+        ensure(ws, [(member, ref)], [m], progress=sub)  # a pass, if one is needed, computes every measure
         result = measure_result(member, ref, measure)
         return {"run": name, "epoch": member[1], "classes": member[0].classes, **result, "source": provenance(member, ref)}
 
@@ -117,7 +117,7 @@ def significance(
     ma, mb = (ma[0], nearest_epoch(ma[0], epoch_a)), (mb[0], nearest_epoch(mb[0], epoch_b))
     if ra != rb or ma[0].classes != mb[0].classes:
         raise ValueError(f"{run_a} and {run_b} are not scored on the same images with the same classes")
-    ensure(ws, [(ma, ra), (mb, rb)], progress=progress)
+    ensure(ws, [(ma, ra), (mb, rb)], [MEASURES.get("per_image")], progress=progress)
     pa, pb = per_image(ma, ra), per_image(mb, rb)
     result = paired_bootstrap_iu(pa.iu, pb.iu, resamples=resamples, seed=seed)
     name_a, name_b = f"{run_a}@{ma[1]}", f"{run_b}@{mb[1]}"

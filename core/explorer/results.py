@@ -50,14 +50,15 @@ def ensure(
     measures: Sequence[Measure] | None = None,
     *,
     progress: Progress | None = None,
-    limit: int = COLD_LIMIT,
+    limit: int | None = None,
 ) -> list[Target]:
     """The targets of ``pairs`` with ``measures`` (default: every applicable one) stored: computed now when the
-    missing images are at most ``limit``, else ``NotComputed`` with the command that computes them."""
+    missing images are at most ``limit``, else ``NotComputed`` with the command that computes them. A pass, once
+    needed, computes every applicable measure the result lacks, not only those asked for."""
     targets, todo = cold_check(ws, pairs, measures, limit=limit)
     for j, (t, member) in enumerate(todo):
         sub = None if progress is None else (lambda f, msg, j=j: progress((j + f) / len(todo), f"{t.run.name}: {msg}"))
-        evaluate_target(t, measures=_applicable(t, measures), predictor=get_predictor([member]), progress=sub)
+        evaluate_target(t, measures=_applicable(t, None), predictor=get_predictor([member]), progress=sub)
     return targets
 
 
@@ -66,9 +67,11 @@ def cold_check(
     pairs: Sequence[tuple[Member, DatasetRef]],
     measures: Sequence[Measure] | None = None,
     *,
-    limit: int = COLD_LIMIT,
+    limit: int | None = None,
 ) -> tuple[list[Target], list[tuple[Target, Member]]]:
-    """The targets, and those still to compute with their member; ``NotComputed`` if those are over ``limit`` images."""
+    """The targets, and those still to compute with their member; ``NotComputed`` if those are over ``limit``
+    images (default ``COLD_LIMIT``)."""
+    limit = COLD_LIMIT if limit is None else limit
     targets = [target_of(m, r) for m, r in pairs]
     todo = [(t, m) for t, (m, _) in zip(targets, pairs) if missing_measures(t.store(), _applicable(t, measures))]
     images = sum(t.size for t, _ in todo)
@@ -87,7 +90,8 @@ def command(ws: Workspace, targets: Sequence[Target]) -> str:
     epochs = ",".join(str(e) for e in sorted({t.epoch for t in targets}))
     root = f" --data-root {targets[0].data_root}" if targets and targets[0].data_root else ""
     runs = " ".join(f"--run {n}" for n in names)
-    return f"python -m core.evaluate --runs {ws.runs_dir} {runs} --split {targets[0].split} --epochs {epochs}{root}"
+    plugins = "".join(f" --plugins {m}" for m in ws.plugins)
+    return f"python -m core.evaluate --runs {ws.runs_dir} {runs} --split {targets[0].split} --epochs {epochs}{root}{plugins}"
 
 
 def _advice(ws: Workspace, targets: Sequence[Target], images: int) -> str:
@@ -197,6 +201,7 @@ def start_job(ws: Workspace, pairs: Sequence[tuple[Member, DatasetRef]]) -> dict
             argv += [a for n in sorted({ws.name_of(t.run) for t in targets}) for a in ("--run", n)]
             argv += ["--epochs", ",".join(str(e) for e in sorted({t.epoch for t in targets}))]
             argv += ["--data-root", targets[0].data_root] if targets[0].data_root else []
+            argv += [a for module in ws.plugins for a in ("--plugins", module)]  # the app's own models and measures
             root = Path(__file__).resolve().parents[2]
             process = subprocess.Popen(argv, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             job = JOBS[key] = Job(targets, process, cmd)

@@ -9,7 +9,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.evaluation.measures import measures_for
+from core.evaluation.measures import MEASURES
 from core.evaluation.metrics import nanmean
 from core.explorer.predictions import Member, Progress
 from core.explorer.results import PerImage, cold_check, ensure, per_image
@@ -34,7 +34,7 @@ class SplitStats:
 
 def split_stats(ws: Workspace, member: Member, ref: DatasetRef, *, progress: Progress | None = None) -> SplitStats:
     """Per-image accuracy and score of a run at an epoch over a whole split (evaluated first if need be)."""
-    ensure(ws, [(member, ref)], measures_for(member[0].task), progress=progress)
+    ensure(ws, [(member, ref)], [MEASURES.get("per_image")], progress=progress)
     p = per_image(member, ref)
     return SplitStats(p.accuracy, p.score, p, member[0].num_classes)
 
@@ -65,7 +65,7 @@ def hardest_for(
     if not names:
         raise ValueError("select at least one run first")
     members = resolve_members(ws, names, epochs)
-    cold_check(ws, [(m, ref) for m in members])  # a large cold split is refused before any run is computed
+    cold_check(ws, [(m, ref) for m in members], [MEASURES.get("per_image")])  # refused before any run is computed
     usable, failed = [], []
     for j, (name, member) in enumerate(zip(names, members)):
         sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(members), m))

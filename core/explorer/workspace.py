@@ -130,6 +130,7 @@ class Workspace:
 
     runs_dir: Path
     data_root: str | None = None
+    plugins: list[str] = field(default_factory=list)  # modules the app imported (--plugins), for the processes it starts
     runs: dict[str, Run] = field(default_factory=dict)
     pending: dict[str, Run] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
