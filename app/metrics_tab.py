@@ -160,7 +160,7 @@ def _beyond_iou(ctx: AppContext, c: SimpleNamespace) -> None:
     splits = sorted({s for n in ws.names for s in ws.splits(ws.dataset(n))})
     split0 = ws.sources()[c.source].split if c.source else ("val" if "val" in splits else (splits or [None])[0])
     with gr.Row():
-        c.split = gr.Dropdown(splits, value=split0, label="Split", allow_custom_value=True, scale=1)
+        c.split = gr.Dropdown(splits, value=split0, label="Split", allow_custom_value=True, scale=1, elem_id="metrics-split")
         c.boundary_b = gr.Button("Boundary IoU", scale=1)
         c.calibration_b = gr.Button("Calibration", scale=1)
         c.sizes_b = gr.Button("Segments found by size", scale=1)

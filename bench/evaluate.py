@@ -61,7 +61,7 @@ def full_pass(run, data_root: str) -> float:
 def processes(folder: Path, name: str, data_root: str) -> dict[str, float]:
     """Seconds of the pass: 1 process x 2 threads, then 2 processes x 1 thread (torchrun), from the CLI's own timing."""
     out = {}
-    base = ["-m", "core.evaluate", "--runs", str(folder), "--run", name, "--split", "val", "--data-root", data_root]
+    base = ["-m", "core.evaluate", "--runs", str(folder), "--run-name", name, "--split", "val", "--data-root", data_root]
     for label, launcher, threads in (("1 process x 2 threads", [], "2"), ("2 processes x 1 thread", ["torchrun"], "1")):
         shutil.rmtree(folder / name / "evaluation", ignore_errors=True)
         cmd = [sys.executable, *base, "--threads", threads]

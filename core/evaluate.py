@@ -1,7 +1,7 @@
 """Evaluate runs offline, on one machine or sharded with ``torchrun``: ``python -m core.evaluate --help``.
 
     python -m core.evaluate --runs checkpoints --run camvid/pspnet --split val --epochs best,last
-    torchrun --nproc_per_node=4 -m core.evaluate --runs runs/ --split val --epochs all
+    torchrun --nproc_per_node=4 -m core.evaluate --runs runs/ --run-name camvid/pspnet --split val --epochs all
 
 One pass per (run, epoch, split) computes everything the app shows for that split (``core.inference.passes``):
 every registered measure (the confusion matrix, per-image scores, boundary IoU, calibration, segments by size,
@@ -173,7 +173,15 @@ def epochs_of(run: Run, spec: str) -> list[int]:
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m core.evaluate", description=__doc__.splitlines()[0])
     p.add_argument("--runs", required=True, help="folder searched for run directories")
-    p.add_argument("--run", action="append", default=None, help="a run's name under --runs (repeatable; default: all)")
+    p.add_argument(
+        "--run",
+        "--run-name",
+        dest="run",
+        action="append",
+        default=None,
+        help="a run's name under --runs (repeatable; default: all). Under torchrun write --run-name: torchrun takes --run "
+        "for its own --run-path",
+    )
     p.add_argument("--split", default=None, help="the split to evaluate (default: each run's validation split)")
     p.add_argument("--epochs", default="best", help="best, last, all, or numbers such as 3,8")
     p.add_argument("--measures", default=None, help=f"comma-separated (default: all): {', '.join(MEASURES.names())}")

@@ -80,8 +80,14 @@ def measure_table(
         return {"run": name, "epoch": member[1], "classes": member[0].classes, **result, "source": provenance(member, ref)}
 
     view = m.view
-    return {"split": split, "measure": measure, "title": m.title, "view": None if view is None else asdict(view),
-            "unit": members[0][1][0].task.unit, "runs": _each_run(members, progress, one)}  # fmt: skip
+    return {
+        "split": split,
+        "measure": measure,
+        "title": m.title,
+        "view": None if view is None else asdict(view),
+        "unit": members[0][1][0].task.unit,
+        "runs": _each_run(members, progress, one),
+    }
 
 
 def boundary_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None) -> dict:

@@ -89,7 +89,7 @@ def command(ws: Workspace, targets: Sequence[Target]) -> str:
     names = sorted({ws.name_of(t.run) for t in targets})
     epochs = ",".join(str(e) for e in sorted({t.epoch for t in targets}))
     root = f" --data-root {targets[0].data_root}" if targets and targets[0].data_root else ""
-    runs = " ".join(f"--run {n}" for n in names)
+    runs = " ".join(f"--run-name {n}" for n in names)  # not --run: torchrun would take it for its --run-path
     plugins = "".join(f" --plugins {m}" for m in ws.plugins)
     return f"python -m core.evaluate --runs {ws.runs_dir} {runs} --split {targets[0].split} --epochs {epochs}{root}{plugins}"
 
@@ -198,7 +198,7 @@ def start_job(ws: Workspace, pairs: Sequence[tuple[Member, DatasetRef]]) -> dict
         if job is None or job.process.poll() is not None:
             cmd = command(ws, targets)
             argv = [sys.executable, "-m", "core.evaluate", "--runs", str(ws.runs_dir), "--split", targets[0].split]
-            argv += [a for n in sorted({ws.name_of(t.run) for t in targets}) for a in ("--run", n)]
+            argv += [a for n in sorted({ws.name_of(t.run) for t in targets}) for a in ("--run-name", n)]
             argv += ["--epochs", ",".join(str(e) for e in sorted({t.epoch for t in targets}))]
             argv += ["--data-root", targets[0].data_root] if targets[0].data_root else []
             argv += [a for module in ws.plugins for a in ("--plugins", module)]  # the app's own models and measures

@@ -192,7 +192,8 @@ def test_a_large_cold_split_is_never_computed_on_a_click_but_in_the_background(t
         client = gradio_client.Client(url, verbose=False)
         _, _, _, text = client.predict(["r"], "best", "val", api_name="/boundary")
         assert (
-            "16 images of 1 run(s) are not evaluated yet" in text and f"python -m core.evaluate --runs {tmp_path} --run r" in text
+            "16 images of 1 run(s) are not evaluated yet" in text
+            and f"python -m core.evaluate --runs {tmp_path} --run-name r" in text
         )
         status, job = client.predict(["r"], "best", "val", api_name="/evaluate_background")
         assert job["status"] == "running" and "core.evaluate" in status

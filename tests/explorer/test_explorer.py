@@ -14,6 +14,7 @@ from core import explorer as A
 from core.data import DatasetNotFoundError
 from core.evaluation import per_image as M
 from core.evaluation.metrics import per_image_scores
+from core.explorer import predictions
 from core.inference import Predictor
 from core.runs import RunError
 from core.runs import history as H
@@ -72,6 +73,9 @@ def test_predictions_match_the_predictor_and_are_cached(ws, monkeypatch):
     calls = []
     real = Predictor.predict
     monkeypatch.setattr(Predictor, "predict", lambda self, images: calls.append(len(images)) or real(self, images))
+    # label maps an earlier test's evaluation stored for these session-wide runs would be read instead of
+    # predicted (tests/evaluation/test_evaluate.py covers that road): this test is about the memory cache
+    monkeypatch.setattr(predictions, "_stored", lambda members, ref: None)
     A.PREDICTIONS.clear()
     first = A.predict_items([(run, epoch)], ref, [1, 2, 3])
     np.testing.assert_array_equal(first[1], direct)
