@@ -3,6 +3,9 @@ library model's forward plus softmax and argmax on the same prepared tensor, at 
 
     python bench/sources.py [--repeats 20] [--threads 2]
 
+Then, through ``bench/sources_hf_onnx.py`` (also runnable alone): ONNX Runtime against torch eager on one exported
+LR-ASPP, and the Predictor against the raw transformers SegFormer-B0, the ``hf:`` and ``onnx:`` sources.
+
 Models: smp Unet with a resnet18 encoder and torchvision's LR-ASPP MobileNetV3-Large, random weights, logged
 into a temporary run directory with RunWriter (the run is what the app loads). The Predictor's time includes
 its own preprocessing (normalisation) and the softmax and argmax it returns; the goal is a ratio
@@ -12,7 +15,6 @@ its own preprocessing (normalisation) and the softmax and argmax it returns; the
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time
@@ -24,6 +26,7 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from bench.sources_hf_onnx import onnx_against_torch, predictor_against_raw, timed  # noqa: E402
 from core.data.camvid import CLASSES, PALETTE  # noqa: E402
 from core.inference import Predictor  # noqa: E402
 from core.train.writer import RunWriter  # noqa: E402
@@ -43,18 +46,6 @@ def models() -> dict:
     }
 
 
-def timed(fn, repeats: int) -> float:
-    """Median seconds of ``fn()`` over ``repeats`` calls after two warm-up calls."""
-    for _ in range(2):
-        fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bench(name: str, model: torch.nn.Module, folder: Path, image: np.ndarray, repeats: int) -> None:
     run_dir = folder / name.split()[0].replace(":", "-")
     with RunWriter(run_dir, model=model, classes=CLASSES, palette=PALETTE, ignore_index=11, input_size=SIZE) as w:
@@ -72,11 +63,8 @@ def bench(name: str, model: torch.nn.Module, folder: Path, image: np.ndarray, re
         out = out["out"] if isinstance(out, dict) else out
         out.float().softmax(1).argmax(1)
 
-    t_raw, t_pred = timed(raw_step, repeats), timed(lambda: predictor.predict([image]), repeats)
-    print(
-        f"{name:<32} load {load:5.2f} s   raw {1000 * t_raw:6.1f} ms   Predictor {1000 * t_pred:6.1f} ms   "
-        f"ratio {t_raw / t_pred:.3f}"
-    )
+    t_raw, t_pred = timed(raw_step, repeats, 2)[0], timed(lambda: predictor.predict([image]), repeats, 2)[0]
+    print(f"{name:<32} load {load:5.2f} s   raw {t_raw:6.1f} ms   Predictor {t_pred:6.1f} ms   ratio {t_raw / t_pred:.3f}")
 
 
 def main() -> None:
@@ -91,6 +79,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, model in models().items():
             bench(name, model, Path(tmp), image, args.repeats)
+        # the hf: and onnx: sources (issue 27), when transformers, onnx and onnxruntime are installed
+        try:
+            onnx_against_torch(Path(tmp), args.repeats, 2)
+            predictor_against_raw(Path(tmp), args.repeats, 2)
+        except ImportError as e:
+            print(f"hf: and onnx: sources skipped: {e}")
 
 
 if __name__ == "__main__":
