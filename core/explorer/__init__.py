@@ -34,6 +34,14 @@ from core.explorer.predictions import Member, Progress, get_predictor, member_ke
 from core.explorer.renders import Renders  # noqa: F401
 from core.explorer.splits import SplitStats, hardest_for, hardest_images, split_stats, top_images_for_cell  # noqa: F401
 from core.explorer.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, predict_image, read_image  # noqa: F401
-from core.explorer.validation import MAX_RUNS, USER_ERRORS, check_count, check_method, class_index, user_message  # noqa: F401
+from core.explorer.validation import (  # noqa: F401
+    MAX_HISTORY_RUNS,
+    MAX_RUNS,
+    USER_ERRORS,
+    check_count,
+    check_method,
+    class_index,
+    user_message,
+)
 from core.explorer.workspace import DatasetRef, Workspace, thumbnails  # noqa: F401
 from core.tasks import ClassificationTask, SegmentationTask, Task  # noqa: F401

@@ -1,6 +1,6 @@
 """What a client may send, checked once for every tab: how many runs, which embedding method, which class.
 
-The run limit lives here and only here. Run names and splits are checked by the ``Workspace`` (only
+The run limits live here and only here. Run names and splits are checked by the ``Workspace`` (only
 discovered runs and the splits their runs recorded); this module holds the checks that are not about disk.
 """
 
@@ -20,6 +20,9 @@ log = logging.getLogger("vision_explorer")
 USER_ERRORS = (RunError, DatasetNotFoundError, ValueError, IndexError, KeyError, FileNotFoundError, PermissionError)
 
 MAX_RUNS = 12  # runs side by side; past this a message asks to deselect (a report shows 7 models on one image)
+# Runs read from their recorded history alone (the Metrics tab): no model runs, so a whole sweep fits. Views that
+# run the models (boundary IoU, calibration, segment sizes, significance) keep MAX_RUNS.
+MAX_HISTORY_RUNS = 120
 
 
 def check_count(names: Sequence[str] | None, limit: int = MAX_RUNS) -> list[str]:

@@ -186,16 +186,21 @@ def test_metrics_from_history(app, ws):
     assert set(rows) == {"seg-a", "seg-b", "camvid-a"}  # camvid-a's images are unavailable, its history is not
     run = ws.run("seg-b")
     rec = run.record(run.best_epoch)
-    # the table rounds to what a reader needs (scores to 3 decimals, parameters in millions, time in minutes)
+    # the runs table of the Runs tab: the keys that differ (here the architecture and the dataset, not the parameter
+    # count, which the two architectures share), rounded to what a reader needs (scores to 3 decimals, time in minutes)
+    assert rows["seg-b"]["architecture"] == "unet_simple" and rows["camvid-a"]["dataset"] == "camvid"
+    assert (
+        run.config["model"]["num_params"] == ws.run("seg-a").config["model"]["num_params"]
+        and "parameters (M)" not in rows["seg-b"]
+    )
     assert rows["seg-b"]["mIoU"] == round(rec["miou"], 3)
-    assert rows["seg-b"]["parameters (M)"] == round(run.config["model"]["num_params"] / 1e6, 2)
     assert rows["seg-b"]["train time (min)"] == round(run.status["train_time"] / 60, 1)
     assert data["summary"][1]["mIoU"] == pytest.approx(rec["miou"])
     fig = figure(bars)
     assert fig["data"][1]["x"] == run.classes and fig["data"][1]["name"] == f"seg-b @{run.best_epoch}"
     assert fig["data"][1]["y"] == pytest.approx(rec["iou"], nan_ok=True)
     names = [t["name"] for t in figure(curves)["data"]]
-    assert "seg-a val" in names and "seg-b best epoch" in names
+    assert "seg-a" in names and "seg-b best epoch" in names
     heat = figure(client.predict("seg-a", api_name="/class_epoch"))
     assert heat["data"][0]["y"] == run.classes and heat["data"][0]["x"] == ["1", "2"]
     # per-class scores at a chosen epoch: each run's nearest evaluated epoch

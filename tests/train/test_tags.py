@@ -1,5 +1,5 @@
 """Tags: ``--tag NAME=VALUE`` and ``RunWriter(tags=)`` record free labels in run.json's "tags" section (not among
-the hyper-parameters), and ``--resume`` adds to them."""
+the hyper-parameters), ``--resume`` adds to them, and the explorer's runs table shows each tag as a column."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import json
 
 import pytest
 
+from core.explorer import Workspace, sweeps
 from core.models import get_model
 from core.runs import load_run
 from core.train.config import TrainConfig, build_parser, check_tags, config_from_args
 from core.train.session import main as train_main
 from core.train.writer import RunWriter
+from tests.sweep_runs import write_run
 from tests.train.test_train import TINY
 
 
@@ -39,6 +41,11 @@ def test_a_tagged_training_records_its_tags_and_resume_adds_to_them(tmp_path, ca
     assert train_main(["--resume", str(out), "--tag", "note=baseline", "--tag", "owner=ana"]) == 0
     assert load_run(out).config["tags"] == {"sweep": "lr", "note": "baseline", "owner": "ana"}
     assert "tags note=baseline, owner=ana recorded" in capsys.readouterr().out
+    write_run(tmp_path / "runs" / "other", lr=1e-3, tags={"sweep": "width"})
+    table = sweeps.table(Workspace.discover(tmp_path / "runs"))
+    assert {"tag.sweep", "tag.note", "tag.owner"} <= set(table["config_keys"])
+    rows = {r["run"]: r for r in table["rows"]}
+    assert rows["tagged"]["tag.sweep"] == "lr" and rows["other"]["tag.sweep"] == "width" and rows["other"]["tag.owner"] is None
 
 
 def test_run_writer_records_tags_and_adds_them_on_resume(tmp_path):
