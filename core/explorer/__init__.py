@@ -7,7 +7,8 @@
 * Models are built lazily into a bounded LRU cache (``get_predictor``: the one road from a run to its
   outputs); predictions are cached per (model, epoch, dataset split, image), uploads by content.
 * ``Renders`` writes each rendered image once; ``compare``, ``errors``, ``tables``, ``maps`` and
-  ``uploads`` assemble what each tab shows as file paths and plain, JSON-able data.
+  ``uploads`` assemble what each tab shows as file paths and plain, JSON-able data; ``sweeps`` is the runs
+  table (the keys that differ between runs, sorted, filtered, seeds grouped, parallel coordinates).
 """
 
 from core.explorer.cache import (  # noqa: F401

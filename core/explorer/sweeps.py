@@ -167,8 +167,8 @@ def filter_rows(
     numeric: Sequence[str] = (),
 ) -> list[dict[str, Any]]:
     """The rows that contain every word of ``search`` and, when ``column`` is given, whose value in it lies in
-    [``lo``, ``hi``] (either end open when None; rows without a value are left out). ``numeric``: the columns
-    a range may be set on."""
+    [``lo``, ``hi``] (either end open when None; with a bound, rows without a value are left out). ``numeric``:
+    the columns a range may be set on."""
     terms = [t.lower() for t in (search or "").split()]
     out = [r for r in rows if matches(r, terms)]
     if not column:
@@ -177,6 +177,8 @@ def filter_rows(
         return out
     if column not in numeric:
         raise ValueError(f"cannot filter {column!r} by a range: choose a numeric column among {', '.join(numeric) or 'none'}")
+    if lo is None and hi is None:  # a column chosen, no bound typed yet: nothing to filter
+        return out
     return [r for r in out if is_number(r.get(column)) and (lo is None or r[column] >= lo) and (hi is None or r[column] <= hi)]
 
 
@@ -342,15 +344,20 @@ def _axis(key: str, values: list[Any]) -> dict[str, Any]:
                 "ticktext": [f"{t:g}" for t in ticks],
             }
         return {"label": key, "values": list(values)}
-    labels = sorted({MISSING if v is None else str(v) for v in values}, key=lambda s: (s == MISSING, _order(_num(s))))
+    labels = sorted({_label(v) for v in values}, key=lambda s: (s == MISSING, _order(_num(s))))
     index = {s: i for i, s in enumerate(labels)}
     return {
         "label": key,
-        "values": [index[MISSING if v is None else str(v)] for v in values],
+        "values": [index[_label(v)] for v in values],
         "tickvals": list(range(len(labels))),
         "ticktext": labels,
         "range": [-0.5, len(labels) - 0.5] if len(labels) == 1 else [0, len(labels) - 1],
     }
+
+
+def _label(value: Any) -> str:
+    """A category's tick label, written as the table shows it (``false``, not ``False``)."""
+    return MISSING if value is None else json.dumps(value) if isinstance(value, bool) else str(value)
 
 
 def _num(text: str) -> Any:

@@ -33,6 +33,16 @@ def check_count(names: Sequence[str] | None, limit: int = MAX_RUNS) -> list[str]
     return names
 
 
+def range_bound(value: float | str | None, what: str) -> float | None:
+    """One end of a numeric range as a client sends it (a number, or text such as ``"1e-3"``); empty means open."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: expected a number such as 0.001 or 1e-3 (or nothing, for no bound), got {value!r}") from None
+
+
 def check_method(method: str | None, available: Sequence[str]) -> str:
     """An embedding method this machine offers (``core.explorer.embedding_methods``)."""
     if method not in available:

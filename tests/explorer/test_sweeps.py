@@ -66,6 +66,7 @@ def test_filter_by_text_and_by_range(ws):
     good = sweeps.table(ws, search="large", range_column="mIoU", range_min=0.45)
     assert good["shown"] == sum(1 for g in sweep_grid() if g[1] > 8 and sweep_miou(*g) >= 0.45) > 0
     assert sweeps.table(ws, range_column="seed", range_max=0)["shown"] == 40  # one end open
+    assert sweeps.table(ws, range_column="seed")["shown"] == 120  # a column with no bound yet filters nothing
     with pytest.raises(ValueError, match="cannot filter 'tag.family' by a range: choose a numeric column among"):
         sweeps.table(ws, range_column="tag.family", range_min=1)
     with pytest.raises(ValueError, match="a range needs a column"):
