@@ -184,6 +184,8 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
     validation loss, named after the run), so a click on the legend hides or shows all of the run's traces.
     """
     metric_names = sorted({r["metric_name"] for r in runs}) or ["metric"]
+    many = len(runs) > MANY_CURVES
+    mode = "lines" if many else "lines+markers"  # a marker per epoch doubles the drawing time of a sweep's curves
     titles = ("Loss (train dashed, val solid)", " / ".join(metric_names))
     fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.1)
     for i, r in enumerate(runs):
@@ -195,7 +197,7 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
                 name=f"{name} train",
                 legendgroup=name,
                 showlegend=False,
-                mode="lines+markers",
+                mode=mode,
                 line=dict(color=color, dash="dash"),
                 marker=dict(size=4),
                 hovertemplate="epoch %{x}<br>train loss %{y:.3f}<extra>" + name + "</extra>",
@@ -210,7 +212,7 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
                 y=r["val_loss"],
                 name=name,
                 legendgroup=name,
-                mode="lines+markers",
+                mode=mode,
                 line=dict(color=color),
                 marker=dict(size=4),
                 connectgaps=True,
@@ -225,7 +227,7 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
                 y=r["metric"],
                 name=f"{name} {r['metric_name']}",
                 legendgroup=name,
-                mode="lines+markers",
+                mode=mode,
                 line=dict(color=color),
                 marker=dict(size=5),
                 showlegend=False,
@@ -268,7 +270,6 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
                 xanchor="left",
                 textangle=-90,
             )
-    many = len(runs) > MANY_CURVES
     legend = dict(CURVE_LEGEND, **({} if many else dict(orientation="h", y=-0.2)))
     fig.update_layout(**LAYOUT, height=520 if many else 420, legend=legend)
     last = max((max(r["epochs"]) for r in runs if r["epochs"]), default=1)

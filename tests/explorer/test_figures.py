@@ -103,6 +103,7 @@ def test_training_curves_of_many_runs_keep_a_scrolling_legend_column():
     fig = F.training_curves(runs)
     assert sum(1 for t in fig.data if t.showlegend is not False) == 120 and fig.layout.legend.orientation is None
     assert fig.layout.legend.itemdoubleclick == "toggleothers"
+    assert {t.mode for t in fig.data} == {"lines", "markers"}  # no marker per epoch, only the best-epoch stars
 
 
 def test_class_score_heatmap_has_a_row_per_run():
