@@ -57,7 +57,9 @@ def runs(
 def frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
     """The rows as the table shows them (``core.explorer.tables.display_rows``)."""
     shown = display_rows(rows, columns)
-    return pd.DataFrame(shown) if shown else pd.DataFrame(columns=[c for c in columns if not c.endswith(" std")] or HEADER)
+    if shown:
+        return pd.DataFrame(shown)
+    return pd.DataFrame(columns=[c for c in columns if not (c.endswith(" std") and c[:-4] in columns)] or HEADER)
 
 
 def status_line(table: dict[str, Any]) -> str:

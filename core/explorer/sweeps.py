@@ -269,11 +269,10 @@ def table(
     filtering), ``runs`` the names behind the rows in their order, ``shown`` how many runs passed the filters,
     and ``parcoords`` the parallel-coordinates data of those runs (``parcoords``).
     """
-    listed = ws.listed
-    names = list(listed) if names is None else check_count(names, MAX_HISTORY_RUNS)
+    names = list(ws.listed) if names is None else check_count(names, MAX_HISTORY_RUNS)
     runs = [ws.recorded(n) for n in names]
     rows = [run_row(n, r, pending=n in ws.pending, now=now) for n, r in zip(names, runs)]
-    configs = [config(r) for r in runs]
+    configs = [config(r) for r in runs]  # the configuration alone: which keys differ, which a group may name
     keys = differing_keys(configs)
     score = monitored(runs)
     scores = list(dict.fromkeys(c for r in runs for c in score_columns(r)))
