@@ -97,7 +97,7 @@ def cell_images(
     ref = ctx.ws.run_split(run, split)
     a, b = class_index(r.classes, true_class, "true"), class_index(r.classes, predicted_class, "predicted")
     panels, order, msg = E.cell_images(
-        ref, (r, nearest_epoch(r, epoch)), a, b, ctx.thumbs_dir, progress=lambda f, m: progress(f, desc=m)
+        ctx.ws, ref, (r, nearest_epoch(r, epoch)), a, b, ctx.thumbs_dir, progress=lambda f, m: progress(f, desc=m)
     )
     return gallery(panels), order, msg
 

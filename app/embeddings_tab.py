@@ -9,6 +9,7 @@ import gradio as gr
 from app.common import PRIVATE, READ, AppContext, bind, default_run, epoch_slider, slider_init
 from core.explorer import (
     ClassificationTask,
+    EmbeddingsUnavailableError,
     SegmentationTask,
     check_method,
     embedding,
@@ -63,11 +64,15 @@ def embedding_map(ctx: AppContext, run: str, epoch: int | str, split: str, metho
     first and then the map, with progress. Streams (figure, status)."""
     r, e, ref = _checked(ctx, run, epoch, split, method)
     ref.open()  # a missing dataset is a clear message before any work
-    for emb, preview in map_steps(r, e, split, method, data_root=ctx.ws.data_root, progress=lambda f, m: progress(f, desc=m)):
-        if preview:
-            yield _figure(r, emb, run, f" — PCA preview, {method} computing…"), f"PCA preview shown; computing {method}…"
-        else:
-            yield _figure(r, emb, run), f"{run} @ {e} ({method}, {len(emb.coords)} points). Click a point or type its number."
+    steps = map_steps(r, e, split, method, data_root=ctx.ws.data_root, progress=lambda f, m: progress(f, desc=m))
+    try:
+        for emb, preview in steps:
+            if preview:
+                yield _figure(r, emb, run, f" — PCA preview, {method} computing…"), f"PCA preview shown; computing {method}…"
+            else:
+                yield _figure(r, emb, run), f"{run} @ {e} ({method}, {len(emb.coords)} points). Click a point or type its number."
+    except EmbeddingsUnavailableError as unavailable:  # a capability of the run's model, not an error: no map, the reason
+        yield None, f"{run} @ {e}: {unavailable}"
 
 
 def embedding_point(ctx: AppContext, run: str, epoch: int | str, split: str, method: str, point: int):

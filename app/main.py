@@ -71,6 +71,7 @@ def build_app(
     ``plugins`` are modules to import first (models or datasets registered outside this project)."""
     load_plugins(plugins or [])
     ws = Workspace.discover(runs_dir, data_root)
+    ws.plugins = list(plugins or [])
     ctx = AppContext(ws, private_dir(Path(cache_dir)) if cache_dir else default_cache_dir())
     loads: list[dict] = []
     with gr.Blocks(title="Vision Explorer") as demo:

@@ -10,19 +10,17 @@ from typing import Any
 import gradio as gr
 import pandas as pd
 
-from app.common import LONG, PRIVATE, READ, AppContext, bind, default_source, fmt
-from core.explorer import MAX_HISTORY_RUNS, MAX_RUNS, assess, sweeps, tables
+from app.common import LONG, PRIVATE, READ, AppContext, bind, default_source
+from core.explorer import JOBS, MAX_HISTORY_RUNS, MAX_RUNS, MEASURES, assess, finished_jobs, start_job, sweeps, tables
 from core.explorer.figures import (
-    boundary_bars,
     class_difference_bars,
     class_epoch_heatmap,
     class_score_bars,
     class_score_heatmap,
     empty_figure,
+    measure_figure,
     per_image_violin,
     pooled_vs_per_image,
-    reliability_diagram,
-    segment_recall_bars,
     training_curves,
 )
 
@@ -72,45 +70,51 @@ def class_epoch(ctx: AppContext, run: str):
     return class_epoch_heatmap(classes, epochs, values, metric=metric, title=f"{run}: {metric} per class and epoch")
 
 
+def measure(ctx: AppContext, runs: list[str], epoch: str, split: str, measure: str, progress=gr.Progress()):
+    """Any registered measure (boundary IoU, calibration, segments by size, or one a plugin registered) of each run
+    at ``epoch`` on ``split``: read from the runs' evaluation results (``python -m core.evaluate``, here or
+    elsewhere), or computed once when the split is small. Returns its figure, per-class table, JSON and summary."""
+    table = assess.measure_table(ctx.ws, runs, epoch, split, measure, progress=lambda f, m: progress(f, desc=m))
+    rows = tables.measure_rows(table)
+    frame = pd.DataFrame(rows).round(4) if rows else pd.DataFrame(columns=["run", "class"])
+    return measure_figure(table), frame, table, tables.measure_summary(table)
+
+
 def boundary(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
-    """Region IoU, boundary IoU (band of 2% of the diagonal) and min(IoU, boundary IoU) per class of each run
-    at ``epoch`` on ``split``: computed once from the snapshot, then read from the run's evaluation/ cache."""
-    table = assess.boundary_table(ctx.ws, runs, epoch, split, progress=lambda f, m: progress(f, desc=m))
-    ok = [r for r in table["runs"] if "error" not in r]
-    rows = [
-        {"run": f"{r['run']} @{r['epoch']}", "class": c, "IoU": i, "boundary IoU": b, "min": m}
-        for r in ok
-        for c, i, b, m in zip(r["classes"], r["iou"], r["boundary_iou"], r["min"])
-    ]
-    means = "; ".join(
-        f"**{r['run']}** mIoU {fmt(r['miou'])}, boundary {fmt(r['mean_boundary_iou'])}, min {fmt(r['mean_min'])}" for r in ok
-    )
-    return boundary_bars(table), pd.DataFrame(rows).round(4), table, means + failures(table)
+    """Region IoU, boundary IoU (band of 2% of the diagonal) and min(IoU, boundary IoU) per class of each run."""
+    return measure(ctx, runs, epoch, split, "boundary", progress)
 
 
 def calibration(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
-    """Expected calibration error (15 bins), per-class ECE and the reliability diagram of each run at ``epoch`` on ``split``."""
-    table = assess.calibration_table(ctx.ws, runs, epoch, split, progress=lambda f, m: progress(f, desc=m))
-    ok = [r for r in table["runs"] if "error" not in r]
-    rows = [
-        {"run": f"{r['run']} @{r['epoch']}", "class": c, "ECE of its predictions": v}
-        for r in ok
-        for c, v in zip(r["classes"], r["class_ece"])
-    ]
-    text = "; ".join(f"**{r['run']}** ECE {fmt(r['ece'])} over {table['unit']}" for r in ok)
-    return reliability_diagram(table["runs"]), pd.DataFrame(rows).round(4), table, text + failures(table)
-
-
-def failures(table: dict[str, Any]) -> str:
-    """The runs of a whole-split table that failed, each with its reason (the others are shown as usual)."""
-    failed = [f"**{r['run']}** failed: {r['error']}" for r in table["runs"] if "error" in r]
-    return ("  \n⚠ " + "  \n⚠ ".join(failed)) if failed else ""
+    """Expected calibration error (15 bins), per-class ECE and the reliability diagram of each run."""
+    return measure(ctx, runs, epoch, split, "calibration", progress)
 
 
 def segment_sizes(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
     """Recall of ground-truth segments per class in small, medium and large area bins (bins in the plot titles)."""
-    table = assess.segment_table(ctx.ws, runs, epoch, split, progress=lambda f, m: progress(f, desc=m))
-    return segment_recall_bars(table), table
+    fig, _, table, _ = measure(ctx, runs, epoch, split, "segment_sizes", progress)
+    return fig, table
+
+
+def evaluate_background(ctx: AppContext, runs: list[str], epoch: str, split: str):
+    """Start computing the selected runs' evaluation results on ``split`` at ``epoch`` in a background process
+    (``python -m core.evaluate``); the views fill in when it is done. Returns the job's state."""
+    pairs = assess.selection(ctx.ws, runs, epoch, split)
+    state = start_job(ctx.ws, pairs)
+    return job_text([state]), state
+
+
+def job_text(states: list[dict]) -> str:
+    return "  \n".join(f"Evaluation {s['status']}: {100 * s['fraction']:.0f}% · `{s['command']}`" for s in states)
+
+
+def job_tick(ctx: AppContext, shown: str, finished: int):
+    """Timer: the background evaluations' progress; when one has finished, the measure view is drawn again from
+    the new results (``finished`` counts them)."""
+    states = [job.state() for job in JOBS.values()]
+    done = finished_jobs()
+    text = job_text(states)
+    return (text if text != shown else gr.skip()), (finished + done if done else gr.skip())
 
 
 def significance(ctx: AppContext, run_a: str, epoch_a: str, run_b: str, epoch_b: str, split: str, progress=gr.Progress()):
@@ -177,11 +181,17 @@ def _beyond_iou(ctx: AppContext, c: SimpleNamespace) -> None:
     splits = sorted({s for n in ws.names for s in ws.splits(ws.dataset(n))})
     split0 = ws.sources()[c.source].split if c.source else ("val" if "val" in splits else (splits or [None])[0])
     with gr.Row():
-        c.split = gr.Dropdown(splits, value=split0, label="Split", allow_custom_value=True, scale=1)
+        c.split = gr.Dropdown(splits, value=split0, label="Split", allow_custom_value=True, scale=1, elem_id="metrics-split")
         c.boundary_b = gr.Button("Boundary IoU", scale=1)
         c.calibration_b = gr.Button("Calibration", scale=1)
         c.sizes_b = gr.Button("Segments found by size", scale=1)
-    c.quality_md = gr.Markdown("")
+    with gr.Row():
+        names = [n for n in MEASURES.names() if MEASURES.get(n).view is not None]
+        c.measure = gr.Dropdown(names, value="boundary", label="Measure (any registered one)", scale=2, elem_id="metrics-measure")
+        c.measure_b = gr.Button("Show the measure", scale=1)
+        c.background_b = gr.Button("Compute in the background", scale=1, variant="secondary")
+    c.quality_md = gr.Markdown("", elem_id="metrics-quality-text")
+    c.job_md = gr.Markdown("", elem_id="metrics-jobs")
     c.quality_plot = gr.Plot(label="Boundary IoU / reliability / segments by size", elem_id="metrics-quality")
     c.quality_table = gr.Dataframe(pd.DataFrame(columns=["run", "class"]), label="Per class", interactive=False, max_height=320)
     with gr.Accordion("As JSON", open=False):
@@ -231,6 +241,15 @@ def _wire_measures(ctx: AppContext, c: SimpleNamespace) -> None:
     c.calibration_b.click(bind(ctx, calibration, 4, status=3), quality_in, quality_out, api_name="calibration", **LONG)
     sizes_out = [c.quality_plot, c.quality_data]
     c.sizes_b.click(bind(ctx, segment_sizes, 2), quality_in, sizes_out, api_name="segment_sizes", **LONG)
+    generic = dict(fn=bind(ctx, measure, 4, status=3), inputs=quality_in + [c.measure], outputs=quality_out)
+    c.measure_b.click(**generic, api_name="measure", **LONG)
+    job_state = gr.JSON(visible=False)
+    c.background_b.click(
+        bind(ctx, evaluate_background, 2, status=0), quality_in, [c.job_md, job_state], api_name="evaluate_background", **READ
+    )
+    finished = gr.Number(0, visible=False)
+    gr.Timer(3.0).tick(bind(ctx, job_tick, 2), [c.job_md, finished], [c.job_md, finished], **PRIVATE, **READ)
+    finished.change(**generic, **PRIVATE, **LONG)
     c.test_b.click(
         bind(ctx, significance, 5, status=0),
         [c.run_a, c.epoch_a, c.run_b, c.epoch_b, c.split],

@@ -46,9 +46,9 @@ def test_every_python_block_is_run_by_a_test():
 
 @pytest.mark.parametrize(("heading", "code"), BLOCKS, ids=[h for h, _ in BLOCKS])
 def test_readme_block_runs(heading, code, tiny_seg_run, tmp_path, monkeypatch):
-    """The block runs as written, in a folder whose runs/ holds every run it names (the session's tiny run)."""
+    """The block runs as written, in a folder whose runs/ holds every run it reads (the session's tiny run)."""
     monkeypatch.chdir(tmp_path)
-    for name in set(re.findall(r'"runs/([\w.-]+)"', code)):
+    for name in set(re.findall(r'(?:load_run|Predictor)\("runs/([\w.-]+)"', code)):  # the runs a block reads
         shutil.copytree(tiny_seg_run[0], tmp_path / "runs" / name)
     rng = np.random.default_rng(0)
     scope = {"pil_image": Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8))}

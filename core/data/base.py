@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -76,6 +78,24 @@ class VisionDataset(Dataset):
 
     def __len__(self) -> int:
         raise NotImplementedError
+
+    def item_files(self, index: int) -> list[Path]:
+        """The files item ``index`` is read from (image, label map), for ``fingerprint``; none for a generated set."""
+        pairs = getattr(self, "pairs", None)
+        return [p for p in pairs[index] if isinstance(p, Path)] if pairs is not None else []
+
+    def fingerprint(self) -> str:
+        """What identifies this split's content wherever it is: its items' ids, file names and sizes, hashed.
+        Never absolute paths or times, so a result computed on another machine is recognised here."""
+        if getattr(self, "_fingerprint", None) is not None:  # a split does not change under an opened dataset
+            return self._fingerprint
+        h = hashlib.sha256(f"{type(self).__name__}:{len(self)}".encode())
+        for i in range(len(self)):
+            h.update(self.item_id(i).encode())
+            for f in self.item_files(i):
+                h.update(f"{f.name}:{f.stat().st_size}".encode())
+        self._fingerprint = h.hexdigest()[:24]
+        return self._fingerprint
 
     def __getitem__(self, index: int):
         if index < 0:

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-from core.evaluation.metrics import nanmean, scores
+from core.evaluation.metrics import nanmean
 
 
 def iou_from_confusion(cm: np.ndarray) -> np.ndarray:
@@ -23,43 +23,59 @@ def iou_from_confusion(cm: np.ndarray) -> np.ndarray:
     return np.divide(tp, union, out=np.full_like(tp, np.nan), where=union > 0)
 
 
+def intersections_unions(cm: np.ndarray) -> np.ndarray:
+    """(..., K, 2) per-class intersection and union from (..., K, K) confusion matrices."""
+    cm = np.asarray(cm, dtype=np.int64)
+    tp = np.diagonal(cm, axis1=-2, axis2=-1)
+    return np.stack([tp, cm.sum(-1) + cm.sum(-2) - tp], axis=-1)
+
+
 def paired_bootstrap(
     conf_a: np.ndarray, conf_b: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95
 ) -> dict:
+    """``paired_bootstrap_iu`` from (N, K, K) per-image confusion matrices of the two models on the same images."""
+    return paired_bootstrap_iu(
+        intersections_unions(conf_a), intersections_unions(conf_b), resamples=resamples, seed=seed, level=level
+    )
+
+
+def paired_bootstrap_iu(iu_a: np.ndarray, iu_b: np.ndarray, *, resamples: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
     """Difference A - B in dataset mIoU and per-class IoU, with bootstrap intervals over images.
 
-    ``conf_a``, ``conf_b``: (N, K, K) per-image confusion matrices of the two models on the same N images.
+    ``iu_a``, ``iu_b``: (N, K, 2) per-image intersections and unions of each class, of the two models on the
+    same N images (dataset IoU is the ratio of their sums, so a resample is a weighted sum).
     """
-    conf_a, conf_b = np.asarray(conf_a, np.int64), np.asarray(conf_b, np.int64)
-    if conf_a.shape != conf_b.shape:
-        raise ValueError(f"the two models were scored on different images: {conf_a.shape} vs {conf_b.shape}")
-    n, k = conf_a.shape[0], conf_a.shape[1]
+    iu_a, iu_b = np.asarray(iu_a, np.float64), np.asarray(iu_b, np.float64)
+    if iu_a.shape != iu_b.shape:
+        raise ValueError(f"the two models were scored on different images: {iu_a.shape} vs {iu_b.shape}")
+    n, k = iu_a.shape[0], iu_a.shape[1]
     rng = np.random.default_rng(seed)
     counts = rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)  # (R, N): each image's weight
-    iou_a = iou_from_confusion(np.einsum("rn,nkl->rkl", counts, conf_a))  # (R, K)
-    iou_b = iou_from_confusion(np.einsum("rn,nkl->rkl", counts, conf_b))
+
+    def iou(sums: np.ndarray) -> np.ndarray:  # (..., K, 2) -> (..., K)
+        return np.divide(sums[..., 0], sums[..., 1], out=np.full(sums.shape[:-1], np.nan), where=sums[..., 1] > 0)
+
+    iou_a, iou_b = iou(np.einsum("rn,nkc->rkc", counts, iu_a)), iou(np.einsum("rn,nkc->rkc", counts, iu_b))  # (R, K)
     diff_miou = nanmean(iou_a, axis=1) - nanmean(iou_b, axis=1)  # (R,)
     diff_class = iou_a - iou_b  # (R, K)
     lo, hi = 100 * (1 - level) / 2, 100 * (1 + level) / 2
-    observed_a, observed_b = scores(conf_a.sum(0)), scores(conf_b.sum(0))
+    obs_a, obs_b = iou(iu_a.sum(0)), iou(iu_b.sum(0))  # (K,)
 
     def interval(x: np.ndarray) -> list[float]:
         x = x[~np.isnan(x)]
         return [float(np.percentile(x, lo)), float(np.percentile(x, hi))] if len(x) else [float("nan")] * 2
 
-    per_class = [interval(diff_class[:, c]) for c in range(k)]
+    miou_a, miou_b = nanmean(obs_a), nanmean(obs_b)
     return {
-        "miou_a": observed_a["miou"],
-        "miou_b": observed_b["miou"],
-        "difference": observed_a["miou"] - observed_b["miou"],
+        "miou_a": miou_a,
+        "miou_b": miou_b,
+        "difference": miou_a - miou_b,
         "interval": interval(diff_miou),
         "level": level,
         "resamples": resamples,
         "images": n,
-        "class_difference": (
-            np.asarray(observed_a["iou"], dtype=np.float64) - np.asarray(observed_b["iou"], dtype=np.float64)
-        ).tolist(),
-        "class_interval": per_class,
+        "class_difference": (obs_a - obs_b).tolist(),
+        "class_interval": [interval(diff_class[:, c]) for c in range(k)],
     }
 
 

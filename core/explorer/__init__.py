@@ -6,18 +6,21 @@
   split of one dataset; runs with the same classes can be compared on the same images.
 * Models are built lazily into a bounded LRU cache (``get_predictor``: the one road from a run to its
   outputs); predictions are cached per (model, epoch, dataset split, image), uploads by content.
+* Whole-split views read evaluation results (``results``: memory, the run's ``evaluation/`` folder, or one
+  pass of ``core.evaluate``; a large cold split is never computed on a click).
 * ``Renders`` writes each rendered image once; ``compare``, ``errors``, ``tables``, ``maps`` and
   ``uploads`` assemble what each tab shows as file paths and plain, JSON-able data; ``sweeps`` is the runs
   table (the keys that differ between runs, sorted, filtered, seeds grouped, parallel coordinates).
 """
 
+from core.evaluation.measures import MEASURES  # noqa: F401
 from core.explorer.cache import (  # noqa: F401
     DATASETS,
     EMBEDDINGS,
     LRU,
     MODELS,
     PREDICTIONS,
-    SPLIT_STATS,
+    RESULTS,
     UPLOADS,
     clear_caches,
     nbytes,
@@ -26,6 +29,7 @@ from core.explorer.legends import legend_path  # noqa: F401
 from core.explorer.maps import (  # noqa: F401
     embedding,
     embedding_methods,
+    embeddings_unavailable,
     map_steps,
     place_on_embedding,
     placement_split,
@@ -33,6 +37,16 @@ from core.explorer.maps import (  # noqa: F401
 )
 from core.explorer.predictions import Member, Progress, get_predictor, member_key, nearest_epoch, predict_items  # noqa: F401
 from core.explorer.renders import Renders  # noqa: F401
+from core.explorer.results import (  # noqa: F401
+    JOBS,
+    NotComputed,
+    ensure,
+    finished_jobs,
+    measure_result,
+    per_image,
+    provenance,
+    start_job,
+)
 from core.explorer.splits import SplitStats, hardest_for, hardest_images, split_stats, top_images_for_cell  # noqa: F401
 from core.explorer.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, predict_image, read_image  # noqa: F401
 from core.explorer.validation import (  # noqa: F401
@@ -45,4 +59,5 @@ from core.explorer.validation import (  # noqa: F401
     user_message,
 )
 from core.explorer.workspace import DatasetRef, Workspace, thumbnails  # noqa: F401
+from core.inference import EmbeddingsUnavailableError  # noqa: F401
 from core.tasks import ClassificationTask, SegmentationTask, Task  # noqa: F401

@@ -5,20 +5,21 @@ wrong (boundary IoU), is a model confident where it is wrong (calibration), is A
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any, Sequence
 
 import numpy as np
 
 from core import visualize as V
-from core.evaluation.agreement import SIZE_NAMES, churn, consensus, segment_recall
-from core.evaluation.boundary import boundary_iou
-from core.evaluation.calibration import confidence_error_map, ece, per_class_ece, reliability
+from core.evaluation.agreement import SIZE_NAMES, churn, consensus
+from core.evaluation.calibration import confidence_error_map
+from core.evaluation.measures import MEASURES
 from core.evaluation.metrics import nanmean
-from core.evaluation.significance import iou_from_confusion, paired_bootstrap, verdict
+from core.evaluation.significance import paired_bootstrap_iu, verdict
 from core.explorer.compare import Panel, display, resolve_members
 from core.explorer.predictions import Member, Progress, get_predictor, member_key, nearest_epoch, predict_items
-from core.explorer.quality import split_quality
 from core.explorer.renders import Renders
+from core.explorer.results import NotComputed, cold_check, ensure, measure_result, per_image, provenance
 from core.explorer.validation import MAX_RUNS, check_count, run_failure
 from core.explorer.workspace import DatasetRef, Workspace
 from core.runs.history import spread_epochs
@@ -37,6 +38,15 @@ def _members(
     return [(n, (ws.run(n), nearest_epoch(ws.run(n), epoch)), ws.run_split(n, split)) for n in names]
 
 
+def selection(ws: Workspace, names: Sequence[str], epoch: Any, split: str) -> list[tuple[Member, DatasetRef]]:
+    """The selected runs at ``epoch`` on ``split``, checked (discovered runs, their dataset's splits, the run limit)."""
+    return [(member, ref) for _, member, ref in _members(ws, names, epoch, split)]
+
+
+def _none(v: float) -> float | None:
+    return None if v is None or np.isnan(v) else float(v)
+
+
 def _each_run(members: list, progress: Progress | None, measure) -> list[dict[str, Any]]:
     """``measure(name, member, ref, progress)`` for every run; a run that fails (its model raises, returns NaN, or
     the measure does not apply to it) becomes a row with the reason, and the others are still measured."""
@@ -45,82 +55,55 @@ def _each_run(members: list, progress: Progress | None, measure) -> list[dict[st
         sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(members), m))
         try:
             out.append(measure(name, member, ref, sub))
+        except NotComputed:
+            raise  # a large cold split: the advice covers every run at once
         except Exception as e:  # noqa: BLE001  (one faulty run never takes the others down)
             out.append({"run": name, "epoch": member[1], "classes": member[0].classes, "error": run_failure(name, e)})
     return out
 
 
-def _none(v: float) -> float | None:
-    return None if v is None or np.isnan(v) else float(v)
-
-
-def boundary_table(
-    ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None
+def measure_table(
+    ws: Workspace, names: Sequence[str], epoch: Any, split: str, measure: str, *, progress: Progress | None = None
 ) -> dict[str, Any]:
+    """One registered measure's result for each run at ``epoch`` on ``split``: read from the runs' evaluation
+    results, or computed by one pass (``core.explorer.results``). Rows: run, epoch, classes, the result's keys,
+    and where it was computed; a failed run's row has "error"."""
+    m = MEASURES.get(measure)
+    members = _members(ws, names, epoch, split)
+    cold_check(ws, [(member, ref) for _, member, ref in members if m.applies(member[0].task)], [m])
+
+    def one(name, member, ref, sub) -> dict[str, Any]:
+        if not m.applies(member[0].task):
+            raise ValueError(f"run {name} is a {member[0].task.name} run: {m.title.lower()} is for segmentation")
+        ensure(ws, [(member, ref)], [m], progress=sub)  # a pass, if one is needed, computes every measure
+        result = measure_result(member, ref, measure)
+        return {"run": name, "epoch": member[1], "classes": member[0].classes, **result, "source": provenance(member, ref)}
+
+    view = m.view
+    return {
+        "split": split,
+        "measure": measure,
+        "title": m.title,
+        "view": None if view is None else asdict(view),
+        "unit": members[0][1][0].task.unit,
+        "runs": _each_run(members, progress, one),
+    }
+
+
+def boundary_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None) -> dict:
     """Per run and class: region IoU, boundary IoU and min(IoU, boundary IoU) on ``split`` at ``epoch``."""
-
-    def measure(name, member, ref, sub) -> dict[str, Any]:
-        run = member[0]
-        if not run.task.dense:
-            raise ValueError(f"run {name} is a {run.task.name} run: boundary IoU is for segmentation")
-        q = split_quality(member, ref, progress=sub)
-        iou = iou_from_confusion(q.confusion.sum(0))
-        biou = boundary_iou(q.boundary)
-        low = np.fmin(iou, biou)
-        return {
-            "run": name,
-            "epoch": member[1],
-            "classes": run.classes,
-            "iou": [_none(v) for v in iou],
-            "boundary_iou": [_none(v) for v in biou],
-            "min": [_none(v) for v in low],
-            "miou": _none(nanmean(iou)),
-            "mean_boundary_iou": _none(nanmean(biou)),
-            "mean_min": _none(nanmean(low)),
-        }
-
-    return {"split": split, "runs": _each_run(_members(ws, names, epoch, split), progress, measure)}
+    return measure_table(ws, names, epoch, split, "boundary", progress=progress)
 
 
-def calibration_table(
-    ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None
-) -> dict[str, Any]:
+def calibration_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None) -> dict:
     """Per run: expected calibration error (15 bins), per-class ECE and the reliability diagram's bins."""
-    members = _members(ws, names, epoch, split)
-
-    def measure(name, member, ref, sub) -> dict[str, Any]:
-        q = split_quality(member, ref, progress=sub)
-        return {
-            "run": name,
-            "epoch": member[1],
-            "classes": member[0].classes,
-            "ece": _none(ece(q.calibration)),
-            "class_ece": [_none(v) for v in per_class_ece(q.calibration)],
-            "reliability": reliability(q.calibration),
-        }
-
-    return {"split": split, "unit": members[0][1][0].task.unit, "runs": _each_run(members, progress, measure)}
+    return measure_table(ws, names, epoch, split, "calibration", progress=progress)
 
 
-def segment_table(
-    ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None
-) -> dict[str, Any]:
+def segment_table(ws: Workspace, names: Sequence[str], epoch: Any, split: str, *, progress: Progress | None = None) -> dict:
     """Per run and class: the recall of ground-truth segments in small, medium and large area bins."""
-
-    def measure(name, member, ref, sub) -> dict[str, Any]:
-        if not member[0].task.dense:
-            raise ValueError(f"run {name} is a {member[0].task.name} run: segment sizes are for segmentation")
-        q = split_quality(member, ref, progress=sub)
-        return {
-            "run": name,
-            "epoch": member[1],
-            "classes": member[0].classes,
-            "recall": [[_none(v) for v in row] for row in segment_recall(q.segments)],
-            "segments": q.segments[..., 1].tolist(),
-        }
-
-    members = _members(ws, names, epoch, split)
-    return {"split": split, "bins": list(SIZE_NAMES), "runs": _each_run(members, progress, measure)}
+    table = measure_table(ws, names, epoch, split, "segment_sizes", progress=progress)
+    return {**table, "bins": list(SIZE_NAMES)}
 
 
 def significance(
@@ -140,11 +123,11 @@ def significance(
     ma, mb = (ma[0], nearest_epoch(ma[0], epoch_a)), (mb[0], nearest_epoch(mb[0], epoch_b))
     if ra != rb or ma[0].classes != mb[0].classes:
         raise ValueError(f"{run_a} and {run_b} are not scored on the same images with the same classes")
-    qa = split_quality(ma, ra, progress=progress)
-    qb = split_quality(mb, rb, progress=progress)
-    result = paired_bootstrap(qa.confusion, qb.confusion, resamples=resamples, seed=seed)
+    ensure(ws, [(ma, ra), (mb, rb)], [MEASURES.get("per_image")], progress=progress)
+    pa, pb = per_image(ma, ra), per_image(mb, rb)
+    result = paired_bootstrap_iu(pa.iu, pb.iu, resamples=resamples, seed=seed)
     name_a, name_b = f"{run_a}@{ma[1]}", f"{run_b}@{mb[1]}"
-    per_a, per_b = qa.per_image_miou(), qb.per_image_miou()
+    per_a, per_b = pa.score, pb.score
     return {
         **result,
         "run_a": name_a,
@@ -157,6 +140,7 @@ def significance(
         "mean_per_image_a": _none(nanmean(per_a)),
         "mean_per_image_b": _none(nanmean(per_b)),
         "verdict": verdict(result, name_a, name_b, ma[0].classes),
+        "source": provenance(ma, ra),
     }
 
 

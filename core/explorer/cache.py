@@ -64,7 +64,8 @@ class LRU(Generic[V]):
             value = self.get(key)
             if value is None:
                 value = create()
-                self.put(key, value)
+                if value is not None:  # a miss that created nothing is not remembered
+                    self.put(key, value)
         with self._lock:
             self._creating.pop(key, None)
         return value
@@ -74,6 +75,20 @@ class LRU(Generic[V]):
             self._data.clear()
             self._weight = 0.0
             self.hits = self.misses = 0
+
+
+def cached(memory: LRU[V], key: Hashable, disk: Callable[[], V | None], compute: Callable[[], V | None]) -> V | None:
+    """The one road to a cached result, for maps, evaluation results and predictions alike: memory, then disk
+    (``disk()``: None on a miss), then ``compute()``. Concurrent callers of one key wait for the first."""
+    hit = memory.get(key)
+    if hit is not None:
+        return hit
+    found = disk()
+    if found is not None:
+        memory.put(key, found)
+        return found
+    value = memory.get_or_create(key, lambda: disk() or compute())
+    return value
 
 
 def nbytes(value: Any) -> float:
@@ -88,14 +103,13 @@ MODELS: LRU[Any] = LRU(max_items=int(os.environ.get("VISION_EXPLORER_MAX_MODELS"
 PREDICTIONS: LRU[Any] = LRU(
     max_items=50_000, max_weight=float(os.environ.get("VISION_EXPLORER_CACHE_MB", 768)) * 2**20, weigh=nbytes
 )
-SPLIT_STATS: LRU[Any] = LRU(max_items=256, weigh=nbytes)  # per-image scores over a split
 DATASETS: LRU[Any] = LRU(max_items=32)  # opened datasets
 UPLOADS: LRU[Any] = LRU(max_items=64)  # full predictions on uploaded images, by content
 EMBEDDINGS: LRU[Any] = LRU(max_items=16)  # embedding maps read or computed
-QUALITY: LRU[Any] = LRU(max_items=64)  # per-split boundary, calibration and per-image measures of a run at an epoch
+RESULTS: LRU[Any] = LRU(max_items=512, max_weight=256 * 2**20, weigh=nbytes)  # evaluation results read from disk
 
 
 def clear_caches() -> None:
     """Forget every cached model, prediction, dataset and map (tests, or after runs changed on disk)."""
-    for cache in (MODELS, PREDICTIONS, SPLIT_STATS, DATASETS, UPLOADS, EMBEDDINGS, QUALITY):
+    for cache in (MODELS, PREDICTIONS, DATASETS, UPLOADS, EMBEDDINGS, RESULTS):
         cache.clear()

@@ -14,7 +14,7 @@ from core.explorer.compare import Panel, display
 from core.explorer.predictions import Member, Progress, member_key, predict_items
 from core.explorer.renders import Renders
 from core.explorer.splits import split_stats, top_images_for_cell
-from core.explorer.workspace import DatasetRef, thumbnails
+from core.explorer.workspace import DatasetRef, Workspace, thumbnails
 from core.runs import Run, RunError
 from core.runs.history import confusion_at
 
@@ -89,18 +89,18 @@ def image_errors(
 
 
 def cell_images(
-    ref: DatasetRef, member: Member, a: int, b: int, thumbs_dir, *, progress: Progress | None = None
+    ws: Workspace, ref: DatasetRef, member: Member, a: int, b: int, thumbs_dir, *, progress: Progress | None = None
 ) -> tuple[list[Panel], list[int], str]:
     """Thumbnails of the images of ``ref`` with the most pixels of true class a predicted as b (most first)."""
     run, epoch = member
-    stats = split_stats([member], ref, progress=progress)
+    stats = split_stats(ws, member, ref, progress=progress)
     top = top_images_for_cell(stats, a, b, MAX_CELL_IMAGES)
     unit = {"pixels": "px", "images": "image"}[run.task.unit]
     if not top:
         return [], [], f"No image of {ref.split} has {run.classes[a]} predicted as {run.classes[b]} at epoch {epoch}."
     paths = thumbnails(ref, [i for i, _ in top], thumbs_dir)
     panels = [Panel(p, f"{i}: {n:,} {unit}") for p, (i, n) in zip(paths, top)]
-    total = int(stats.confusion[:, a, b].sum())
+    total = int(stats.images.cell(a, b, run.num_classes).sum())
     return (
         panels,
         [i for i, _ in top],

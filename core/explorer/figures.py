@@ -533,59 +533,71 @@ def class_difference_bars(result: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def boundary_bars(table: dict[str, Any]) -> go.Figure:
-    """Region IoU (light) and boundary IoU (dark) per class for each run."""
+def measure_figure(table: dict[str, Any]) -> go.Figure:
+    """Any measure's result (``core.explorer.assess.measure_table``), drawn as its ``View`` says."""
+    view = table.get("view") or {}
+    kind = view.get("kind")
+    if kind == "reliability":
+        return reliability_diagram(table["runs"])
+    if kind == "per_class_bins":
+        return segment_recall_bars(table, key=view["series"][0][0], bins=list(view["bins"]))
+    if kind == "per_class":
+        return per_class_bars(table, [tuple(s) for s in view["series"]])
+    return empty_figure(f"{table.get('title', 'this measure')} has no figure")
+
+
+def per_class_bars(table: dict[str, Any], series: Sequence[tuple[str, str]]) -> go.Figure:
+    """Per class and run, one bar per series (the first light, the others dark and narrower in front)."""
     fig = go.Figure()
-    for i, r in enumerate(table["runs"]):
-        if "error" in r:
-            continue
-        color = run_color(i)
-        fig.add_trace(
-            go.Bar(
-                x=r["classes"],
-                y=r["iou"],
-                name=f"{r['run']} @{r['epoch']} IoU",
-                marker=dict(color=color, opacity=0.35),
-                offsetgroup=str(i),
-                hovertemplate="%{x}: IoU %{y:.3f}<extra></extra>",
+    runs = [r for r in table["runs"] if "error" not in r]
+    for i, r in enumerate(runs):
+        for j, (key, label) in enumerate(series):
+            narrow = dict(width=0.8 / max(1, len(runs)) / 2) if j else {}
+            fig.add_trace(
+                go.Bar(
+                    x=r["classes"],
+                    y=r[key],
+                    name=f"{r['run']} @{r['epoch']} {label}",
+                    marker=dict(color=run_color(i), opacity=0.35 if j == 0 and len(series) > 1 else 1.0),
+                    offsetgroup=str(i),
+                    hovertemplate=f"%{{x}}: {label} %{{y:.3f}}<extra></extra>",
+                    **narrow,
+                )
             )
-        )
-        fig.add_trace(
-            go.Bar(
-                x=r["classes"],
-                y=r["boundary_iou"],
-                name=f"{r['run']} boundary IoU",
-                marker=dict(color=color),
-                offsetgroup=str(i),
-                width=0.8 / max(1, len(table["runs"])) / 2,
-                hovertemplate="%{x}: boundary IoU %{y:.3f}<extra></extra>",
-            )
-        )
+    labels = " and ".join(label for _, label in series)
     fig.update_layout(
         **LAYOUT,
         barmode="group",
         height=420,
-        yaxis=dict(range=[0, 1], title="IoU"),
+        yaxis=dict(range=[0, 1]),
         legend=dict(orientation="h", y=-0.25),
-        title=f"Region IoU (light) and boundary IoU (dark, band of 2% of the diagonal) on {table['split']}",
+        title=f"{table.get('title', '')}: {labels} per class on {table['split']}",
     )
     return fig
 
 
-def segment_recall_bars(table: dict[str, Any]) -> go.Figure:
+def boundary_bars(table: dict[str, Any]) -> go.Figure:
+    """Region IoU (light) and boundary IoU (dark) per class for each run."""
+    return per_class_bars(
+        {**table, "title": "Boundary IoU (band of 2% of the diagonal)"}, [("iou", "IoU"), ("boundary_iou", "boundary IoU")]
+    )
+
+
+def segment_recall_bars(table: dict[str, Any], key: str = "recall", bins: Sequence[str] | None = None) -> go.Figure:
     """Recall of ground-truth segments per class and size bin (a segment is found when half of it is predicted as its class)."""
-    fig = make_subplots(rows=1, cols=len(table["bins"]), subplot_titles=table["bins"], shared_yaxes=True)
+    bins = list(bins if bins is not None else table["bins"])
+    fig = make_subplots(rows=1, cols=len(bins), subplot_titles=bins, shared_yaxes=True)
     for i, r in enumerate(table["runs"]):
         if "error" in r:
             continue
-        for b in range(len(table["bins"])):
+        for b in range(len(bins)):
             fig.add_trace(
                 go.Bar(
                     x=r["classes"],
-                    y=[row[b] for row in r["recall"]],
+                    y=[row[b] for row in r[key]],
                     name=f"{r['run']} @{r['epoch']}",
                     marker_color=run_color(i),
-                    customdata=[seg[b] for seg in r["segments"]],
+                    customdata=[seg[b] for seg in r["segments"]] if "segments" in r else None,
                     showlegend=b == 0,
                     legendgroup=r["run"],
                     hovertemplate="%{x}: recall %{y:.2f} of %{customdata} segments<extra></extra>",

@@ -7,8 +7,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from core.explorer.cache import EMBEDDINGS
+from core.explorer.cache import EMBEDDINGS, cached
 from core.explorer.predictions import Progress, get_predictor
+from core.explorer.workspace import DatasetRef
+from core.inference import EmbeddingsUnavailableError
 from core.runs import Run
 
 
@@ -31,42 +33,59 @@ def embedding(
     progress: Progress | None = None,
     cached_only: bool = False,
 ) -> Any:
-    """The run's 2-D map at ``epoch`` on ``split``: from memory, then the run's disk cache, else computed
-    with the explorer's cached Predictor. With ``cached_only`` nothing is computed and ``None`` is
-    returned on a miss."""
-    from core.inference.embeddings import cached_embedding, compute_embedding
+    """The run's 2-D map at ``epoch`` on ``split``, by the one road of cached results: memory, then the run's
+    disk cache (maps in ``embeddings/``, feature samples in the evaluation result of ``evaluation/``), then
+    computed (the features by the shared evaluation pass, with the explorer's cached model). With
+    ``cached_only`` nothing is computed and ``None`` is returned on a miss."""
+    from core.inference.embeddings import cached_embedding
+
+    def disk() -> Any:
+        return cached_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root)
 
     key = ("embedding", str(run.path), int(epoch), split, method, data_root)
-    hit = EMBEDDINGS.get(key)
-    if hit is not None:
-        return hit
-    emb = cached_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root)
-    if emb is not None:
-        EMBEDDINGS.put(key, emb)
-        return emb
     if cached_only:
-        return None
-    # computed once: concurrent requests for the same map wait for the first instead of repeating it
-    return EMBEDDINGS.get_or_create(
-        key,
-        lambda: compute_embedding(
-            run,
-            epoch=epoch,
-            split=split,
-            method=method,
-            data_root=data_root,
-            progress=progress,
-            predictor=get_predictor([(run, epoch)]),
-        ),
+        return cached(EMBEDDINGS, key, disk, lambda: None)
+    return cached(EMBEDDINGS, key, disk, lambda: _compute(run, epoch, split, method, data_root, progress))
+
+
+def _compute(run: Run, epoch: int, split: str, method: str, data_root: str | None, progress: Progress | None) -> Any:
+    """The map from the evaluation result's feature sample when one is stored (no model runs), else sampled now."""
+    from core.explorer.results import target_of
+    from core.inference.embeddings import compute_embedding
+
+    ref = DatasetRef.of_run(run, split, data_root)
+    store = target_of((run, epoch), ref).store()
+    points = store.sample() if store.meta() else None
+    predictor = None if points else get_predictor([(run, epoch)])
+    return compute_embedding(
+        run,
+        epoch=epoch,
+        split=split,
+        method=method,
+        data_root=data_root,
+        progress=progress,
+        predictor=predictor,
+        points=points or None,
     )
+
+
+def embeddings_unavailable(run: Run, epoch: int) -> str | None:
+    """Why ``run``'s model at ``epoch`` serves no features (an ONNX graph imported without a features output), None
+    if it does: the model's own capability, read from the explorer's cached Predictor."""
+    return get_predictor([(run, epoch)]).embeddings_unavailable
 
 
 def map_steps(
     run: Run, epoch: int, split: str, method: str, *, data_root: str | None = None, progress: Progress | None = None
 ) -> Iterator[tuple[Any, bool]]:
     """What to show while a map is built, as ``(embedding, is_preview)`` steps: a cached map at once;
-    otherwise, for a slow method, a quick PCA preview first (about a tenth of the time), then the map."""
+    otherwise, for a slow method, a quick PCA preview first (about a tenth of the time), then the map. A run whose
+    model serves no features raises ``EmbeddingsUnavailableError`` with the reason before any work."""
     emb = embedding(run, epoch, split, method, data_root=data_root, cached_only=True)
+    if emb is None:
+        reason = embeddings_unavailable(run, epoch)
+        if reason:  # before any work: the model itself says it has no features
+            raise EmbeddingsUnavailableError(f"embeddings are unavailable for this run: {reason}")
     if emb is None and method != "pca":
         sub = None if progress is None else (lambda f, m: progress(0.3 * f, f"PCA preview: {m}"))
         yield embedding(run, epoch, split, "pca", data_root=data_root, progress=sub), True

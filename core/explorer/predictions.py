@@ -12,6 +12,7 @@ from core.explorer.workspace import DatasetRef
 from core.inference import ClassificationPrediction, Predictor, SegmentationPrediction
 from core.runs import Run, RunError
 from core.runs.history import closest_epoch
+from core.runs.results import decode_png
 
 Progress = Callable[[float, str], None]
 Member = tuple[Run, int]  # a run at a resolved epoch
@@ -44,11 +45,26 @@ def get_predictor(members: Sequence[Member]):
     return MODELS.get_or_create(key, lambda: Ensemble(list(members)))
 
 
+def _stored(members: Sequence[Member], ref: DatasetRef) -> dict[int, bytes] | None:
+    """One segmentation run's stored label maps on ``ref`` (``core.explorer.results``), if an evaluation left them."""
+    if len(members) != 1 or not members[0][0].task.dense:
+        return None
+    from core.explorer.results import stored_labels  # results builds on this module
+
+    try:
+        return stored_labels(members[0], ref)
+    except (OSError, ValueError, KeyError):
+        return None  # no readable result: the model is run
+
+
+def _compact_labels(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    return labels.astype(np.uint8 if num_classes <= 255 else np.int16)
+
+
 def _compact(pred: SegmentationPrediction | ClassificationPrediction, num_classes: int) -> Any:
     """What is kept of a prediction over a dataset: the label map (small ints) or the class scores."""
     if isinstance(pred, SegmentationPrediction):
-        dtype = np.uint8 if num_classes <= 255 else np.int16
-        return pred.labels.astype(dtype)
+        return _compact_labels(pred.labels, num_classes)
     return pred
 
 
@@ -64,8 +80,12 @@ def predict_items(
     num_classes = members[0][0].num_classes
     out: dict[int, Any] = {}
     missing = []
+    stored = _stored(members, ref)  # label maps an evaluation left on disk: read, not recomputed
     for i in indices:
         hit = PREDICTIONS.get((mkey, ref, int(i)))
+        if hit is None and stored is not None and int(i) in stored:
+            hit = _compact_labels(decode_png(stored[int(i)]), num_classes)
+            PREDICTIONS.put((mkey, ref, int(i)), hit)
         if hit is None:
             missing.append(int(i))
         else:

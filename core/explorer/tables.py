@@ -129,3 +129,39 @@ def display_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list
             shown[c] = value
         out.append(shown)
     return out
+
+
+def measure_rows(table: dict[str, Any]) -> list[dict[str, Any]]:
+    """A measure's per-class table (``assess.measure_table``): one row per run and class with each series'
+    value (one column per bin for a per-bin view); failed runs are left out (``measure_summary`` names them)."""
+    view = table.get("view") or {}
+    series, bins = [tuple(s) for s in view.get("series", ())], list(view.get("bins", ()))
+    rows = []
+    for r in (r for r in table["runs"] if "error" not in r):
+        for c, name in enumerate(r["classes"]):
+            row: dict[str, Any] = {"run": f"{r['run']} @{r['epoch']}", "class": name}
+            for key, label in series:
+                value = r[key][c]
+                if bins and isinstance(value, list):
+                    row.update({f"{label} {b.split(' ')[0]}": v for b, v in zip(bins, value)})
+                else:
+                    row[label] = value
+            rows.append(row)
+    return rows
+
+
+def measure_summary(table: dict[str, Any]) -> str:
+    """One line per run: its summary numbers (or why it failed) and where the result was computed."""
+    view = table.get("view") or {}
+    lines = []
+    for r in table["runs"]:
+        if "error" in r:
+            lines.append(f"⚠ **{r['run']}** failed: {r['error']}")
+            continue
+        numbers = ", ".join(f"{label} {_fmt(r.get(key))}" for key, label in view.get("summary", ()))
+        lines.append(f"**{r['run']}** @{r['epoch']}" + (f": {numbers}" if numbers else "") + f" ({r.get('source', '')})")
+    return "  \n".join(lines)
+
+
+def _fmt(v: Any) -> str:
+    return "–" if v is None or (isinstance(v, float) and v != v) else f"{v:.3f}"

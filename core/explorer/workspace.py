@@ -130,6 +130,7 @@ class Workspace:
 
     runs_dir: Path
     data_root: str | None = None
+    plugins: list[str] = field(default_factory=list)  # modules the app imported (--plugins), for the processes it starts
     runs: dict[str, Run] = field(default_factory=dict)
     pending: dict[str, Run] = field(default_factory=dict)
     problems: list[tuple[str, str]] = field(default_factory=list)
@@ -180,6 +181,10 @@ class Workspace:
             return Path(path).relative_to(self.runs_dir).as_posix() or Path(path).name
         except ValueError:
             return Path(path).name
+
+    def name_of(self, run: Run) -> str:
+        """The name of a discovered run (its folder relative to the runs folder)."""
+        return self._name(run.path)
 
     @property
     def names(self) -> list[str]:

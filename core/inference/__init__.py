@@ -5,6 +5,7 @@ from core.inference.ensemble import Ensemble, EnsembleError
 from core.inference.evaluate import evaluate_predictor
 from core.inference.predictor import (
     ClassificationPrediction,
+    EmbeddingsUnavailableError,
     ImageLike,
     ModelError,
     Predictor,
@@ -14,6 +15,7 @@ from core.inference.predictor import (
 
 __all__ = [
     "ClassificationPrediction",
+    "EmbeddingsUnavailableError",
     "Ensemble",
     "EnsembleError",
     "ImageLike",

@@ -24,7 +24,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,7 +32,8 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from core.inference.predictor import ImageLike, Predictor, to_rgb_array
+from core.inference.passes import SampleSpec, sample_points
+from core.inference.predictor import EmbeddingsUnavailableError, ImageLike, Predictor, to_rgb_array
 from core.runs import Run
 from core.utils.io import atomic_write
 
@@ -44,13 +44,19 @@ Progress = Callable[[float, str], None]
 # Parameters of each reducer, with defaults. n_jobs only changes speed, so it is not in the cache key.
 METHOD_DEFAULTS: dict[str, dict[str, Any]] = {
     # bench/embeddings.py: these keep stock openTSNE's neighbourhood quality at 3-5x its speed
-    "tsne": {"perplexity": 30.0, "pca_dims": 50, "n_iter": 200, "early_exaggeration_iter": 100,
-             "neighbors": "auto", "gradient": "auto", "n_jobs": 2},
+    "tsne": {
+        "perplexity": 30.0,
+        "pca_dims": 50,
+        "n_iter": 200,
+        "early_exaggeration_iter": 100,
+        "neighbors": "auto",
+        "gradient": "auto",
+        "n_jobs": 2,
+    },
     "pca": {},
     "umap": {"n_neighbors": 15, "min_dist": 0.1, "n_jobs": 2},
-}  # fmt: skip
+}
 NOT_IN_KEY = ("n_jobs",)
-SEGMENTATION_IMAGES = 60  # images scanned for pixel samples when max_items is not given
 
 
 def available_methods() -> list[str]:
@@ -177,93 +183,6 @@ def cached_embedding(run: Run, **kwargs: Any) -> Embedding | None:
 def _report(progress: Progress | None, fraction: float, message: str) -> None:
     if progress is not None:
         progress(float(min(max(fraction, 0.0), 1.0)), message)
-
-
-def _classification_points(predictor: Predictor, ds, per_class: int, max_items: int | None, rng, progress) -> dict:
-    order = rng.permutation(len(ds))
-    if max_items is not None:
-        order = order[:max_items]
-    labels = getattr(ds, "labels", None)  # datasets that know their labels spare decoding skipped images
-    if labels is not None:
-        taken: dict[int, int] = {}
-        chosen = []
-        for i in order:
-            y = int(labels[i])
-            if taken.get(y, 0) < per_class:
-                taken[y] = taken.get(y, 0) + 1
-                chosen.append(int(i))
-        chosen.sort()  # neighbouring items often share a source image (crops): load them together
-        items = ((i, *ds.load(i)) for i in chosen)
-    else:
-
-        def scan():
-            taken: dict[int, int] = {}
-            for i in order:
-                image, y = ds.load(int(i))
-                if taken.get(int(y), 0) < per_class:
-                    taken[int(y)] = taken.get(int(y), 0) + 1
-                    yield int(i), image, y
-
-        items = scan()
-    index, ys, feats, preds = [], [], [], []
-    batch: list[tuple[int, np.ndarray, int]] = []
-    for item in (*items, None):
-        if item is not None:
-            batch.append(item)
-        if batch and (item is None or len(batch) == 64):
-            for (i, _, y), p in zip(batch, predictor.predict([im for _, im, _ in batch])):
-                index.append(i)
-                ys.append(int(y))
-                feats.append(p.features)
-                preds.append(int(p.probs.argmax()))
-            batch.clear()
-            _report(progress, 0.5 * len(index) / max(1, len(order)), f"features of {len(index)} images")
-    return {
-        "features": np.stack(feats).astype(np.float32) if feats else np.zeros((0, 0), np.float32),
-        "labels": np.array(ys, dtype=np.int64),
-        "preds": np.array(preds, dtype=np.int64),
-        "image_index": np.array(index, dtype=np.int64),
-        "yx": None,
-    }
-
-
-@torch.inference_mode()
-def _segmentation_maps(predictor: Predictor, image: np.ndarray) -> tuple[np.ndarray, torch.Tensor]:
-    """Predicted labels (H, W) at the image's size, and the feature map (C, h, w) covering it (one pass)."""
-    pred = predictor.predict([image], features=True)[0]
-    return pred.labels, torch.from_numpy(pred.features)
-
-
-def _segmentation_points(predictor: Predictor, ds, per_class: int, max_items: int | None, rng, progress, ignore: int) -> dict:
-    order = rng.permutation(len(ds))[: (max_items or SEGMENTATION_IMAGES)]
-    k = len(ds.classes)
-    quota = max(1, math.ceil(2 * per_class / max(1, len(order))))  # per image and class; trimmed to per_class below
-    parts: dict[str, list] = {"features": [], "labels": [], "preds": [], "image_index": [], "yx": []}
-    for n, i in enumerate(order):
-        image, mask = ds.load(int(i))
-        mask = np.asarray(mask)
-        pred, feats = _segmentation_maps(predictor, image)
-        (height, width), (fh, fw) = mask.shape, feats.shape[1:]
-        for c in np.unique(mask):
-            if not 0 <= c < k or c == ignore:
-                continue
-            ys, xs = np.nonzero(mask == c)
-            pick = rng.choice(len(ys), size=min(quota, len(ys)), replace=False)
-            ys, xs = ys[pick], xs[pick]
-            parts["features"].append(feats[:, ys * fh // height, xs * fw // width].T.numpy())  # (q, C)
-            parts["labels"].append(np.full(len(ys), c))
-            parts["preds"].append(pred[ys, xs])
-            parts["image_index"].append(np.full(len(ys), int(i)))
-            parts["yx"].append(np.stack([ys, xs], 1))
-        _report(progress, 0.5 * (n + 1) / len(order), f"features of image {n + 1}/{len(order)}")
-    if not parts["labels"]:
-        raise ValueError("no labelled pixel in the scanned images")
-    out = {key: np.concatenate(v) for key, v in parts.items()}
-    keep = np.zeros(len(out["labels"]), dtype=bool)  # at most per_class points of each class
-    for c in np.unique(out["labels"]):
-        rows = np.flatnonzero(out["labels"] == c)
-        keep[rows if len(rows) <= per_class else rng.choice(rows, per_class, replace=False)] = True
-    return {key: v[keep] for key, v in out.items()}
 
 
 # --------------------------------------------------------------------------------- reducers
@@ -399,6 +318,7 @@ def compute_embedding(
     seed: int = 0,
     progress: Progress | None = None,
     predictor: Predictor | None = None,
+    points: dict[str, np.ndarray] | None = None,
     cached_only: bool = False,
     **params: Any,
 ) -> Embedding | None:
@@ -407,8 +327,10 @@ def compute_embedding(
     ``per_class`` caps the points of each class; ``max_items`` caps the images scanned (default:
     all for classification, 60 for segmentation). ``params`` go to the reducer (see
     ``METHOD_DEFAULTS``). ``progress(fraction, message)`` is called as the work advances.
-    ``predictor``: the run's ``Predictor`` at ``epoch`` if the caller holds one (the explorer's cache).
-    With ``cached_only``, a map that is not cached is None instead of being computed.
+    ``points``: the features to map, as an evaluation pass sampled them (``core.inference.passes``: the
+    explorer reads them from the run's evaluation result, so no model runs); otherwise they are sampled now by
+    the same pass over the images they come from, with ``predictor`` if the caller holds the run's
+    ``Predictor`` at ``epoch``. With ``cached_only``, a map that is not cached is None instead of being computed.
     """
     e = run.resolve_epoch(epoch)
     split = split or run.data["val_split"]
@@ -423,14 +345,14 @@ def compute_embedding(
             pass  # damaged: recompute and overwrite
     if cached_only:
         return None
-    _report(progress, 0.0, "loading the model")
-    ds = run.open_dataset(split, data_root)
-    predictor = predictor if predictor is not None and predictor.epoch == e else Predictor(run, e)
-    rng = np.random.default_rng(seed)
-    if not run.task.dense:
-        points = _classification_points(predictor, ds, per_class, max_items, rng, progress)
-    else:
-        points = _segmentation_points(predictor, ds, per_class, max_items, rng, progress, run.ignore_index)
+    if points is None:
+        _report(progress, 0.0, "loading the model")
+        predictor = predictor if predictor is not None and predictor.epoch == e else Predictor(run, e)
+        if predictor.embeddings_unavailable:  # said before any image is read (an ONNX graph without a features output)
+            raise EmbeddingsUnavailableError(f"embeddings are unavailable for this run: {predictor.embeddings_unavailable}")
+        ds = run.open_dataset(split, data_root)
+        first_half = lambda f, m: _report(progress, 0.5 * f, f"features: {m}")  # noqa: E731
+        points = sample_points(predictor, ds, SampleSpec(per_class, max_items, seed), first_half)
     reducer_params = {k: v for k, v in options.items() if k in METHOD_DEFAULTS[method]}
     _report(progress, 0.5, f"{method} of {len(points['labels'])} points")
     second_half = lambda f, m: _report(progress, 0.5 + 0.5 * f, m)  # noqa: E731
@@ -440,7 +362,7 @@ def compute_embedding(
         labels=points["labels"],
         preds=points["preds"],
         image_index=points["image_index"],
-        yx=points["yx"],
+        yx=points.get("yx"),
         method=method,
         split=split,
         epoch=e,
@@ -499,7 +421,8 @@ def place_image(
         if embedding.projection is not None:
             xy = project(queries, embedding.projection)
         return {"xy": xy[0], "neighbors": [int(i) for i in idx[0]], "pred": int(pred.probs.argmax())}
-    labels, feats = _segmentation_maps(predictor, image)
+    pred = predictor.predict([image], features=True)[0]  # labels (H, W) and the feature map (C, h, w), one pass
+    labels, feats = pred.labels, torch.from_numpy(pred.features)
     (height, width), (fh, fw) = labels.shape, feats.shape[1:]
     rng = np.random.default_rng(seed)
     present = np.unique(labels)

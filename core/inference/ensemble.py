@@ -90,6 +90,7 @@ class Ensemble:
             if self.predictors[0].run.task.dense:
                 out.append(SegmentationPrediction(labels=probs.argmax(0).astype(np.int64), probs=probs))
             else:
-                features = np.concatenate([m[j].features for m in per_member])
+                parts = [m[j].features for m in per_member]  # a member without embeddings (ONNX) leaves the ensemble none
+                features = None if any(f is None for f in parts) else np.concatenate(parts)
                 out.append(ClassificationPrediction(logits=np.log(np.clip(probs, 1e-12, None)), probs=probs, features=features))
         return out

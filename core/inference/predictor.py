@@ -21,6 +21,7 @@ from torchvision import tv_tensors
 
 from core.data.images import array_to_rgb, pil_to_rgb
 from core.data.transforms import eval_transforms
+from core.models.base import EmbeddingsUnavailableError, embeddings_unavailable
 from core.runs import Run, load_run
 from core.tasks import main_logits, merge_flipped, merge_scales, single_scale
 from core.utils.device import pick_device
@@ -44,7 +45,7 @@ class SegmentationPrediction:
 class ClassificationPrediction:
     logits: np.ndarray  # (K,)
     probs: np.ndarray  # (K,) softmax
-    features: np.ndarray  # (D,) pre-logit embedding
+    features: np.ndarray | None  # (D,) pre-logit embedding; None for a model that serves none (``embeddings_unavailable``)
 
     def topk(self, k: int = 5) -> list[tuple[int, float]]:
         order = np.argsort(-self.probs)[:k]
@@ -99,6 +100,8 @@ class Predictor:
             model = self.run.build_model(self.epoch, self.device)
         # channels-last, as the engine trains: faster convolutions and the same numbers as in training
         self.model = model.to(self.device).eval().to(memory_format=torch.channels_last)
+        # why the model serves no features (an ONNX graph without a features output), None if it does: said up front
+        self.embeddings_unavailable: str | None = embeddings_unavailable(self.model)
         self.batch_size = batch_size
         data = self.run.data
         self.transform = eval_transforms(size=self.run.input_size, mean=tuple(data["mean"]), std=tuple(data["std"]))
@@ -128,27 +131,47 @@ class Predictor:
     ) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
         """One prediction per input image, at that image's size.
 
-        Classification predictions always carry the pre-logit embedding; segmentation ones carry the
-        per-pixel features with ``features=True``, from the same forward pass as the labels.
+        Classification predictions carry the pre-logit embedding; segmentation ones carry the per-pixel
+        features with ``features=True``, from the same forward pass as the labels. A model that serves no
+        features (``embeddings_unavailable``) gives classifications without them, and ``features=True`` is an
+        ``EmbeddingsUnavailableError`` saying why.
         """
+        if features and self.embeddings_unavailable:
+            raise EmbeddingsUnavailableError(
+                f"{self.label}: embeddings are unavailable for this run: {self.embeddings_unavailable}"
+            )
         out: list = []
         for x, sizes in self._batches(list(images)):
             if self.run.task.dense:
                 out.extend(self._segment(x, sizes, features))
             else:
-                feats = self._call(lambda: self.model.features(x), x).float()  # (B, D)
-                logits = self._checked(self._call(lambda: self.model.head(feats), x), x)  # (B, K)
+                logits, feats = self._classify(x)  # (B, K), (B, D) or None
                 if self.tta_flip:
                     logits = merge_flipped(logits, self._checked(main_logits(self._call(lambda: self.model(x.flip(-1)), x)), x))
                 probs = logits.softmax(1)
-                for lg, p, f in zip(logits.cpu().numpy(), probs.cpu().numpy(), feats.cpu().numpy()):
+                rows = feats.cpu().numpy() if feats is not None else [None] * len(logits)
+                for lg, p, f in zip(logits.cpu().numpy(), probs.cpu().numpy(), rows):
                     out.append(ClassificationPrediction(lg, p, f))
         return out
+
+    def _classify(self, x: Tensor) -> tuple[Tensor, Tensor | None]:
+        """Logits (B, K) and embeddings (B, D) from one pass; no embeddings from a model that serves none."""
+        if self.embeddings_unavailable:
+            return self._checked(main_logits(self._call(lambda: self.model(x), x)), x), None
+        both = getattr(self.model, "logits_and_features", None)  # ClassificationModel's; a graph runs whole (ONNX)
+        if both is not None:
+            logits, feats = self._call(lambda: both(x), x)
+        else:
+            feats = self._call(lambda: self.model.features(x), x)
+            logits = self._call(lambda: self.model.head(feats), x)
+        return self._checked(logits, x), feats.float()
 
     def _call(self, forward, x: Tensor):
         """``forward()``; a model that raises fails with its run named, so a caller can set this one run aside."""
         try:
             return forward()
+        except EmbeddingsUnavailableError:
+            raise  # not a failure: the model says it has no features, and why
         except Exception as e:  # noqa: BLE001  (any failure of user code means the same to the caller)
             raise ModelError(f"{self.label}: the model failed on a batch of {tuple(x.shape)}: {type(e).__name__}: {e}") from e
 

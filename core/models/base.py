@@ -15,6 +15,16 @@ from torch import Tensor, nn
 from core.tasks import ClassificationTask, SegmentationTask
 
 
+class EmbeddingsUnavailableError(ValueError):
+    """Features were asked of a model that serves none; the message says why (its ``embeddings_unavailable``)."""
+
+
+def embeddings_unavailable(model: nn.Module) -> str | None:
+    """Why ``model`` serves no embedding, or None if it does: the capability a model declares (FiftyOne's
+    ``has_embeddings``), read instead of testing types, so a caller can say so before any work."""
+    return getattr(model, "embeddings_unavailable", None)
+
+
 def pad_to_multiple(x: Tensor, divisor: int) -> Tensor:
     """Zero-pad the bottom and right of ``x`` (B, C, H, W) so H and W are multiples of ``divisor``."""
     h, w = x.shape[-2:]
@@ -46,11 +56,13 @@ class SegmentationModel(nn.Module):
 
     Subclasses set ``num_classes``, ``in_channels``, ``feature_dim`` and ``size_divisor``. Modules
     that received ImageNet weights carry ``pretrained_weights = True`` (``core.models.pretrained.load_pretrained``),
-    so the training engine's initialiser leaves them alone.
+    so the training engine's initialiser leaves them alone. A model that has no features to serve (an ONNX graph
+    without a features output) says why in ``embeddings_unavailable`` and returns no ``"features"``.
     """
 
     task = SegmentationTask
     size_divisor: int = 32
+    embeddings_unavailable: str | None = None  # why this model serves no features (None: it does)
 
     def __init__(self, *, num_classes: int, in_channels: int) -> None:
         super().__init__()
@@ -69,13 +81,17 @@ class SegmentationModel(nn.Module):
         return x
 
     def forward(self, x: Tensor, *, features: bool = False) -> dict[str, Tensor]:
+        if features and self.embeddings_unavailable:
+            raise EmbeddingsUnavailableError(self.embeddings_unavailable)
         x = self.prepare(x)
         hw = (x.shape[-2], x.shape[-1])
         xp = pad_to_multiple(x, self.size_divisor)  # (B, C, Hp, Wp)
         out = self.forward_padded(xp)
-        f = out.pop("features")
+        f = out.pop("features", None)
         result = {k: crop_to_input(v, xp.shape[-2:], hw, resize=True) for k, v in out.items()}
         if features:  # (B, feature_dim, h, w) covering exactly the input (padding cropped away)
+            if f is None:
+                raise EmbeddingsUnavailableError(f"{type(self).__name__}.forward_padded returned no features")
             result["features"] = crop_to_input(f, xp.shape[-2:], hw, resize=False)
         return result
 
@@ -88,9 +104,13 @@ class SegmentationModel(nn.Module):
 
 
 class ClassificationModel(nn.Module):
-    """Base class: ``forward(x) -> logits (B, K)``, ``features(x) -> (B, D)`` (the pre-logit embedding)."""
+    """Base class: ``forward(x) -> logits (B, K)``, ``features(x) -> (B, D)`` (the pre-logit embedding).
+
+    A model without an embedding to serve says why in ``embeddings_unavailable``; it still gives logits.
+    """
 
     task = ClassificationTask
+    embeddings_unavailable: str | None = None  # why this model serves no embedding (None: it does)
 
     def __init__(self, *, num_classes: int, in_channels: int) -> None:
         super().__init__()
@@ -107,6 +127,14 @@ class ClassificationModel(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
+
+    def logits_and_features(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Logits (B, K) and the embedding (B, D) from one pass. A model whose head cannot be run on its own (an
+        ONNX graph) overrides this; the others need not."""
+        if self.embeddings_unavailable:
+            raise EmbeddingsUnavailableError(self.embeddings_unavailable)
+        f = self.features(x)
+        return self.head(f), f
 
 
 def count_parameters(model: nn.Module, *, trainable_only: bool = False) -> int:

@@ -9,6 +9,7 @@ Layout::
                              val confusion matrix, learning rate, epoch time
     weights/epoch_0003.safetensors   snapshots of the configured epochs (and always the best epoch)
     weights/last.safetensors         weights after the last finished epoch
+    weights/model.onnx       an ONNX run's graph (``core.models.sources.onnx``): its snapshots hold no tensors
     state/last.pt            resume state: model, optimizer, scheduler and counters, one atomic file
                              (plain tensors and numbers, loaded with ``weights_only=True``)
 
@@ -232,9 +233,10 @@ class Run:
         return model.to(device).eval()
 
     def _rebuild(self) -> nn.Module:
-        """The model run.json describes, from its source, with no weights fetched; a clear RunError otherwise."""
+        """The model run.json describes, from its source, with no weights fetched; a clear RunError otherwise. A
+        source whose models are files of the run (onnx) reads them from this directory and nowhere else."""
         try:
-            return build_arch(self.arch, self.model_args)
+            return build_arch(self.arch, self.model_args, folder=self.path)
         except SourceUnavailableError as e:
             raise RunError(f"run {self.name}: {e}") from e
         except UnknownNameError as e:

@@ -3,7 +3,9 @@
 Each run loses its resume state and its ``last`` weights when the final epoch has a snapshot
 (``core.runs.strip_for_sharing``), its derived caches (embedding maps, evaluation measures), and its
 snapshots are stored as float16 safetensors; the ``Predictor`` loads them back into the float32 model.
-The run still loads at every saved epoch; it can no longer be resumed.
+The run still loads at every saved epoch; it can no longer be resumed. An ONNX run's graph
+(``weights/model.onnx``) is kept as it is: its snapshots hold no tensors, and halving a graph is a conversion
+of its own (onnxconverter-common), not done here.
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from core import runs
 from core.data import list_datasets
 from core.models import arch_arguments, build_arch, list_models, list_sources, stored_state
-from core.models.sources import OWN
+from core.models.sources import OWN, check_trainable
 from core.tasks import Task, all_tasks
 from core.train.config import (
     TrainConfig,
@@ -161,6 +161,7 @@ def _add_tags(out: Path, tags: dict[str, Any]) -> None:
 def _resumed_config(cfg: TrainConfig, out: Path, epochs: int | None, budget_min: float | None) -> TrainConfig | None:
     """The run's recorded configuration with this machine's settings; None when there is nothing to do."""
     run = runs.load_run(out)
+    check_trainable(run.arch)
     stored = dict(run.config["train"])
     stored.pop("class_weights", None)
     stored.pop("rare_crop_classes", None)
@@ -194,7 +195,10 @@ def _setup(cfg: TrainConfig, dist: DistInfo, device: torch.device, *, resuming: 
     np.random.seed(cfg.seed)
     train_ds, val_ds = build_datasets(cfg, task_kind)
     out = Path(broadcast_object(str(cfg.out or default_out(cfg))))
-    args = arch_arguments(cfg.arch, cfg.model_args, num_classes=train_ds.num_classes)
+    # a resumed run rebuilds the model its run.json records (a config file named on the first command line may be gone)
+    args = (
+        runs.load_run(out).model_args if resuming else arch_arguments(cfg.arch, cfg.model_args, num_classes=train_ds.num_classes)
+    )
     model = build_arch(cfg.arch, args, pretrained=True)  # pretrained weights only if the arguments ask for them
     init_weights(model, cfg.init)
     if resuming:

@@ -21,6 +21,7 @@ from core.data.base import VisionDataset
 from core.data.cache import InMemory
 from core.data.transforms import AugmentConfig, classification_train_transforms, eval_transforms, train_transforms
 from core.models import arch_task, count_parameters, split_arch
+from core.models.sources import check_trainable
 from core.tasks import Task, check_loss, task_type
 from core.train.config import TrainConfig, check_tags, parse_resize_stages
 from core.train.optim import class_pixel_counts, class_weights, rare_classes
@@ -28,7 +29,9 @@ from core.utils.device import DistInfo
 
 
 def resolve_task(cfg: TrainConfig) -> type[Task]:
-    """The task of the architecture, which the dataset (and ``--task``, if given) must share."""
+    """The task of the architecture, which the dataset (and ``--task``, if given) must share. A model with no
+    torch weights (an ONNX graph) is refused here, before any data is read."""
+    check_trainable(cfg.arch)
     model_kind, data_task = arch_task(cfg.arch), dataset_task(cfg.dataset)
     if model_kind is not data_task:
         raise ValueError(

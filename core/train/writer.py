@@ -32,7 +32,7 @@ from core import runs
 from core.data.base import IMAGENET_MEAN, IMAGENET_STD
 from core.evaluation.metrics import ConfusionMatrix, topk_correct
 from core.models import arch_arguments, arch_task, build_arch, count_parameters, describe_model, split_arch, stored_state
-from core.models.sources import join_arch
+from core.models.sources import check_trainable, join_arch
 from core.models.sources.base import shapes_of, state_mismatch
 from core.tasks import Task, task_type
 from core.train.config import check_tags
@@ -40,21 +40,25 @@ from core.train.config import check_tags
 RESUME_ADVICE = "pass resume=True to RunWriter to continue it, or choose another path"
 
 
-def model_spec(model: nn.Module, arch: str | None, model_args: dict[str, Any] | None, *, num_classes: int):
+def model_spec(
+    model: nn.Module, arch: str | None, model_args: dict[str, Any] | None, *, num_classes: int, folder: Path | None = None
+):
     """``(arch, recorded args)`` of ``model``: worked out from the object for a model of a library with a source
-    (smp, torchvision, timm, or one ``core.models.build_arch`` made), else from ``arch``/``model_args``. The
-    source must rebuild exactly this model from them, or the run would not be self-describing."""
+    (smp, torchvision, timm, transformers, or one ``core.models.build_arch`` made), else from ``arch``/``model_args``.
+    The source must rebuild exactly this model from them, or the run would not be self-describing: from the run
+    directory ``folder`` alone for a model that is a file of it (an ONNX graph)."""
     described = describe_model(model)
     if arch is None and described is None:
         raise ValueError(
             f"RunWriter cannot tell which model a {type(model).__name__} is: pass arch= (a registry name such as "
-            "'unet', or 'smp:Unet', 'tv:resnet18', 'timm:convnext_atto') and model_args= with its constructor arguments"
+            "'unet', or 'smp:Unet', 'tv:resnet18', 'timm:convnext_atto', 'hf:segformer') and model_args= with its "
+            "constructor arguments"
         )
     if arch is None:
         arch, model_args = described[0], {**described[1], **(model_args or {})}
     args = arch_arguments(arch, dict(model_args or {}), num_classes=num_classes)
     with torch.device("meta"):
-        expected = shapes_of(stored_state(build_arch(arch, args)))
+        expected = shapes_of(stored_state(build_arch(arch, args, folder=folder)))
     problem = state_mismatch(expected, shapes_of(stored_state(model)))
     if problem:
         raise ValueError(
@@ -126,7 +130,9 @@ class RunWriter:
         self.model = model
         if len(palette) != len(classes):
             raise ValueError(f"{len(classes)} classes but {len(palette)} palette colours")
-        arch, args = model_spec(model, arch, model_args, num_classes=len(classes))
+        arch, args = model_spec(model, arch, model_args, num_classes=len(classes), folder=self.path)
+        if resume:
+            check_trainable(arch)  # a model without torch weights has one imported epoch; nothing to continue
         self.task = _task(arch, task)
         self.num_classes, self.ignore_index = len(classes), int(ignore_index)
         self.snapshot_epochs = None if snapshot_epochs is None else {int(e) for e in snapshot_epochs}
@@ -176,7 +182,7 @@ class RunWriter:
         """Loss and metrics of ``model`` over ``loader`` (normalised images, targets), as the engine computes them."""
         from core.train.engine import evaluate
 
-        device = next(model.parameters()).device
+        device = next(model.parameters(), torch.empty(0)).device  # a model without parameters (ONNX) runs on the CPU
         task = self.task(self.num_classes, self.ignore_index)
         was_training = model.training
         metrics = evaluate(model, loader, task, device, progress=False)

@@ -32,6 +32,11 @@ class Registry(Generic[T]):
 
         return decorator
 
+    def unregister(self, name: str) -> None:
+        """Remove ``name`` (for plugins and tests that register for a while); unknown names raise."""
+        self.get(name)
+        del self._builders[name], self._meta[name]
+
     def get(self, name: str) -> T:
         if name not in self._builders:
             valid = ", ".join(sorted(self._builders))

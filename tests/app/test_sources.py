@@ -18,6 +18,7 @@ from torch import nn
 from core import explorer as A
 from core.data import eval_transforms, get_dataset
 from core.models import SegmentationModel, register_model
+from core.models._api import MODELS
 from core.runs import load_run
 from core.tasks import SegmentationTask
 from core.train import TrainConfig, train
@@ -51,16 +52,25 @@ class Faulty(SegmentationModel):
         return {"out": out, "features": out}
 
 
-@register_model("faulty_raise", task=SegmentationTask)
 def faulty_raise(*, num_classes: int) -> Faulty:
     """Raises on every forward."""
     return Faulty(num_classes=num_classes, mode="raise")
 
 
-@register_model("faulty_nan", task=SegmentationTask)
 def faulty_nan(*, num_classes: int) -> Faulty:
     """Returns NaN logits."""
     return Faulty(num_classes=num_classes, mode="nan")
+
+
+@pytest.fixture(scope="module")
+def faulty_models():
+    """The two plugin models, registered for this module only: the registry is global, and other modules
+    parametrise over every registered model."""
+    for builder in (faulty_raise, faulty_nan):
+        register_model(builder.__name__, task=SegmentationTask)(builder)
+    yield
+    for builder in (faulty_raise, faulty_nan):
+        MODELS.unregister(builder.__name__)
 
 
 def _engine(out, probe, **kw) -> dict[int, torch.Tensor]:
@@ -108,7 +118,7 @@ def _logged(out, model, dataset, options, size, probe) -> dict[int, torch.Tensor
 
 
 @pytest.fixture(scope="module")
-def source_runs(tiny_seg_run, tmp_path_factory):
+def source_runs(tiny_seg_run, faulty_models, tmp_path_factory):
     root = tmp_path_factory.mktemp("sources")
     shutil.copytree(tiny_seg_run[0], root / "registry-unet")  # 48x64 synthstreets, 16 images
     seg = dict(dataset="synthstreets", data_options={"num_images": 16, "size": [48, 64]}, size=(48, 64))
@@ -119,7 +129,7 @@ def source_runs(tiny_seg_run, tmp_path_factory):
     torch.manual_seed(0)
     tv_cls = torchvision.models.resnet18(num_classes=11)
     logits["tv-resnet18"] = _logged(root / "tv-resnet18", tv_cls, "crops:synthstreets", CROPS, (32, 32), PROBE_CLS)
-    for name in ("faulty_raise", "faulty_nan"):  # plugin models, registered in this module
+    for name in ("faulty_raise", "faulty_nan"):  # plugin models, registered by the faulty_models fixture
         w = RunWriter(
             root / name,
             model=globals()[name](num_classes=11),

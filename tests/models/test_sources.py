@@ -98,7 +98,7 @@ def test_stored_weights_are_the_library_state_dict_and_models_describe_themselve
 
 def test_names_are_resolved_by_the_source_and_bad_ones_are_refused():
     assert split_arch("smp:Unet") == ("smp", "Unet") and split_arch("unet") == ("registry", "unet")
-    with pytest.raises(UnknownNameError, match="unknown model source 'keras'; valid names: registry, smp, timm, tv"):
+    with pytest.raises(UnknownNameError, match="unknown model source 'keras'; valid names: hf, onnx, registry, smp, timm, tv"):
         split_arch("keras:Unet")
     with pytest.raises(ValueError, match="smp: no architecture 'UNet3'"):
         arch_task("smp:UNet3")
@@ -106,7 +106,7 @@ def test_names_are_resolved_by_the_source_and_bad_ones_are_refused():
         arch_task("tv:resnet7")
     with pytest.raises(ValueError, match="checkpoint_path.*never names a file"):
         arch_arguments("timm:resnet18", {"checkpoint_path": "/etc/passwd"}, num_classes=3)
-    assert set(SOURCES.names()) >= {"registry", "tv", "smp", "timm"}
+    assert set(SOURCES.names()) >= {"registry", "tv", "smp", "timm", "hf", "onnx"}
 
 
 def test_a_rebuilt_model_never_fetches_weights(monkeypatch):

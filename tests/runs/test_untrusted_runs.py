@@ -62,7 +62,7 @@ def damage(runs: Path, good: Path) -> dict[str, str]:
     cases["five-classes"] = "5 classes (run.json) needs [5,"
     for name, source in (("module-source", "os.system"), ("plugin-source", "mypkg.models"), ("unknown-source", "keras")):
         (copy(name) / "run.json").write_text(json.dumps({**run_json, "model": {**run_json["model"], "source": source}}))
-        cases[name] = f"names the model source '{source}', which is not one of registry, smp, timm, tv"
+        cases[name] = f"names the model source '{source}', which is not one of hf, onnx, registry, smp, timm, tv"
     pip = {**run_json["model"], "source": "smp", "name": "Unet", "args": {"encoder_name": "resnet18", "classes": 11}}
     (copy("smp-unet") / "run.json").write_text(json.dumps({**run_json, "model": pip}))
     cases["smp-unet"] = "tensors "  # a real source: rebuilt, and its weights checked against it (a U-Net of this project's)

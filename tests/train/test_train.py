@@ -19,9 +19,27 @@ from core.utils.device import pick_device
 from tests.conftest import ROOT, subprocess_env
 
 TINY = [
-    "--arch", "unet", "--model-arg", "base_width=4", "--model-arg", "depth=3", "--dataset", "synthstreets",
-    "--data-opt", "size=[48,64]", "--size", "48", "64", "--batch-size", "4", "--workers", "0", "--threads", "1", "--no-progress",
-]  # fmt: skip
+    "--arch",
+    "unet",
+    "--model-arg",
+    "base_width=4",
+    "--model-arg",
+    "depth=3",
+    "--dataset",
+    "synthstreets",
+    "--data-opt",
+    "size=[48,64]",
+    "--size",
+    "48",
+    "64",
+    "--batch-size",
+    "4",
+    "--workers",
+    "0",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 def test_reloaded_run_reproduces_in_memory_predictions(tiny_seg_run):

@@ -14,10 +14,27 @@ from core.train import train
 from core.train.config import TrainConfig
 
 TINY = [
-    "--arch", "small_cnn", "--model-arg", "base_width=4", "--dataset", "crops:synthstreets",
-    "--data-opt", "num_images=12", "--data-opt", "size=[60,80]", "--size", "32", "32", "--batch-size", "16",
-    "--workers", "0", "--threads", "1", "--no-progress",
-]  # fmt: skip
+    "--arch",
+    "small_cnn",
+    "--model-arg",
+    "base_width=4",
+    "--dataset",
+    "crops:synthstreets",
+    "--data-opt",
+    "num_images=12",
+    "--data-opt",
+    "size=[60,80]",
+    "--size",
+    "32",
+    "32",
+    "--batch-size",
+    "16",
+    "--workers",
+    "0",
+    "--threads",
+    "1",
+    "--no-progress",
+]
 
 
 def test_cli_trains_a_classifier_and_stops_early_on_top1(tmp_path: Path) -> None:

@@ -2,17 +2,21 @@
 like the project's own, with no glue code.
 
 ``arch`` strings name a model and its source: ``unet`` (this project's registry), ``tv:resnet18``,
-``smp:Unet``, ``timm:convnext_atto``. A run directory records the source by name, and only the sources
-registered here can be named (``SOURCES`` is the allow-list): a run never names a module to import.
+``smp:Unet``, ``timm:convnext_atto``, ``hf:segformer``, ``onnx:segmentation``. A run directory records the
+source by name, and only the sources registered here can be named (``SOURCES`` is the allow-list): a run never
+names a module to import.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import nn
 
-from core.models.sources.base import ModelSource, SourceUnavailableError, load_stored_state, stored_state
+from core.models.sources.base import ModelSource, Preprocessing, SourceUnavailableError, load_stored_state, stored_state
+from core.models.sources.hf import HfSource
+from core.models.sources.onnx import OnnxSource
 from core.models.sources.own import OwnSource
 from core.models.sources.smp import SmpSource
 from core.models.sources.timm import TimmSource
@@ -22,7 +26,14 @@ from core.utils.registry import Registry
 
 OWN = "registry"  # the source name run.json records for this project's own models
 SOURCES: Registry[ModelSource] = Registry("model source")
-for _source, _name in ((OwnSource(), OWN), (TorchvisionSource(), "tv"), (SmpSource(), "smp"), (TimmSource(), "timm")):
+for _source, _name in (
+    (OwnSource(), OWN),
+    (TorchvisionSource(), "tv"),
+    (SmpSource(), "smp"),
+    (TimmSource(), "timm"),
+    (HfSource(), "hf"),
+    (OnnxSource(), "onnx"),
+):
     SOURCES.register(_name)(_source)
 
 
@@ -63,11 +74,24 @@ def arch_arguments(arch: str, args: dict[str, Any], *, num_classes: int) -> dict
     return source_named(source).arguments(name, args, num_classes=num_classes)
 
 
-def build_arch(arch: str, args: dict[str, Any], *, pretrained: bool = False) -> nn.Module:
+def arch_source(arch: str) -> ModelSource:
+    """The source of ``arch`` (``hf:segformer`` -> the hf source), which says what its models can do."""
+    return source_named(split_arch(arch)[0])
+
+
+def check_trainable(arch: str) -> None:
+    """Refuse, with the source's reason, to train or resume a model that has no torch weights (an ONNX graph)."""
+    reason = arch_source(arch).untrainable
+    if reason:
+        raise ValueError(f"{arch} cannot be trained: {reason}")
+
+
+def build_arch(arch: str, args: dict[str, Any], *, pretrained: bool = False, folder: Path | None = None) -> nn.Module:
     """The model ``arch`` with recorded ``args``, under the project's contract (see ``sources.base``). The model
-    remembers both (``model.arch_spec``), so a RunWriter given it needs no ``arch=``."""
+    remembers both (``model.arch_spec``), so a RunWriter given it needs no ``arch=``. ``folder``: the run
+    directory, for a source whose models are files of it (onnx)."""
     source, name = split_arch(arch)
-    model = source_named(source).build(name, args, pretrained=pretrained)
+    model = source_named(source).build(name, args, pretrained=pretrained, folder=folder)
     model.arch_spec = (join_arch(source, name), dict(args))
     return model
 
@@ -92,10 +116,13 @@ __all__ = [
     "OWN",
     "SOURCES",
     "ModelSource",
+    "Preprocessing",
     "SourceUnavailableError",
     "arch_arguments",
+    "arch_source",
     "arch_task",
     "build_arch",
+    "check_trainable",
     "describe_model",
     "join_arch",
     "list_sources",

@@ -8,16 +8,20 @@ A source knows, for the models of its library, how to
   ``{"out": logits at the input's H x W}`` for any H x W (and ``"features"``, the per-pixel embedding its
   classifier reads, with ``features=True``); a classifier exposes ``features(x)`` and ``head(f)``;
 * tell, from a model object, which of its models it is and with which arguments (``describe``);
-* read its own checkpoint format (``read_checkpoint``).
+* read its own checkpoint format (``read_checkpoint``), and the preprocessing a checkpoint declares
+  (``preprocessing``: Hugging Face's ``preprocessor_config.json``).
 
 The weights a run stores are the library's own state dict (``stored_state``): they load into the library's
-model with no prefix to add or strip.
+model with no prefix to add or strip. A source whose models are files rather than torch weights (``onnx``)
+names that file in the model's arguments (``kept_file``, relative to the run directory, which ``build`` is
+given as ``folder``); its models store no tensors and cannot be trained (``untrainable`` says why).
 """
 
 from __future__ import annotations
 
 import importlib
 import json
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +35,17 @@ class SourceUnavailableError(ImportError):
     """The library a source needs is not installed; the message says what to ``pip install``."""
 
 
+@dataclass
+class Preprocessing:
+    """What a checkpoint says its inputs need (each None where it says nothing), and where that was read."""
+
+    mean: list[float] | None = None
+    std: list[float] | None = None
+    size: tuple[int, int] | None = None  # (H, W) every image is resized to
+    origin: str = ""  # e.g. "preprocessor_config.json"
+    notes: list[str] = field(default_factory=list)  # what could not be honoured, said to the user
+
+
 class ModelSource:
     """Base of every source; see the module docstring. Subclasses set the class attributes."""
 
@@ -38,6 +53,8 @@ class ModelSource:
     package: str | None = None  # the module to import, e.g. "segmentation_models_pytorch"
     pip: str | None = None  # what to pip install for it
     naming: str = ""  # how to name its models, shown by ``python -m core.train --list``
+    untrainable: str | None = None  # why its models cannot be trained or resumed (None: they can)
+    features_from_output: bool = False  # its features are an output named at import (``--features-output``)
 
     # --- the library -------------------------------------------------------------------------------------
     def module(self) -> Any:
@@ -77,18 +94,29 @@ class ModelSource:
         """The keyword arguments a run records for ``name``: ``args`` with the class count, refused if unsafe."""
         raise NotImplementedError
 
-    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False) -> nn.Module:
+    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False, folder: Path | None = None) -> nn.Module:
         """The wrapped model for recorded ``args`` (``arguments``'s result). Pretrained weights named in ``args``
         are fetched only with ``pretrained`` (a training that asked for them); a model rebuilt from a run
-        directory gets its weights from the run and never fetches anything."""
+        directory gets its weights from the run and never fetches anything. ``folder`` is the run directory:
+        only a source whose models are files (``kept_file``) reads from it, and only inside it."""
         raise NotImplementedError
+
+    def kept_file(self, args: dict[str, Any]) -> str | None:
+        """The file of the run directory (relative path) that is the model, for a source whose models are files
+        (an ``.onnx`` graph); None for the others, whose weights are the run's safetensors snapshots."""
+        return None
 
     def describe(self, model: nn.Module) -> tuple[str, dict[str, Any]] | None:
         """``(name, args)`` of a model object of this library (or of its wrapper), None if it is not one."""
         return None
 
     def read_checkpoint(self, path: Path) -> tuple[str, dict[str, Any], dict[str, torch.Tensor]] | None:
-        """``(name, args, state)`` from a checkpoint in this library's own format (a folder), None if it is not one."""
+        """``(name, args, state)`` from a checkpoint in this library's own format (a folder, or a file such as an
+        ``.onnx`` graph), None if it is not one."""
+        return None
+
+    def preprocessing(self, path: Path) -> Preprocessing | None:
+        """The input size and normalisation a checkpoint declares, None if it declares none."""
         return None
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -31,7 +32,7 @@ class OwnSource(ModelSource):
     def arguments(self, name: str, args: dict[str, Any], *, num_classes: int) -> dict[str, Any]:
         return model_args(name, num_classes=num_classes, **args)
 
-    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False) -> nn.Module:
+    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False, folder: Path | None = None) -> nn.Module:
         return get_model(name, **args) if pretrained else rebuild_model(name, args)
 
     def describe(self, model: nn.Module) -> tuple[str, dict[str, Any]] | None:

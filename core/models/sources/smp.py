@@ -65,7 +65,7 @@ class SmpSource(ModelSource):
         refuse_keys("smp", args, refused)
         return json_args("smp", {"encoder_weights": None, **args, "classes": num_classes})
 
-    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False) -> nn.Module:
+    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False, folder: Path | None = None) -> nn.Module:
         smp = self.module()
         kwargs = dict(args)
         if not pretrained:

@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from torch import Tensor, nn
@@ -61,7 +62,7 @@ class TimmSource(ModelSource):
         refuse_keys("timm", args, REFUSED)
         return json_args("timm", {"pretrained": False, **args, "num_classes": num_classes})
 
-    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False) -> nn.Module:
+    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False, folder: Path | None = None) -> nn.Module:
         refuse_keys("timm", {k: v for k, v in args.items() if k != "num_classes"}, REFUSED)
         kwargs = {**args, "pretrained": bool(args.get("pretrained")) and pretrained}
         net = self.module().create_model(self.check_name(name), **kwargs)

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -138,7 +139,7 @@ class TorchvisionSource(ModelSource):
         refuse_keys("tv", args, {"progress": "it only concerns downloads"})
         return json_args("tv", {**args, "num_classes": num_classes})
 
-    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False) -> nn.Module:
+    def build(self, name: str, args: dict[str, Any], *, pretrained: bool = False, folder: Path | None = None) -> nn.Module:
         import torchvision
 
         self.check_name(name)

@@ -1,0 +1,136 @@
+"""What evaluating at scale costs and buys (issue 26's figures). Run it on an idle machine::
+
+    python bench/evaluate.py [--runs checkpoints/camvid] [--data-root ../shared/data/camvid] [--threads 2]
+
+1. Images/s of ``core.evaluate`` (every measure, label maps, feature sample) against the forward-only
+   Predictor (the forward plus argmax, the same batches of 8) on camvid/pspnet and camvid/resunet-60min, CamVid
+   val at 360x480. Goal: a ratio of at least 0.8 (all the measures together cost at most a quarter of inference).
+2. One process with 2 threads against two processes (torchrun) with 1 thread each, on the same run and split.
+3. The first /boundary click for 2 runs on a generated 300-image split (synthstreets at 256x512), after
+   ``core.evaluate``: the app only reads results. Goal: at most 0.3 s.
+
+Runs are copied into a temporary folder, so the shipped ones are never written to.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import torch  # noqa: E402
+
+from core.evaluate import Target, evaluate_target  # noqa: E402
+from core.inference import Predictor  # noqa: E402
+from core.runs import load_run  # noqa: E402
+
+DEFAULT_DATA = ROOT.parent / "shared" / "data" / "camvid"
+
+
+def forward_only(run, data_root: str, batch: int = 8) -> float:
+    """Images/s of the Predictor's model: preprocessing, forward and argmax, in batches."""
+    predictor = Predictor(run, "best", device="cpu", batch_size=batch)
+    ds = run.open_dataset("val", data_root)
+    images = [ds.load(i)[0] for i in range(len(ds))]
+    start = time.perf_counter()
+    with torch.inference_mode():
+        for x, _ in predictor._batches(images):
+            out = predictor.model(x)
+            (out["out"] if isinstance(out, dict) else out).argmax(1)
+    return len(images) / (time.perf_counter() - start)
+
+
+def full_pass(run, data_root: str) -> float:
+    """Images/s of the whole evaluation pass (every measure, label maps, feature sample) on the same split."""
+    target = Target(run, run.best_epoch, "val", data_root)
+    start = time.perf_counter()
+    evaluate_target(target, predictor=Predictor(run, "best", device="cpu", batch_size=8))
+    return target.size / (time.perf_counter() - start)
+
+
+def processes(folder: Path, name: str, data_root: str) -> dict[str, float]:
+    """Seconds of the pass: 1 process x 2 threads, then 2 processes x 1 thread (torchrun), from the CLI's own timing."""
+    out = {}
+    base = ["-m", "core.evaluate", "--runs", str(folder), "--run-name", name, "--split", "val", "--data-root", data_root]
+    for label, launcher, threads in (("1 process x 2 threads", [], "2"), ("2 processes x 1 thread", ["torchrun"], "1")):
+        shutil.rmtree(folder / name / "evaluation", ignore_errors=True)
+        cmd = [sys.executable, *base, "--threads", threads]
+        if launcher:
+            cmd = [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nproc_per_node=2",
+                "--master_port=29561",
+                *base,
+                "--threads",
+                "1",
+            ]
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": threads}
+        done = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+        out[label] = float(re.search(r"in ([0-9.]+) s ->", done.stdout).group(1))
+    return out
+
+
+def boundary_click(tmp: Path) -> float:
+    """Seconds of /boundary for two runs on a 300-image 256x512 split that core.evaluate has computed."""
+    from gradio_client import Client
+
+    from tests.app_server import running_app
+
+    runs = tmp / "scale"
+    for name in ("unet-w8", "resunet-tiny"):
+        shutil.copytree(ROOT / "checkpoints" / name, runs / name)
+        cfg = json.loads((runs / name / "run.json").read_text())
+        cfg["data"]["options"] = {"num_images": 300, "size": [256, 512]}
+        (runs / name / "run.json").write_text(json.dumps(cfg))
+    subprocess.run(
+        [sys.executable, "-m", "core.evaluate", "--runs", str(runs), "--split", "val", "--epochs", "best"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        check=True,
+        capture_output=True,
+    )
+    with running_app(runs, tmp / "cache") as (_, url):
+        client = Client(url, verbose=False)
+        start = time.perf_counter()
+        _, _, table, _ = client.predict(["unet-w8", "resunet-tiny"], "best", "val", api_name="/boundary")
+        seconds = time.perf_counter() - start
+    assert len(table["runs"]) == 2 and not any("error" in r for r in table["runs"]), table
+    return seconds
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--runs", default=str(ROOT / "checkpoints" / "camvid"))
+    ap.add_argument("--data-root", default=str(DEFAULT_DATA))
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        print(f"1. core.evaluate against the forward-only Predictor, CamVid val at 360x480, batch 8, {args.threads} threads")
+        for name in ("pspnet", "resunet-60min"):
+            shutil.copytree(Path(args.runs) / name, tmp / name)
+            run = load_run(tmp / name)
+            fwd, ev = forward_only(run, args.data_root), full_pass(run, args.data_root)
+            print(f"   {name:<14} forward {fwd:5.2f} images/s   evaluate {ev:5.2f} images/s   ratio {ev / fwd:.2f} (goal >= 0.8)")
+        print("2. the same pass (pspnet), seconds:")
+        for label, seconds in processes(tmp, "pspnet", args.data_root).items():
+            print(f"   {label:<24} {seconds:6.1f} s")
+        seconds = boundary_click(tmp)
+        print(f"3. first /boundary click, 2 runs, 300 images at 256x512, after core.evaluate: {seconds:.2f} s (goal <= 0.3)")
+
+
+if __name__ == "__main__":
+    main()
