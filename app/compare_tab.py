@@ -26,7 +26,7 @@ from app.common import (
     slider_init,
     step_index,
 )
-from core.explorer import MAX_RUNS, assess, check_count, hardest_for, legend_path, nearest_epoch, thumbnails
+from core.explorer import MAX_RUNS, assess, check_count, hardest_for, legend_path, nearest_epoch, sweeps, thumbnails
 from core.explorer.compare import across_epochs, compare, display, zoom_from_click
 from core.explorer.figures import churn_line, topk_bars
 
@@ -84,6 +84,21 @@ def select_dataset(ctx: AppContext, dataset: str):
         raise ValueError(f"unknown dataset {dataset!r}")
     names = ctx.ws.runs_for_source(dataset)
     return gr.update(choices=ctx.ws.splits(ref), value=ref.split), gr.update(choices=names, value=names[:4]), 0
+
+
+def open_runs(ctx: AppContext, runs: list[str]):
+    """Runs opened from the Runs tab: the dataset of the first one with weights, its split, those of the runs that
+    predict its classes (up to 12) and image 0; a message names the runs left out and why."""
+    chosen = sweeps.compare_selection(ctx.ws, runs)
+    if chosen["left_out"]:
+        gr.Info("Not opened in Compare: " + "; ".join(f"{r['run']} ({r['reason']})" for r in chosen["left_out"][:6]))
+    ref = ctx.ws.sources()[chosen["source"]]
+    return (
+        chosen["source"],
+        gr.update(choices=ctx.ws.splits(ref), value=chosen["split"]),
+        gr.update(choices=ctx.ws.runs_for_source(chosen["source"]), value=chosen["runs"]),
+        0,
+    )
 
 
 def select_runs(ctx: AppContext, runs: list[str], memory: dict):
@@ -210,6 +225,7 @@ def _selection(ctx: AppContext, c: SimpleNamespace) -> None:
             scale=4,
             elem_id="compare-runs",
             allow_custom_value=True,
+            filterable=True,
         )
         c.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Mask opacity", scale=2)
         c.ensemble = gr.Checkbox(False, label="Add the ensemble of the selected runs", scale=1)
@@ -287,7 +303,7 @@ def _across_epochs(c: SimpleNamespace) -> None:
     with gr.Accordion("Across epochs: one run's predictions on this image, early to final", open=False):
         with gr.Row():
             first = c.runs0[0] if c.runs0 else None
-            c.strip_run = gr.Dropdown(c.runs0, value=first, label="Run", scale=3, allow_custom_value=True)
+            c.strip_run = gr.Dropdown(c.runs0, value=first, label="Run", scale=3, allow_custom_value=True, filterable=True)
             c.strip_b = gr.Button("Show across epochs", scale=1)
         grid = dict(object_fit="contain", interactive=False)
         c.strip = gr.Gallery(
@@ -401,4 +417,11 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     slots = _wire_runs(ctx, c, show)
     thumbs = _wire_extras(ctx, c, show, version)
     nav = dict(fn=bind(ctx, navigator, 1), inputs=[c.dataset, c.split, c.index], outputs=c.nav)
-    return dict(load=[slots, show, thumbs, nav])
+    opener = SimpleNamespace(
+        label="Compare",
+        tab="compare",
+        fn=open_runs,
+        outputs=[c.dataset, c.split, c.runs, c.index],
+        then=[{**slots, **READ}, show],
+    )
+    return dict(load=[slots, show, thumbs, nav], open=opener)

@@ -155,7 +155,7 @@ def _matrix(ctx: AppContext, c: SimpleNamespace) -> None:
     a0, b0 = E.first_cell(r0, nearest_epoch(r0, "best")) if r0 else (None, None)
     classes0 = r0.classes if r0 else []
     with gr.Row():
-        c.run = gr.Dropdown(ws.names, value=c.run0, label="Run", scale=3)
+        c.run = gr.Dropdown(ws.names, value=c.run0, label="Run", scale=3, filterable=True)
         c.epoch = gr.Slider(step=1, label="Epoch", scale=3, **slider_init(ctx, c.run0))
         c.jumps = {w: gr.Button(w, size="sm", scale=0, min_width=60) for w in ("best", "last")}
     c.status = gr.Markdown("")
@@ -186,7 +186,9 @@ def _image(ctx: AppContext, c: SimpleNamespace) -> None:
         c.split = gr.Dropdown(splits0, value=splits0[0] if splits0 else None, label="Split", scale=1, allow_custom_value=True)
         c.index = gr.Number(0, precision=0, minimum=0, label="Image # (Enter)", scale=1)
         c.steps = {d: gr.Button(t, size="sm", scale=1) for d, t in (("previous", "◀ Previous"), ("next", "Next ▶"))}
-        c.run_b = gr.Dropdown(others0, value=b0, label="Run B, for the disagreement map", scale=2, allow_custom_value=True)
+        c.run_b = gr.Dropdown(
+            others0, value=b0, label="Run B, for the disagreement map", scale=2, allow_custom_value=True, filterable=True
+        )
         c.epoch_b = gr.Slider(step=1, label="Epoch of run B", scale=2, **slider_init(ctx, b0))
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=260):

@@ -113,7 +113,7 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
                 if side == "b":
                     second.input(lambda on: gr.update(visible=bool(on)), [second], col, **PRIVATE)
                 with gr.Row():
-                    run = gr.Dropdown(ws.names, value=first[side], label=f"Run ({side.upper()})", scale=3)
+                    run = gr.Dropdown(ws.names, value=first[side], label=f"Run ({side.upper()})", scale=3, filterable=True)
                     epoch = gr.Slider(step=1, label="Epoch", scale=2, **slider_init(ctx, first[side]))
                 build_b = gr.Button(f"Build map {side.upper()}", variant="primary")
                 plot = gr.Plot(label=f"Map {side.upper()}", elem_id=f"emb-plot-{side}")

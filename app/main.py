@@ -82,19 +82,23 @@ def build_app(
         version = gr.Number(0, visible=False)  # bumped when runs change on disk; every tab follows it
         runs_tab.add_timer(ctx, version)
         version.change(lambda: header_md(ws), None, header, **PRIVATE)
-        with gr.Tabs():
-            if ws.runs:
-                for title, tab_id, module in (
-                    ("Compare models", "compare", compare_tab),
-                    ("Metrics", "metrics", metrics_tab),
-                    ("Confusion", "confusion", confusion_tab),
-                    ("Embeddings", "embeddings", embeddings_tab),
-                    ("Upload your own image", "upload", upload_tab),
-                ):
-                    with gr.Tab(title, id=tab_id):
-                        loads += module.build(ctx, version).get("load", [])
+        with gr.Tabs() as tabs:
+            targets = []  # tabs the Runs tab opens selected runs in
+            for title, tab_id, module in (
+                ("Compare models", "compare", compare_tab),
+                ("Metrics", "metrics", metrics_tab),
+                ("Confusion", "confusion", confusion_tab),
+                ("Embeddings", "embeddings", embeddings_tab),
+                ("Upload your own image", "upload", upload_tab),
+            ):
+                if not (ws.listed if module is metrics_tab else ws.runs):  # Metrics reads histories: runs need no weights
+                    continue
+                with gr.Tab(title, id=tab_id):
+                    built = module.build(ctx, version)
+                loads += built.get("load", [])
+                targets += [built["open"]] if "open" in built else []
             with gr.Tab("Runs", id="runs"):
-                loads += runs_tab.build(ctx, version).get("load", [])
+                loads += runs_tab.build(ctx, version, tabs=tabs, targets=targets).get("load", [])
         for event in loads:  # fill the page once it is open, each in its concurrency lane
             demo.load(**{"concurrency_id": "read", "concurrency_limit": 16, **event}, **PRIVATE)
     demo.explorer_context = ctx  # for tests and the benchmarks

@@ -1,4 +1,6 @@
-"""Tab "Metrics": summary table, per-class scores, class x epoch heatmap and training curves, all from history."""
+"""Tab "Metrics": the runs table, per-class scores, class x epoch heatmap and training curves of up to 120 runs, all
+from each run's recorded history (no model runs, weights or not); then the views that do run the models
+(boundary IoU, calibration, segment sizes, significance), each with the 12-run limit of a model pass."""
 
 from __future__ import annotations
 
@@ -9,11 +11,12 @@ import gradio as gr
 import pandas as pd
 
 from app.common import LONG, PRIVATE, READ, AppContext, bind, default_source
-from core.explorer import JOBS, MEASURES, assess, finished_jobs, start_job, tables
+from core.explorer import JOBS, MAX_HISTORY_RUNS, MAX_RUNS, MEASURES, assess, finished_jobs, start_job, sweeps, tables
 from core.explorer.figures import (
     class_difference_bars,
     class_epoch_heatmap,
     class_score_bars,
+    class_score_heatmap,
     empty_figure,
     measure_figure,
     per_image_violin,
@@ -21,37 +24,42 @@ from core.explorer.figures import (
     training_curves,
 )
 
-SUMMARY_HEADER = ["run", "architecture", "best epoch", "status"]  # an empty table's header, until runs are chosen
+SUMMARY_HEADER = ["run", "best epoch", "state"]  # an empty table's header, until runs are chosen
 
 
 def metrics(ctx: AppContext, runs: list[str], epoch: str = "best"):
-    """Summary table (best epoch of each run), per-class scores at ``epoch`` ("best", "last" or a number:
-    the nearest evaluated epoch of each run), training curves, and all of it as JSON."""
+    """The runs table of the runs (as the Runs tab shows it: the keys that differ, the best epoch's scores, the
+    state), per-class scores at ``epoch`` ("best", "last" or a number: the nearest evaluated epoch of each run),
+    training curves, and all of it as JSON. Up to 120 runs, read from their histories."""
     names = list(runs or [])
     if not names:
         msg = "Select at least one run."
         return pd.DataFrame(columns=SUMMARY_HEADER), empty_figure(msg), empty_figure(msg), {}, msg
-    rows = tables.summary(ctx.ws, names)
+    summary = sweeps.table(ctx.ws, names)  # checks the names and the limit
     per_class = tables.class_table(ctx.ws, names, epoch)
     series = list(zip(per_class["labels"], [r["scores"] for r in per_class["runs"]]))
-    bars = class_score_bars(
-        per_class["classes"], series, metric=per_class["metric"], title=f"Per-class {per_class['metric']} at the {epoch} epoch"
-    )
-    curves = tables.curves(ctx.ws, names)
-    table = pd.DataFrame(tables.display_rows(rows))
-    data = {"summary": rows, "per_class": per_class}
-    return (
-        table,
-        bars,
-        training_curves(curves),
-        data,
-        f"{len(names)} runs · from each run's recorded validation history (no recomputation)",
-    )
+    draw = class_score_bars if len(series) <= MAX_RUNS else class_score_heatmap  # bars are unreadable past a dozen runs
+    title = f"Per-class {per_class['metric']} at the {epoch} epoch"
+    bars = draw(per_class["classes"], series, metric=per_class["metric"], title=title)
+    table = pd.DataFrame(tables.display_rows(summary["rows"], summary["columns"]))
+    data = {"summary": summary["rows"], "columns": summary["columns"], "per_class": per_class}
+    waiting = f" · no evaluated epoch yet: {', '.join(per_class['waiting'])}" if per_class["waiting"] else ""
+    status = f"{len(names)} runs · from each run's recorded validation history (no recomputation){waiting}"
+    return table, bars, training_curves(tables.curves(ctx.ws, names)), data, status
 
 
 def follow_runs(ctx: AppContext):
-    """Runs changed on disk: the menus offer them."""
-    return gr.update(choices=ctx.ws.names), gr.update(choices=ctx.ws.names)
+    """Runs changed on disk: the menus offer them (with or without weights: these views read the history)."""
+    names = list(ctx.ws.listed)
+    return gr.update(choices=names), gr.update(choices=names)
+
+
+def open_runs(ctx: AppContext, runs: list[str]):
+    """Runs opened from the Runs tab (up to 120): the menu's selection, and the first one's heatmap."""
+    names = sweeps.metrics_selection(ctx.ws, runs)
+    if not names:
+        raise ValueError("select runs first: click rows of the table, or type their names")
+    return gr.update(choices=list(ctx.ws.listed), value=names), gr.update(value=names[0])
 
 
 def class_epoch(ctx: AppContext, run: str):
@@ -122,10 +130,19 @@ def _history(ctx: AppContext, c: SimpleNamespace) -> None:
     """The runs, the summary table, per-class scores, training curves and the class x epoch heatmap."""
     ws = ctx.ws
     source = default_source(ctx)  # the dataset the Compare tab opens on: its runs, best first
-    c.default = ws.runs_for_source(source)[:9] if source else ws.names
+    listed = list(ws.listed)  # runs with no weights yet too: these views read the history
+    c.default = ws.runs_for_source(source)[:9] if source else listed[:9]
     c.source = source
     with gr.Row():
-        c.runs = gr.Dropdown(ws.names, value=c.default[:6], multiselect=True, label="Runs", scale=4, elem_id="metrics-runs")
+        c.runs = gr.Dropdown(
+            listed,
+            value=c.default[:6],
+            multiselect=True,
+            filterable=True,
+            label=f"Runs (up to {MAX_HISTORY_RUNS}; type to search)",
+            scale=4,
+            elem_id="metrics-runs",
+        )
         c.epoch = gr.Dropdown(
             ["best", "last"],
             value="best",
@@ -136,15 +153,18 @@ def _history(ctx: AppContext, c: SimpleNamespace) -> None:
     c.status = gr.Markdown("")
     c.table = gr.Dataframe(
         pd.DataFrame(columns=SUMMARY_HEADER),
-        label="Summary (best epoch of each run)",
+        label="Runs table (best epoch of each run; the keys that differ between them, as in the Runs tab)",
         elem_id="metrics-table",
         interactive=False,
         wrap=False,
         max_height=360,
+        pinned_columns=1,
     )
     c.class_plot = gr.Plot(label="Per-class scores", elem_id="metrics-classes")
     c.curves_plot = gr.Plot(label="Training curves", elem_id="metrics-curves")
-    c.heat_run = gr.Dropdown(ws.names, value=c.default[0] if c.default else None, label="Run for the class × epoch heatmap")
+    c.heat_run = gr.Dropdown(
+        listed, value=c.default[0] if c.default else None, label="Run for the class × epoch heatmap", filterable=True
+    )
     c.heat_plot = gr.Plot(label="Class × epoch", elem_id="metrics-heatmap")
     with gr.Accordion("As JSON (what /metrics returns)", open=False):
         c.data = gr.JSON(label="metrics")
@@ -154,8 +174,9 @@ def _beyond_iou(ctx: AppContext, c: SimpleNamespace) -> None:
     """Boundary IoU, calibration and segments found by size, on a split, from the snapshots."""
     ws = ctx.ws
     gr.Markdown(
-        "### Beyond region IoU\nComputed from the snapshots at the chosen epoch on a split (once; then read from each run's "
-        "`evaluation/` folder)."
+        "### Beyond region IoU\nThese run each model over a split, so they take runs with weights, at most "
+        f"{MAX_RUNS} of the runs above: computed from the snapshots at the chosen epoch (once; then read from each "
+        "run's `evaluation/` folder)."
     )
     splits = sorted({s for n in ws.names for s in ws.splits(ws.dataset(n))})
     split0 = ws.sources()[c.source].split if c.source else ("val" if "val" in splits else (splits or [None])[0])
@@ -180,12 +201,13 @@ def _beyond_iou(ctx: AppContext, c: SimpleNamespace) -> None:
 def _significance(ctx: AppContext, c: SimpleNamespace) -> None:
     """Two runs at their epochs, and the paired bootstrap over images."""
     names = ctx.ws.names
-    gr.Markdown("### Is A really better than B?")
+    gr.Markdown("### Is A really better than B?\nA paired bootstrap over the images of a split: runs both models.")
     with gr.Row():
-        c.run_a = gr.Dropdown(names, value=c.default[0] if c.default else None, label="Run A", allow_custom_value=True)
+        a0 = next((n for n in c.default if n in ctx.ws.runs), None)
+        c.run_a = gr.Dropdown(names, value=a0, label="Run A", allow_custom_value=True, filterable=True)
         c.epoch_a = gr.Dropdown(["best", "last"], value="best", allow_custom_value=True, label="Epoch of A")
-        b0 = c.default[1] if len(c.default) > 1 else None
-        c.run_b = gr.Dropdown(names, value=b0, label="Run B", allow_custom_value=True)
+        b0 = next((n for n in c.default if n in ctx.ws.runs and n != a0), None)
+        c.run_b = gr.Dropdown(names, value=b0, label="Run B", allow_custom_value=True, filterable=True)
         c.epoch_b = gr.Dropdown(["best", "last"], value="best", allow_custom_value=True, label="Epoch of B")
         c.test_b = gr.Button("Paired bootstrap over images", variant="primary")
     c.verdict_md = gr.Markdown("", elem_id="metrics-verdict")
@@ -244,4 +266,5 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     _significance(ctx, c)
     show, heat = _wire_history(ctx, c, version)
     _wire_measures(ctx, c)
-    return dict(load=[show, heat])
+    opener = SimpleNamespace(label="Metrics", tab="metrics", fn=open_runs, outputs=[c.runs, c.heat_run], then=[])
+    return dict(load=[show, heat], open=opener)

@@ -114,7 +114,7 @@ def _inputs(ctx: AppContext, c: SimpleNamespace) -> None:
             )
         with gr.Column(scale=2, min_width=320):
             label = f"Runs (best epoch; up to {MAX_RUNS})"
-            c.runs = gr.Dropdown(ctx.ws.names, value=runs0, multiselect=True, label=label, elem_id="upload-runs")
+            c.runs = gr.Dropdown(ctx.ws.names, value=runs0, multiselect=True, label=label, elem_id="upload-runs", filterable=True)
             c.opacity = gr.Slider(0, 1, value=0.55, step=0.05, label="Mask opacity")
             c.status = gr.Markdown("Upload an image or click an example.", elem_id="upload-status")
 
@@ -142,7 +142,9 @@ def _placement(ctx: AppContext, c: SimpleNamespace) -> None:
     gr.Markdown("### Where does it fall on a classifier's embedding map?")
     with gr.Row():
         label = "Classification run (best epoch)"
-        c.emb_run = gr.Dropdown(cls, value=cls[0] if cls else None, label=label, scale=2, allow_custom_value=True)
+        c.emb_run = gr.Dropdown(
+            cls, value=cls[0] if cls else None, label=label, scale=2, allow_custom_value=True, filterable=True
+        )
         c.emb_method = gr.Dropdown(methods, value=methods[0] if methods else None, label="Method", scale=1)
         c.place_b = gr.Button("Place my image on the map", scale=1, variant="primary")
     with gr.Row(equal_height=False):

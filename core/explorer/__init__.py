@@ -9,7 +9,8 @@
 * Whole-split views read evaluation results (``results``: memory, the run's ``evaluation/`` folder, or one
   pass of ``core.evaluate``; a large cold split is never computed on a click).
 * ``Renders`` writes each rendered image once; ``compare``, ``errors``, ``tables``, ``maps`` and
-  ``uploads`` assemble what each tab shows as file paths and plain, JSON-able data.
+  ``uploads`` assemble what each tab shows as file paths and plain, JSON-able data; ``sweeps`` is the runs
+  table (the keys that differ between runs, sorted, filtered, seeds grouped, parallel coordinates).
 """
 
 from core.evaluation.measures import MEASURES  # noqa: F401
@@ -48,7 +49,15 @@ from core.explorer.results import (  # noqa: F401
 )
 from core.explorer.splits import SplitStats, hardest_for, hardest_images, split_stats, top_images_for_cell  # noqa: F401
 from core.explorer.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, predict_image, read_image  # noqa: F401
-from core.explorer.validation import MAX_RUNS, USER_ERRORS, check_count, check_method, class_index, user_message  # noqa: F401
+from core.explorer.validation import (  # noqa: F401
+    MAX_HISTORY_RUNS,
+    MAX_RUNS,
+    USER_ERRORS,
+    check_count,
+    check_method,
+    class_index,
+    user_message,
+)
 from core.explorer.workspace import DatasetRef, Workspace, thumbnails  # noqa: F401
 from core.inference import EmbeddingsUnavailableError  # noqa: F401
 from core.tasks import ClassificationTask, SegmentationTask, Task  # noqa: F401

@@ -114,6 +114,31 @@ def class_score_bars(
     return fig
 
 
+def class_score_heatmap(
+    classes: Sequence[str], series: Sequence[tuple[str, Sequence[float | None]]], *, metric: str = "IoU", title: str | None = None
+) -> go.Figure:
+    """Per-class scores of many runs as a run x class heatmap: grouped bars stop being readable past a dozen runs."""
+    fig = go.Figure(
+        go.Heatmap(
+            z=[[_none(v) for v in values] for _, values in series],
+            x=list(classes),
+            y=[name for name, _ in series],
+            zmin=0,
+            zmax=1,
+            colorscale="Viridis",
+            colorbar=dict(title=metric),
+            hovertemplate="%{y}<br>%{x}: " + metric + " %{z:.3f}<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        **LAYOUT,
+        title=title or f"Per-class {metric}",
+        height=max(360, 16 * len(series) + 140),
+        yaxis=dict(autorange="reversed", type="category"),
+    )
+    return fig
+
+
 def class_epoch_heatmap(
     classes: Sequence[str], epochs: Sequence[int], values: np.ndarray, *, metric: str = "IoU", title: str | None = None
 ) -> go.Figure:
@@ -141,15 +166,28 @@ def class_epoch_heatmap(
     return fig
 
 
+CURVE_LEGEND = dict(
+    itemclick="toggle",  # a click hides or shows one run (all its traces: they share its legend group)
+    itemdoubleclick="toggleothers",  # a double click shows that run alone, another brings every run back
+    groupclick="togglegroup",
+    title=dict(text="runs: click to hide or show, double-click to isolate"),
+)
+MANY_CURVES = 12  # past this many runs the legend is a scrolling column beside the plots
+
+
 def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
     """Loss (train dashed, val solid) and the monitored metric per epoch for several runs.
 
     Each entry: ``name, epochs, train_loss, val_loss, metric, metric_name, best_epoch`` and
     ``stopped_epoch`` (set only when the run stopped early). The best epoch is a star on the metric
-    curve; an early stop is a dotted vertical line.
+    curve; an early stop is a dotted vertical line. Each run is one legend group with one legend entry (its
+    validation loss, named after the run), so a click on the legend hides or shows all of the run's traces.
     """
     metric_names = sorted({r["metric_name"] for r in runs}) or ["metric"]
-    fig = make_subplots(rows=1, cols=2, subplot_titles=("Loss", " / ".join(metric_names)), horizontal_spacing=0.1)
+    many = len(runs) > MANY_CURVES
+    mode = "lines" if many else "lines+markers"  # a marker per epoch doubles the drawing time of a sweep's curves
+    titles = ("Loss (train dashed, val solid)", " / ".join(metric_names))
+    fig = make_subplots(rows=1, cols=2, subplot_titles=titles, horizontal_spacing=0.1)
     for i, r in enumerate(runs):
         color, name, ep = run_color(i), r["name"], r["epochs"]
         fig.add_trace(
@@ -158,9 +196,11 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
                 y=r["train_loss"],
                 name=f"{name} train",
                 legendgroup=name,
-                mode="lines+markers",
+                showlegend=False,
+                mode=mode,
                 line=dict(color=color, dash="dash"),
                 marker=dict(size=4),
+                hovertemplate="epoch %{x}<br>train loss %{y:.3f}<extra>" + name + "</extra>",
             ),
             row=1,
             col=1,
@@ -170,12 +210,13 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
             go.Scatter(
                 x=ep,
                 y=r["val_loss"],
-                name=f"{name} val",
+                name=name,
                 legendgroup=name,
-                mode="lines+markers",
+                mode=mode,
                 line=dict(color=color),
                 marker=dict(size=4),
                 connectgaps=True,
+                hovertemplate="epoch %{x}<br>val loss %{y:.3f}<extra>" + name + "</extra>",
             ),
             row=1,
             col=1,
@@ -186,7 +227,7 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
                 y=r["metric"],
                 name=f"{name} {r['metric_name']}",
                 legendgroup=name,
-                mode="lines+markers",
+                mode=mode,
                 line=dict(color=color),
                 marker=dict(size=5),
                 showlegend=False,
@@ -229,7 +270,8 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
                 xanchor="left",
                 textangle=-90,
             )
-    fig.update_layout(**LAYOUT, height=420, legend=dict(orientation="h", y=-0.2))
+    legend = dict(CURVE_LEGEND, **({} if many else dict(orientation="h", y=-0.2)))
+    fig.update_layout(**LAYOUT, height=520 if many else 420, legend=legend)
     last = max((max(r["epochs"]) for r in runs if r["epochs"]), default=1)
     fig.update_xaxes(title_text="epoch", tick0=1, dtick=max(1, math.ceil(last / 10)))
     fig.update_yaxes(title_text="loss", row=1, col=1)
@@ -581,5 +623,31 @@ def churn_line(steps: Sequence[dict[str, Any]], run: str) -> go.Figure:
         height=300,
         title=f"{run}: pixels that changed class between saved epochs",
         yaxis=dict(title="fraction", rangemode="tozero"),
+    )
+    return fig
+
+
+def parallel_coordinates(data: dict[str, Any]) -> go.Figure:
+    """Runs as lines across one axis per hyper-parameter that varies, ending on the score, coloured by the score
+    (``core.explorer.sweeps.parcoords``: categories come with their tick labels, wide ranges on a log10 axis).
+    Dragging along an axis highlights the runs in that range."""
+    dims = data.get("dimensions") or []
+    if not data.get("runs") or len(dims) < 2:
+        why = "no run has a score yet" if not data.get("runs") else "the runs do not differ in any hyper-parameter"
+        return empty_figure(f"No parallel-coordinates plot: {why}.", height=200)
+    score = data["score"]
+    fig = go.Figure(
+        go.Parcoords(
+            line=dict(color=data["color"], colorscale="Viridis", showscale=True, colorbar=dict(title=score)),
+            dimensions=dims,
+            labelangle=-20,
+        )
+    )
+    unscored = len(data.get("unscored") or [])
+    note = f" ({unscored} without a score left out)" if unscored else ""
+    fig.update_layout(
+        **{**LAYOUT, "margin": dict(l=70, r=40, t=110, b=30)},
+        height=420,
+        title=f"{len(data['runs'])} runs: hyper-parameters against {score}{note}",
     )
     return fig

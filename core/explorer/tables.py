@@ -1,5 +1,6 @@
-"""What the Metrics tab shows, as plain data from the runs' histories: the summary table, per-class
-scores at a chosen epoch aligned across runs, training-curve series and the class x epoch matrix."""
+"""What the Metrics tab shows, as plain data from the runs' histories (with or without weights): per-class
+scores at a chosen epoch aligned across runs, training-curve series, the class x epoch matrix, and how the
+runs table (``core.explorer.sweeps``) is displayed."""
 
 from __future__ import annotations
 
@@ -8,23 +9,17 @@ from typing import Any, Sequence
 import numpy as np
 
 from core.explorer.workspace import Workspace
+from core.runs import RunError
 from core.runs.history import (
-    SUMMARY_COLUMNS,
     align_class_scores,
+    best_scored_epoch,
     class_scores,
     class_scores_by_epoch,
     early_stop_epoch,
+    evaluated_epochs,
     history_series,
     scored_epoch,
-    summary_row,
 )
-
-
-def summary(ws: Workspace, names: Sequence[str]) -> list[dict[str, Any]]:
-    """One row per run (best epoch), only the columns some selected run has."""
-    rows = [{c: summary_row(n, ws.run(n)).get(c) for c in SUMMARY_COLUMNS} for n in names]
-    used = [c for c in SUMMARY_COLUMNS if any(r[c] is not None for r in rows)]
-    return [{c: r[c] for c in used} for r in rows]
 
 
 def epoch_choice(choice: str | int | float | None) -> str | float:
@@ -40,14 +35,18 @@ def epoch_choice(choice: str | int | float | None) -> str | float:
 
 
 def class_table(ws: Workspace, names: Sequence[str], epoch: str | int | float | None = "best") -> dict[str, Any]:
-    """Per-class scores of each run at the chosen epoch, on the union of their classes.
+    """Per-class scores of each run at the chosen epoch, on the union of their classes; runs with no evaluated
+    epoch yet are named in ``"waiting"``.
 
-    ``{"metric": "IoU", "classes": [...], "runs": [{"run", "epoch", "scores": [...]}, ...]}``.
+    ``{"metric": "IoU", "classes": [...], "runs": [{"run", "epoch", "scores": [...]}, ...], "waiting": [...]}``.
     """
     choice = epoch_choice(epoch)
-    series, runs, metrics = [], [], set()
+    series, runs, metrics, waiting = [], [], set(), []
     for n in names:
-        run = ws.run(n)
+        run = ws.recorded(n)
+        if not evaluated_epochs(run):
+            waiting.append(n)
+            continue
         e = scored_epoch(run, choice)
         series.append((f"{n} @{e}", run.classes, class_scores(run, e)))
         runs.append({"run": n, "epoch": e})
@@ -55,14 +54,20 @@ def class_table(ws: Workspace, names: Sequence[str], epoch: str | int | float | 
     classes, aligned = align_class_scores(series)
     for r, (_, values) in zip(runs, aligned):
         r["scores"] = values
-    return {"metric": " / ".join(sorted(metrics)) or "IoU", "classes": classes, "runs": runs, "labels": [s[0] for s in aligned]}
+    return {
+        "metric": " / ".join(sorted(metrics)) or "IoU",
+        "classes": classes,
+        "runs": runs,
+        "labels": [s[0] for s in aligned],
+        "waiting": waiting,
+    }
 
 
 def curves(ws: Workspace, names: Sequence[str]) -> list[dict[str, Any]]:
     """Per run: loss and monitored-metric series over epochs, the best epoch and an early stop."""
     out = []
     for n in names:
-        run = ws.run(n)
+        run = ws.recorded(n)
         epochs, train_loss = history_series(run, "train_loss")
         out.append(
             dict(
@@ -72,7 +77,7 @@ def curves(ws: Workspace, names: Sequence[str]) -> list[dict[str, Any]]:
                 val_loss=history_series(run, "val_loss")[1],
                 metric=history_series(run, run.monitor)[1],
                 metric_name=run.task.monitor_label,
-                best_epoch=run.best_epoch,
+                best_epoch=best_scored_epoch(run),
                 stopped_epoch=early_stop_epoch(run),
             )
         )
@@ -81,29 +86,47 @@ def curves(ws: Workspace, names: Sequence[str]) -> list[dict[str, Any]]:
 
 def class_by_epoch(ws: Workspace, name: str) -> tuple[list[str], list[int], np.ndarray, str]:
     """(classes, evaluated epochs, (K, E) per-class scores, metric label) of one run."""
-    run = ws.run(name)
+    run = ws.recorded(name)
+    if not evaluated_epochs(run):
+        raise RunError(f"run {name} has no evaluated epoch yet")
     epochs, values = class_scores_by_epoch(run)
     return run.classes, epochs, values, run.task.class_metric_label
 
 
 # How many decimals a reader needs, per column of a displayed table (the JSON keeps every digit).
-DECIMALS = {"pixel acc": 3, "mean acc": 3, "mIoU": 3, "fwIoU": 3, "top-1": 3, "top-5": 3, "val loss": 3}
+DECIMALS = {
+    **{score: 3 for score in ("pixel acc", "mean acc", "mIoU", "fwIoU", "top-1", "top-5", "val loss")},
+    "parameters (M)": 2,
+    "train time (min)": 1,
+    "time left (min)": 1,
+    "best epoch": 1,  # a group's mean
+}
 
 
-def display_rows(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Summary rows as a table shows them: scores to 3 decimals, parameters in millions, training time in minutes."""
+def _shown(value: Any, digits: int | None) -> Any:
+    if isinstance(value, list):
+        return ", ".join(str(v) for v in value)
+    if digits is None or not isinstance(value, (int, float)) or isinstance(value, bool):
+        return value
+    return round(float(value), digits) if isinstance(value, float) else value
+
+
+def display_rows(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> list[dict[str, Any]]:
+    """Rows of the runs table (``core.explorer.sweeps.table``) as a table shows them: scores to 3 decimals,
+    parameters (M) to 2, minutes to 1, a group's mean and standard deviation as one "mean ± std" cell, lists
+    (the seeds of a group) as text; configuration values such as learning rates as they are."""
     out = []
     for row in rows:
-        shown = {}
-        for column, value in row.items():
-            if column == "parameters" and value is not None:
-                shown["parameters (M)"] = round(value / 1e6, 2)
-            elif column == "train time (s)":
-                shown["train time (min)"] = None if value is None else round(value / 60, 1)
-            elif column in DECIMALS and value is not None:
-                shown[column] = round(float(value), DECIMALS[column])
-            else:
-                shown[column] = value
+        shown: dict[str, Any] = {}
+        for c in columns:
+            if c.endswith(" std") and c[:-4] in columns:
+                continue
+            digits = DECIMALS.get(c)
+            value = _shown(row.get(c), digits)
+            std = row.get(f"{c} std")
+            if f"{c} std" in columns and value is not None and std is not None:
+                value = f"{value} ± {_shown(std, digits)}"
+            shown[c] = value
         out.append(shown)
     return out
 

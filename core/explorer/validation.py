@@ -1,6 +1,6 @@
 """What a client may send, checked once for every tab: how many runs, which embedding method, which class.
 
-The run limit lives here and only here. Run names and splits are checked by the ``Workspace`` (only
+The run limits live here and only here. Run names and splits are checked by the ``Workspace`` (only
 discovered runs and the splits their runs recorded); this module holds the checks that are not about disk.
 """
 
@@ -20,6 +20,9 @@ log = logging.getLogger("vision_explorer")
 USER_ERRORS = (RunError, DatasetNotFoundError, ValueError, IndexError, KeyError, FileNotFoundError, PermissionError)
 
 MAX_RUNS = 12  # runs side by side; past this a message asks to deselect (a report shows 7 models on one image)
+# Runs read from their recorded history alone (the Metrics tab): no model runs, so a whole sweep fits. Views that
+# run the models (boundary IoU, calibration, segment sizes, significance) keep MAX_RUNS.
+MAX_HISTORY_RUNS = 120
 
 
 def check_count(names: Sequence[str] | None, limit: int = MAX_RUNS) -> list[str]:
@@ -28,6 +31,16 @@ def check_count(names: Sequence[str] | None, limit: int = MAX_RUNS) -> list[str]
     if len(names) > limit:
         raise ValueError(f"at most {limit} runs at once; {len(names)} are selected. Deselect some.")
     return names
+
+
+def range_bound(value: float | str | None, what: str) -> float | None:
+    """One end of a numeric range as a client sends it (a number, or text such as ``"1e-3"``); empty means open."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"{what}: expected a number such as 0.001 or 1e-3 (or nothing, for no bound), got {value!r}") from None
 
 
 def check_method(method: str | None, available: Sequence[str]) -> str:

@@ -188,13 +188,28 @@ class Workspace:
 
     @property
     def names(self) -> list[str]:
+        """Usable runs: those with weights, which every view can open."""
         return list(self.runs)
 
+    @property
+    def listed(self) -> dict[str, Run]:
+        """Every run with a run.json, usable or with no weights yet, by name: what views of the recorded
+        configuration and history (the runs table, the Metrics tab) show, since they need no model."""
+        return dict(sorted({**self.runs, **self.pending}.items()))
+
     def run(self, name: str) -> Run:
-        """The run called ``name``; anything else is a ``RunError`` (never a path lookup)."""
+        """The usable run called ``name``; anything else is a ``RunError`` (never a path lookup)."""
+        if isinstance(name, str) and name in self.pending:
+            raise RunError(f"run {name} has no saved weights yet, so views that run its model cannot use it; its history can")
         if not isinstance(name, str) or name not in self.runs:
             raise RunError(f"unknown run {name!r}; available runs: {', '.join(self.runs) or 'none'}")
         return self.runs[name]
+
+    def recorded(self, name: str) -> Run:
+        """The run called ``name`` for a view of its run.json and history, with or without weights."""
+        if isinstance(name, str) and name in self.pending:
+            return self.pending[name]
+        return self.run(name)
 
     def names_for(self, task: type[Task] | None = None, classes: Sequence[str] | None = None) -> list[str]:
         """Runs of a task, and with exactly these classes (so they can share images and colours)."""

@@ -8,16 +8,25 @@ from typing import Any
 
 import numpy as np
 
-from core.runs.run import Run, RunError
+from core.runs.run import Run, RunError, best_record
 
 
 def _num(v: Any) -> float | None:
     return None if v is None or (isinstance(v, float) and math.isnan(v)) else float(v)
 
 
+def best_scored_epoch(run: Run) -> int | None:
+    """The best epoch of a run: among its snapshots (the epoch "best" loads), or, for a run with no weights yet
+    (a sweep's runs before their first snapshot, or history alone), among every scored epoch of its history."""
+    if run.epochs:
+        return run.best_epoch
+    best = best_record([r for r in run.history if _num(r.get(run.monitor)) is not None], run.monitor)
+    return None if best is None else int(best["epoch"])
+
+
 def summary_row(name: str, run: Run) -> dict[str, Any]:
     """One row of the runs table, from run.json and the best epoch's history record."""
-    best = run.best_epoch
+    best = best_scored_epoch(run)
     rec = run.record(best) if best is not None else None
     rec = rec or {}
     status = run.status
@@ -81,7 +90,7 @@ def scored_epoch(run: Run, choice: int | float | str) -> int:
     if not epochs:
         raise RunError(f"run {run.name} has no evaluated epoch yet")
     if choice == "best":
-        best = run.best_epoch
+        best = best_scored_epoch(run)
         return best if best in epochs else epochs[-1]
     if choice == "last":
         return epochs[-1]

@@ -67,6 +67,7 @@ class TrainConfig:
     val_every: int = 1  # evaluate every K epochs (and always the last one)
     budget_min: float | None = None  # wall-clock budget; the schedule then runs on time, not steps
     seed: int = 0
+    tags: dict[str, Any] = field(default_factory=dict)  # free labels (--tag name=value): run.json's "tags" section, not "train"
     # output
     out: str | None = None  # run directory; default runs/<arch>-<dataset>-<time>
     snapshot_epochs: str | None = None  # e.g. "1,2,5,10,last"; default: every epoch
@@ -112,6 +113,36 @@ def _key_values(items: list[str] | None, flag: str) -> dict[str, Any]:
         except json.JSONDecodeError:
             out[key] = value
     return out
+
+
+def parse_tag(text: str) -> tuple[str, str]:
+    """``"group=baseline"`` -> ("group", "baseline"): a tag's name and its value, kept as text."""
+    name, sep, value = text.partition("=")
+    if not sep or not name.strip():
+        raise argparse.ArgumentTypeError(f"expected NAME=VALUE such as group=baseline, got {text!r}")
+    return name.strip(), value
+
+
+def check_tags(tags: dict[str, Any] | None) -> dict[str, Any]:
+    """Tags as run.json records them: names are non-empty text, values text, numbers or booleans (the runs
+    table shows each tag as a column, so a nested value would have no cell to go in)."""
+    out = dict(tags or {})
+    for name, value in out.items():
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"a tag name must be non-empty text, got {name!r}")
+        if value is not None and not isinstance(value, (str, int, float, bool)):
+            raise ValueError(f"tag {name!r}: a value is text, a number or a boolean, got {type(value).__name__}")
+    return out
+
+
+def tags_from_args(pairs: list[tuple[str, str]] | None) -> dict[str, str]:
+    """Repeated ``--tag NAME=VALUE`` as a dict; a name given twice is an error rather than a silent overwrite."""
+    tags: dict[str, str] = {}
+    for name, value in pairs or []:
+        if name in tags:
+            raise ValueError(f"--tag {name} is given twice ({tags[name]!r} and {value!r}); give each tag once")
+        tags[name] = value
+    return tags
 
 
 def parse_classes(text: str) -> list[int]:
@@ -251,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     o.add_argument("--seed", type=int, default=d.seed)
     r = p.add_argument_group("output")
     r.add_argument("--out", default=None, help="run directory")
+    r.add_argument(
+        "--tag",
+        action="append",
+        type=parse_tag,
+        default=None,
+        metavar="NAME=VALUE",
+        help="a free label in run.json's tags, shown as a column of the explorer's runs table, e.g. --tag sweep=lr "
+        "(repeatable); with --resume, added to the run's tags",
+    )
     r.add_argument("--resume", metavar="RUN_DIR", default=None, help="continue an interrupted run from its last epoch")
     r.add_argument("--snapshot-epochs", default=None, help='e.g. "1,2,5,10,last"')
     r.add_argument("--snapshot-every", type=int, default=None)
@@ -315,6 +355,7 @@ def config_from_args(ns: argparse.Namespace) -> TrainConfig:
         val_every=ns.val_every,
         budget_min=ns.budget_min,
         seed=ns.seed,
+        tags=tags_from_args(ns.tag),
         out=ns.out,
         snapshot_epochs=ns.snapshot_epochs,
         snapshot_every=ns.snapshot_every,

@@ -12,6 +12,7 @@ evaluates and commits one epoch; ``_finish`` records how the run ended.
 from __future__ import annotations
 
 import math
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,7 @@ from core.tasks import Task, all_tasks
 from core.train.config import (
     TrainConfig,
     build_parser,
+    check_tags,
     config_from_args,
     default_workers,
     parse_resize_stages,
@@ -119,6 +121,8 @@ def train(
     """
     restart = False
     if resume is not None:
+        if cfg.tags:
+            _add_tags(Path(resume), cfg.tags)
         cfg = _resumed_config(cfg, Path(resume), epochs, budget_min)
         if cfg is None:
             return Path(resume)
@@ -142,6 +146,16 @@ def train(
         return s.out
     finally:
         cleanup_distributed()
+
+
+def _add_tags(out: Path, tags: dict[str, Any]) -> None:
+    """``--tag`` with ``--resume``: the tags join the run's own (one of the same name is replaced), also when the
+    run has nothing left to train. Written once, by the first process."""
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    runs.load_run(out)  # a clear error for a folder that holds no run
+    runs.update_run(out, tags=check_tags(tags))
+    print(f"{out}: tags {', '.join(f'{k}={v}' for k, v in tags.items())} recorded", flush=True)
 
 
 def _resumed_config(cfg: TrainConfig, out: Path, epochs: int | None, budget_min: float | None) -> TrainConfig | None:

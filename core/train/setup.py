@@ -23,7 +23,7 @@ from core.data.transforms import AugmentConfig, classification_train_transforms,
 from core.models import arch_task, count_parameters, split_arch
 from core.models.sources import check_trainable
 from core.tasks import Task, check_loss, task_type
-from core.train.config import TrainConfig, parse_resize_stages
+from core.train.config import TrainConfig, check_tags, parse_resize_stages
 from core.train.optim import class_pixel_counts, class_weights, rare_classes
 from core.utils.device import DistInfo
 
@@ -201,10 +201,12 @@ def run_config(
     runtime: dict[str, Any],
     rare_classes: list[int] | None = None,
 ) -> dict:
-    """The run description of run.json: task, model and its arguments, dataset, hyper-parameters, versions,
+    """The run description of run.json: task, model and its arguments, dataset, hyper-parameters, tags, versions,
     and ``runtime``: what ran (device, processes, memory format, autocast precision), which can differ
     from what was asked. ``rare_classes``: those the rare-class crop used (recorded with ``--rare-crop``)."""
     source, name = split_arch(cfg.arch)
+    hparams = cfg.to_dict()
+    tags = hparams.pop("tags")  # labels, not hyper-parameters: their own section, added to on --resume
     return {
         "task": task.name,
         "model": {"source": source, "name": name, "args": args, "num_params": count_parameters(model)},
@@ -218,7 +220,8 @@ def run_config(
             "input_size": list(cfg.size) if cfg.size else None,
             "eval_native": cfg.eval_native,
         },
-        "train": {**cfg.to_dict(), "class_weights": weights, **({"rare_crop_classes": rare_classes} if cfg.rare_crop else {})},
+        "train": {**hparams, "class_weights": weights, **({"rare_crop_classes": rare_classes} if cfg.rare_crop else {})},
+        "tags": check_tags(tags),
         "versions": {
             "vision_explorer": core.__version__,
             "torch": torch.__version__,

@@ -35,6 +35,7 @@ from core.models import arch_arguments, arch_task, build_arch, count_parameters,
 from core.models.sources import check_trainable, join_arch
 from core.models.sources.base import shapes_of, state_mismatch
 from core.tasks import Task, task_type
+from core.train.config import check_tags
 
 RESUME_ADVICE = "pass resume=True to RunWriter to continue it, or choose another path"
 
@@ -75,12 +76,13 @@ def _task(arch: str, task: type[Task] | str | None) -> type[Task]:
     return kind
 
 
-def _config(task: type[Task], model_info: dict[str, Any], data: dict[str, Any], hparams: dict[str, Any] | None) -> dict:
+def _config(task: type[Task], model_info: dict[str, Any], data: dict[str, Any], hparams: dict[str, Any] | None, tags) -> dict:
     return {
         "task": task.name,
         "model": model_info,
         "data": data,
         "train": {"logged_by": "core.train.writer.RunWriter", **(hparams or {})},
+        "tags": tags,
         "versions": {
             "vision_explorer": core.__version__,
             "torch": torch.__version__,
@@ -95,7 +97,9 @@ class RunWriter:
     """Writes one run directory as a training loop goes; see the module docstring.
 
     ``snapshot_epochs``: the epochs whose weights are kept (None: every epoch); the best epoch and the
-    last one are always kept. ``hparams`` are recorded under run.json's "train" section.
+    last one are always kept. ``hparams`` are recorded under run.json's "train" section, ``tags`` (free labels:
+    text, numbers or booleans) under its "tags" section; the explorer's runs table shows both as columns. On
+    ``resume`` the tags are added to the run's own.
     """
 
     def __init__(
@@ -119,6 +123,7 @@ class RunWriter:
         val_split: str = "val",
         snapshot_epochs: Iterable[int] | None = None,
         hparams: dict[str, Any] | None = None,
+        tags: dict[str, Any] | None = None,
         resume: bool = False,
     ) -> None:
         self.path = Path(path)
@@ -150,10 +155,13 @@ class RunWriter:
         }
         source, name = split_arch(arch)
         model_info = {"source": source, "name": name, "args": args, "num_params": count_parameters(model)}
+        tags = check_tags(tags)
         if resume and (self.path / runs.RUN_FILE).exists():
             self._resume(model_info)
+            if tags:
+                runs.update_run(self.path, tags=tags)
         else:
-            runs.create_run(self.path, _config(self.task, model_info, data, hparams), advice=RESUME_ADVICE)
+            runs.create_run(self.path, _config(self.task, model_info, data, hparams, tags), advice=RESUME_ADVICE)
 
     def _resume(self, model_info: dict[str, Any]) -> None:
         """Continue the run in ``path``: its history is kept and the next epoch must come after its last."""

@@ -146,6 +146,50 @@ def test_upload_tab_overlays_and_uncertainty(page):
     page.screenshot(path=str(SHOTS / "upload.png"), full_page=True)
 
 
+def click_row(page, table: str, run: str) -> None:
+    """Click the cell of run ``run`` in a table (the visible grid cell, not the hidden sizing row)."""
+    page.locator(f"{table} [role=gridcell]").filter(has_text=run).first.click()
+
+
+def table_text(page, table: str) -> str:
+    return page.locator(table).inner_text()
+
+
+def test_runs_tab_filters_and_opens_selected_runs_in_metrics_and_compare(page):
+    page.get_by_role("tab", name="Runs").click()
+    page.wait_for_function("() => (document.querySelector('#runs-table')?.innerText || '').includes('seg-b')")
+    wait_plots(page, "#runs-parcoords")
+    choose(page, "Range on column", "seed")
+    box = page.locator("#runs-range-min textarea")
+    box.fill("1")
+    box.press("Enter")  # seed 1 and above: only seg-b
+    page.wait_for_function("() => (document.querySelector('#runs-status')?.innerText || '').includes('1 shown')")
+    assert "seg-a" not in table_text(page, "#runs-table")
+    click_row(page, "#runs-table", "seg-b")
+    page.wait_for_function("() => (document.querySelector('#runs-selected')?.innerText || '').includes('seg-b')")
+    page.locator("#runs-open-metrics").click()  # the Metrics tab opens on the selection
+    page.wait_for_function(
+        "() => { const t = document.querySelector('#metrics-table')?.innerText || ''; "
+        "return t.includes('seg-b') && !t.includes('seg-a'); }"
+    )
+    page.get_by_role("tab", name="Runs").click()
+    box.fill("")
+    box.press("Enter")
+    page.wait_for_function("() => (document.querySelector('#runs-status')?.innerText || '').includes('4 shown')")
+    click_row(page, "#runs-table", "seg-a")
+    page.locator("#runs-open-compare").click()  # seg-b's dataset, both runs
+    page.wait_for_function("() => /synthstreets[\\s\\S]*2 runs/.test(document.querySelector('#compare-status')?.innerText || '')")
+    status = page.locator("#compare-status").inner_text()
+    assert "seg-a" in status and "seg-b" in status
+    page.get_by_role("tab", name="Metrics").click()
+    page.locator("#metrics-runs input").fill("seg")  # run menus filter as you type
+    page.wait_for_function("() => document.querySelectorAll('[role=option]').length === 2")
+    assert sorted(o.split()[-1] for o in page.get_by_role("option").all_inner_texts()) == ["seg-a", "seg-b"]
+    page.locator("h1").first.click()
+    page.get_by_role("tab", name="Runs").click()
+    page.screenshot(path=str(SHOTS / "runs-table.png"), full_page=True)
+
+
 def test_a_new_run_appears_after_refresh_and_shows_in_metrics(page, explorer_runs):
     import shutil
 

@@ -81,6 +81,7 @@ def test_public_endpoints_have_named_parameters_and_match_the_readme(app):
     assert params["/compare"][:7] == ["dataset", "split", "image", "runs", "epochs", "opacity", "ensemble"]
     assert params["/metrics"] == ["runs", "epoch"] and params["/upload"][:2] == ["image", "runs"]
     assert params["/embedding"] == ["run", "epoch", "split", "method"] and params["/confusion"][:2] == ["run", "epoch"]
+    assert params["/runs"] == ["search", "sort_by", "descending", "range_column", "range_min", "range_max", "group_by"]
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## API", 1)[1].split("\n## ", 1)[0]
     documented = sorted(set(re.findall(r'api_name="(/[a-z_]+)"', section)))
@@ -187,22 +188,48 @@ def test_metrics_from_history(app, ws):
     assert set(rows) == {"seg-a", "seg-b", "camvid-a"}  # camvid-a's images are unavailable, its history is not
     run = ws.run("seg-b")
     rec = run.record(run.best_epoch)
-    # the table rounds to what a reader needs (scores to 3 decimals, parameters in millions, time in minutes)
+    # the runs table of the Runs tab: the keys that differ (here the architecture and the dataset, not the parameter
+    # count, which the two architectures share), rounded to what a reader needs (scores to 3 decimals, time in minutes)
+    assert rows["seg-b"]["architecture"] == "unet_simple" and rows["camvid-a"]["dataset"] == "camvid"
+    assert (
+        run.config["model"]["num_params"] == ws.run("seg-a").config["model"]["num_params"]
+        and "parameters (M)" not in rows["seg-b"]
+    )
     assert rows["seg-b"]["mIoU"] == round(rec["miou"], 3)
-    assert rows["seg-b"]["parameters (M)"] == round(run.config["model"]["num_params"] / 1e6, 2)
     assert rows["seg-b"]["train time (min)"] == round(run.status["train_time"] / 60, 1)
     assert data["summary"][1]["mIoU"] == pytest.approx(rec["miou"])
     fig = figure(bars)
     assert fig["data"][1]["x"] == run.classes and fig["data"][1]["name"] == f"seg-b @{run.best_epoch}"
     assert fig["data"][1]["y"] == pytest.approx(rec["iou"], nan_ok=True)
     names = [t["name"] for t in figure(curves)["data"]]
-    assert "seg-a val" in names and "seg-b best epoch" in names
+    assert "seg-a" in names and "seg-b best epoch" in names
     heat = figure(client.predict("seg-a", api_name="/class_epoch"))
     assert heat["data"][0]["y"] == run.classes and heat["data"][0]["x"] == ["1", "2"]
     # per-class scores at a chosen epoch: each run's nearest evaluated epoch
     _, bars, _, data, _ = client.predict(["seg-a", "seg-b"], "2", api_name="/metrics")
     assert [t["name"] for t in figure(bars)["data"]] == ["seg-a @2", "seg-b @2"]
     assert data["per_class"]["runs"][1]["scores"] == pytest.approx(run.record(2)["iou"], nan_ok=True)
+
+
+def test_runs_table_lists_every_run_sorts_filters_and_says_what_is_wrong(app, ws):
+    _, client = app
+    table, parcoords, data, status = client.predict(api_name="/runs")  # defaults: sorted by the score, best first
+    names = {r["run"] for r in data["rows"]}
+    assert {"seg-a", "seg-b", "camvid-a"} <= names and "broken" not in names
+    assert any(u["run"] == "broken" and "not valid JSON" in u["reason"] for u in data["unavailable"])
+    assert {"architecture", "dataset"} <= set(data["config_keys"]) and table["headers"] == data["columns"]
+    assert data["score"] == "mIoU" and [r[0] for r in table["data"]] == [r["run"] for r in data["rows"]]
+    scores = [r["mIoU"] for r in data["rows"] if r["mIoU"] is not None]
+    assert scores == sorted(scores, reverse=True) and f"{len(names)} runs" in status
+    row = {r["run"]: r for r in data["rows"]}["seg-b"]
+    run = ws.run("seg-b")
+    assert row["mIoU"] == pytest.approx(run.record(run.best_epoch)["miou"]) and row["architecture"] == "unet_simple"
+    assert row["state"] == "finished" and row["snapshots"] == 2 and row["epoch"] == row["of"] == 3
+    assert figure(parcoords)["data"][0]["type"] == "parcoords"
+    _, _, data, status = client.predict("unet", "run", False, "seed", "1", "1", [], api_name="/runs")  # text and a range
+    assert [r["run"] for r in data["rows"]] == ["seg-b"] and data["shown"] == 1  # seed 1, and "unet" in unet_simple
+    *_, status = client.predict("", "run", False, "architecture", "0", "1", [], api_name="/runs")
+    assert "cannot filter 'architecture' by a range" in status
 
 
 def test_confusion_matrix_cell_and_disagreement(app, ws, tmp_path):

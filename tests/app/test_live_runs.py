@@ -30,7 +30,7 @@ def wait_for(check, timeout: float, what: str):
 
 
 def rows(client) -> dict[str, dict]:
-    return {r["run"]: r for r in client.predict(api_name="/runs")[1]["runs"]}
+    return {r["run"]: r for r in client.predict(api_name="/runs")[2]["rows"]}
 
 
 def test_a_training_appears_and_grows_while_the_app_is_open(explorer_runs, tmp_path):

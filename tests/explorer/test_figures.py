@@ -46,7 +46,10 @@ def test_training_curves_mark_best_epoch_and_early_stop():
     )
     fig = F.training_curves([run])
     names = [t.name for t in fig.data]
-    assert names == ["r train", "r val", "r mIoU", "r best epoch"]
+    assert names == ["r train", "r", "r mIoU", "r best epoch"]
+    # one legend entry per run (its val loss); a click hides or shows every trace of its group
+    assert [t.showlegend for t in fig.data] == [False, None, False, False] and {t.legendgroup for t in fig.data} == {"r"}
+    assert (fig.layout.legend.itemclick, fig.layout.legend.groupclick) == ("toggle", "togglegroup")
     star = fig.data[3]
     assert list(star.x) == [2] and list(star.y) == [0.4] and star.marker.symbol == "star"
     vlines = [s for s in fig.layout.shapes if s.x0 == 3 and s.x1 == 3]
@@ -88,3 +91,42 @@ def test_empty_figure_shows_its_message():
     assert F.rgb((1, 2, 3)) == "rgb(1,2,3)"
     colors = [F.run_color(i) for i in range(len(F.RUN_COLORS) + 1)]
     assert len(set(colors[:-1])) == len(F.RUN_COLORS) > 8 and colors[-1] == colors[0]  # distinct, then cycling
+
+
+def test_training_curves_of_many_runs_keep_a_scrolling_legend_column():
+    runs = [
+        dict(
+            name=f"r{i}", epochs=[1, 2], train_loss=[2, 1], val_loss=[2, 1.5], metric=[0.1, 0.2], metric_name="mIoU", best_epoch=2
+        )
+        for i in range(120)
+    ]
+    fig = F.training_curves(runs)
+    assert sum(1 for t in fig.data if t.showlegend is not False) == 120 and fig.layout.legend.orientation is None
+    assert fig.layout.legend.itemdoubleclick == "toggleothers"
+    assert {t.mode for t in fig.data} == {"lines", "markers"}  # no marker per epoch, only the best-epoch stars
+
+
+def test_class_score_heatmap_has_a_row_per_run():
+    fig = F.class_score_heatmap(CLASSES, [("a @3", [0.5, None, 0.2]), ("b @1", [0.1, 0.2, float("nan")])], metric="IoU")
+    hm = fig.data[0]
+    assert list(hm.x) == CLASSES and list(hm.y) == ["a @3", "b @1"] and hm.z[0][1] is None and hm.z[1][2] is None
+
+
+def test_parallel_coordinates_from_sweep_data():
+    data = {
+        "score": "mIoU",
+        "runs": ["a", "b"],
+        "color": [0.4, 0.5],
+        "dimensions": [
+            {"label": "lr (log)", "values": [-3, -2], "tickvals": [-3, -2], "ticktext": ["0.001", "0.01"]},
+            {"label": "mIoU", "values": [0.4, 0.5]},
+        ],
+        "unscored": ["c"],
+    }
+    fig = F.parallel_coordinates(data)
+    pc = fig.data[0]
+    assert pc.type == "parcoords" and [d.label for d in pc.dimensions] == ["lr (log)", "mIoU"]
+    assert list(pc.dimensions[0].ticktext) == ["0.001", "0.01"] and list(pc.line.color) == [0.4, 0.5]
+    assert "1 without a score left out" in fig.layout.title.text
+    empty = F.parallel_coordinates({**data, "runs": [], "dimensions": []})
+    assert "no run has a score yet" in empty.layout.annotations[0].text

@@ -98,8 +98,8 @@ def test_pickle_payloads_never_run_and_damaged_runs_are_isolated(tiny_seg_run, t
     clear_caches()
     with running_app(runs, tmp_path / "cache") as (_, url):
         client = gradio_client.Client(url, verbose=False)
-        listed = client.predict(api_name="/runs")[1]
-        assert [r["run"] for r in listed["runs"]] == ["good"]
+        listed = client.predict(api_name="/runs")[2]
+        assert [r["run"] for r in listed["rows"]] == ["good"]
         assert {u["run"]: u["reason"] for u in listed["unavailable"]} == reasons  # shown in the app with the reason
         source = ws.dataset("good").source
         _, scores, status, _, _ = client.predict(
