@@ -14,20 +14,26 @@ BINS = 15
 
 
 def calibration_sums(
-    probs: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, bins: int = BINS
+    probs: np.ndarray,
+    target: np.ndarray,
+    num_classes: int,
+    ignore_index: int | None,
+    bins: int = BINS,
+    pred: np.ndarray | None = None,
 ) -> np.ndarray:
     """(K, bins, 3) float64 sums per predicted class and confidence bin: count, confidence, correct.
 
-    ``probs`` is (K, ...) (a pixel map's (K, H, W) or an image's (K,)), ``target`` the matching labels.
+    ``probs`` is (K, ...) (a pixel map's (K, H, W) or an image's (K,)), ``target`` the matching labels;
+    ``pred``, the argmax of ``probs`` when the caller has it (numpy's argmax over the first axis is slow).
     """
-    probs = np.asarray(probs, dtype=np.float64).reshape(num_classes, -1)  # (K, N)
+    probs = np.asarray(probs).reshape(num_classes, -1)  # (K, N) as given (float32): no (K, N) float64 copy
     target = np.asarray(target).reshape(-1)
     keep = (target >= 0) & (target < num_classes)
     if ignore_index is not None:
         keep &= target != ignore_index
-    probs, target = probs[:, keep], target[keep]
-    pred = probs.argmax(0)
-    conf = probs[pred, np.arange(probs.shape[1])]
+    pred = probs.argmax(0) if pred is None else np.asarray(pred).reshape(-1)
+    pred, conf = pred[keep].astype(np.int64), probs.max(0)[keep].astype(np.float64)  # (n,): sums are float64
+    target = target[keep]
     b = np.minimum((conf * bins).astype(np.int64), bins - 1)  # bin i holds [i/bins, (i+1)/bins); 1.0 goes to the last
     cell = pred * bins + b
     out = np.zeros((num_classes * bins, 3))

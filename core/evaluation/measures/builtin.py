@@ -125,7 +125,7 @@ class Calibration(Measure):
         return {"sums": Part((num_classes, BINS, 3), "float64")}
 
     def update(self, state: dict[str, Any], item: Item) -> None:
-        state["sums"] += calibration_sums(item.probs, item.target, item.num_classes, item.ignore_index)
+        state["sums"] += calibration_sums(item.probs, item.target, item.num_classes, item.ignore_index, pred=item.labels)
 
     def finish(self, state: dict[str, np.ndarray], classes: Sequence[str], task: Any) -> dict[str, Any]:
         sums = state["sums"]
