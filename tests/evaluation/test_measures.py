@@ -66,6 +66,12 @@ def test_ece_on_hand_made_confidences():
     )
     perfect = calibration_sums(np.array([[1.0, 0.0], [0.0, 1.0]]), np.array([0, 1]), 2, None)
     assert ece(perfect) == 0.0
+    # float32 maps with the predicted labels passed in (as the measure does): the same sums, ignored pixels out
+    maps = np.random.default_rng(0).dirichlet(np.ones(3), size=(4, 5)).transpose(2, 0, 1).astype(np.float32)
+    labels = np.random.default_rng(1).integers(0, 4, (4, 5))  # 3 = ignore
+    given = calibration_sums(maps, labels, 3, 3, pred=maps.argmax(0))
+    np.testing.assert_allclose(given, calibration_sums(maps.astype(np.float64), labels, 3, 3), rtol=1e-6)
+    assert given[..., 0].sum() == (labels != 3).sum()
 
 
 def test_confidence_error_categories():
