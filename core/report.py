@@ -22,7 +22,7 @@ import time
 
 from tqdm.auto import tqdm
 
-from core.explorer.report import write_report
+from core.explorer.report import parse_images, write_report
 from core.explorer.workspace import Workspace
 from core.runs import RunError
 
@@ -41,15 +41,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-figures", action="store_true", help="skip the SVG and PNG files")
     p.add_argument("--plugins", action="append", default=[], metavar="MODULE", help="import first (models, datasets, measures)")
     return p
-
-
-def parse_images(text: str | None) -> list[int] | None:
-    if text is None or not text.strip():
-        return None
-    try:
-        return [int(p) for p in text.split(",") if p.strip()]
-    except ValueError:
-        raise ValueError(f"--images takes image numbers separated by commas, such as 0,5,12; got {text!r}") from None
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -18,7 +18,18 @@ from core.explorer.report.static import write_figures
 from core.explorer.report.tables import FORMATS, Table, to_csv, to_latex, to_markdown
 from core.explorer.workspace import Workspace
 
-__all__ = ["Report", "ReportFiles", "Table", "build_report", "render", "to_csv", "to_latex", "to_markdown", "write_report"]
+__all__ = [
+    "Report",
+    "ReportFiles",
+    "Table",
+    "build_report",
+    "parse_images",
+    "render",
+    "to_csv",
+    "to_latex",
+    "to_markdown",
+    "write_report",
+]
 
 
 @dataclass
@@ -31,6 +42,16 @@ class ReportFiles:
     figures: list[Path] = field(default_factory=list)
     figures_missing: str | None = None
     report: Report | None = None
+
+
+def parse_images(text: str | None) -> list[int] | None:
+    """ "0,5,12" -> [0, 5, 12]; empty -> None (the hardest images)."""
+    if text is None or not str(text).strip():
+        return None
+    try:
+        return [int(p) for p in str(text).split(",") if p.strip()]
+    except ValueError:
+        raise ValueError(f"images are numbers separated by commas, such as 0,5,12; got {text!r}") from None
 
 
 def _atomic(path: Path, text: str) -> None:
