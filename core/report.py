@@ -6,9 +6,10 @@
 One self-contained HTML file that opens offline (Plotly's JavaScript inlined once, images embedded): the summary
 and per-class tables (best value in bold, a dagger where the gap to the best run is not significant under the
 paired bootstrap over images), training curves with the best and early-stop epochs, confusion matrices, images
-side by side (those given, or the four hardest), across-epoch strips, significance against the best run,
-calibration, and how the report was made. Beside it: the tables as LaTeX (booktabs), Markdown and CSV, and the
-figures as SVG and PNG (with kaleido and a Chromium; otherwise the reason is printed and the HTML still written).
+side by side (those given, or the four hardest), across-epoch strips (of the best run, or --strips all),
+significance against the best run, calibration, and how the report was made. Beside it: the tables as LaTeX
+(booktabs), Markdown and CSV, and the figures as SVG and PNG (with kaleido and a Chromium; otherwise the reason
+is printed and the HTML still written).
 
 Missing evaluation results are computed first through ``core.evaluate`` (with a progress bar).
 """
@@ -23,6 +24,7 @@ import time
 from tqdm.auto import tqdm
 
 from core.explorer.report import parse_images, write_report
+from core.explorer.report.build import STRIPS
 from core.explorer.workspace import Workspace
 from core.runs import RunError
 
@@ -36,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--split", default=None, help="the split to report on (default: the first run's validation split)")
     p.add_argument("--epochs", default="best", help="best, last or a number (per run the nearest epoch)")
     p.add_argument("--images", default=None, help="image indices shown side by side, e.g. 0,5,12 (default: the 4 hardest)")
+    p.add_argument(
+        "--strips", choices=STRIPS, default="best", help="across-epoch strips of the best run (by mIoU) or of every run"
+    )
     p.add_argument("--out", required=True, help="the HTML file to write (tables and figures go beside it)")
     p.add_argument("--data-root", default=None, help="dataset root overriding the one recorded in the runs")
     p.add_argument("--no-figures", action="store_true", help="skip the SVG and PNG files")
@@ -62,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             epoch=args.epochs,
             split=args.split,
             images=parse_images(args.images),
+            strips=args.strips,
             figures=not args.no_figures,
             progress=step,
             limit=sys.maxsize,  # offline: every missing result is computed

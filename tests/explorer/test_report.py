@@ -37,7 +37,21 @@ def made(explorer_runs, tmp_path_factory):
 def test_missing_evaluation_is_computed_with_a_progress_bar(made, capsys):
     runs, out = made
     assert not (runs / "seg-a" / "evaluation").exists()
-    argv = ["--runs", str(runs), "--run", "seg-a", "--run-name", "seg-b", "--images", "0,3", "--out", str(out), "--no-figures"]
+    argv = [
+        "--runs",
+        str(runs),
+        "--run",
+        "seg-a",
+        "--run-name",
+        "seg-b",
+        "--images",
+        "0,3",
+        "--strips",
+        "all",
+        "--out",
+        str(out),
+        "--no-figures",
+    ]
     assert cli.main(argv) == 0
     err = capsys.readouterr().err
     assert "seg-a: images" in err and "seg-b: images" in err and "100%|" in err  # the evaluation's progress, in tqdm's bar

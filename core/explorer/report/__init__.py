@@ -68,6 +68,7 @@ def write_report(
     epoch: Any = "best",
     split: str | None = None,
     images: Sequence[int] | None = None,
+    strips: str = "best",
     figures: bool = True,
     progress: Progress | None = None,
     limit: int | None = None,
@@ -79,7 +80,7 @@ def write_report(
     if out.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"the report is an HTML file: give --out a name ending in .html, not {out.name!r}")
     out.parent.mkdir(parents=True, exist_ok=True)
-    report = build_report(ws, names, epoch, split, images=images, progress=progress, limit=limit, command=command)
+    report = build_report(ws, names, epoch, split, images=images, strips=strips, progress=progress, limit=limit, command=command)
     if progress is not None:
         progress(0.95, "writing the report")
     _atomic(out, render(report))

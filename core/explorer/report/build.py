@@ -36,6 +36,7 @@ from core.runs.history import spread_epochs
 
 HARDEST = 4  # images shown side by side when none are chosen
 STRIP = 3  # epochs of an across-epochs strip: early, middle and final
+STRIPS = ("best", "all")  # whose strips: the best run's (by mIoU), or every run's (a model pass per run and epoch)
 PHOTO_SIDE = 480  # longest side of an embedded photo (label maps keep their pixels up to twice that)
 RESAMPLES, SEED = 1000, 0  # the paired bootstrap of the Metrics tab's significance view
 
@@ -80,19 +81,24 @@ def _stem(name: str) -> str:
 
 def _encode(image: np.ndarray, photo: bool) -> bytes:
     out = io.BytesIO()
-    pil = Image.fromarray(image)
-    pil.save(out, format="JPEG", quality=85) if photo else pil.save(out, format="PNG", optimize=True)
+    Image.fromarray(image).save(out, format="JPEG" if photo else "PNG", **({"quality": 85} if photo else {}))
     return out.getvalue()
 
 
 def _label_png(labels: np.ndarray, ref: DatasetRef) -> bytes:
+    """A label map as a palette PNG in the dataset's colours (unlabelled pixels in ``V.IGNORE_COLOR``): one byte per
+    pixel, small and quick to encode."""
     ds = ref.open()
-    color = V.colorize(labels, ds.palette, ignore_index=ds.ignore_index)  # (H, W, 3)
-    if max(color.shape[:2]) > 2 * PHOTO_SIDE:
-        s = 2 * PHOTO_SIDE / max(color.shape[:2])
-        size = (round(color.shape[1] * s), round(color.shape[0] * s))
-        color = np.asarray(Image.fromarray(color).resize(size, Image.Resampling.NEAREST))
-    return _encode(color, photo=False)
+    k = len(ds.palette)
+    index = np.where(V.valid_mask(labels, k, ds.ignore_index), labels, k).astype(np.uint8)  # (H, W); k = unlabelled
+    pil = Image.fromarray(index)  # "L", made "P" by its palette
+    pil.putpalette([c for color in [*ds.palette, V.IGNORE_COLOR] for c in color])
+    if max(index.shape) > 2 * PHOTO_SIDE:
+        s = 2 * PHOTO_SIDE / max(index.shape)
+        pil = pil.resize((round(index.shape[1] * s), round(index.shape[0] * s)), Image.Resampling.NEAREST)
+    out = io.BytesIO()
+    pil.save(out, format="PNG")
+    return out.getvalue()
 
 
 # --- checks and the evaluation -------------------------------------------------------------------------------
@@ -201,18 +207,22 @@ def _image_rows(ref: DatasetRef, labels: list[str], members: list[Member], indic
             Picture("ground truth", _label_png(target, ref), "image/png"),
         ]
         for label, member in zip(labels, members):
-            pred = predict_items([member], ref, [i])[0]
-            s = image_scores(pred, target, len(ds.classes), ds.ignore_index)
-            row.append(Picture(f"{label} · mIoU {s['miou']:.3f}", _label_png(pred, ref), "image/png"))
+            pred = predict_items([member], ref, [i])[0]  # stored by the evaluation: read, not recomputed
+            score = per_image(member, ref).score[i]  # the image's mIoU in the evaluation
+            row.append(Picture(f"{label} · mIoU {score:.3f}", _label_png(pred, ref), "image/png"))
         rows.append(row)
     return rows
 
 
-def _strips(ref: DatasetRef, labels: list[str], members: list[Member], index: int) -> list[tuple[str, list[Picture]]]:
+def _strips(
+    ref: DatasetRef, labels: list[str], members: list[Member], index: int, runs: list[int]
+) -> list[tuple[str, list[Picture]]]:
+    """Runs ``runs``' predictions on image ``index`` at early, middle and final saved epochs (a model pass each,
+    except an epoch whose evaluation stored its label maps)."""
     ds = ref.open()
     _, _, target = ref.item(index)
     out = []
-    for label, (run, _) in zip(labels, members):
+    for label, (run, _) in [(labels[r], members[r]) for r in runs]:
         pictures = []
         for e in spread_epochs(run.epochs or [run.last_epoch], STRIP):
             pred = predict_items([(run, e)], ref, [index])[0]
@@ -258,16 +268,20 @@ def build_report(
     split: str | None = None,
     *,
     images: Sequence[int] | None = None,
+    strips: str = "best",
     progress: Progress | None = None,
     limit: int | None = None,
     command: str = "",
 ) -> Report:
     """The report of runs ``names`` at ``epoch`` ("best", "last" or a number) on ``split`` (default: the first run's
     first split). Missing evaluation results are computed first (at most ``limit`` images on a click; see
-    ``core.explorer.results.ensure``); ``images`` are shown side by side, by default the hardest four."""
+    ``core.explorer.results.ensure``); ``images`` are shown side by side, by default the hardest four; ``strips``:
+    the across-epoch strips of the best run or of "all" runs."""
     names = list(names or [])
     if not names:
         raise ValueError("select at least one run for the report")
+    if strips not in STRIPS:
+        raise ValueError(f"strips are for {' or '.join(STRIPS)} runs, not {strips!r}")
     split = split or ws.splits(ws.dataset(names[0]))[0]
     pairs = _check(ws, names, epoch, split)
     members, ref = [m for m, _ in pairs], pairs[0][1]
@@ -286,14 +300,14 @@ def build_report(
     classes = ref.open().classes
     return Report(
         title=f"{len(names)} runs on {ref.source}, split {split}",
-        made=_made(command, names, members, data, epoch, split, ref, shown),
+        made=_made(command, names, members, data, epoch, split, ref, shown) | {"strips": strips},
         summary=summary,
         per_class=per_class,
         curves=training_curves(tables.curves(ws, names)),
         class_bars=class_score_bars(data["classes"], series, metric=data["metric"], title=per_class.title),
         confusions=_confusions(labels, pairs),
         images=_image_rows(ref, labels, members, shown),
-        strips=_strips(ref, labels, members, shown[0]) if shown else [],
+        strips=_strips(ref, labels, members, shown[0], [best] if strips == "best" else list(range(len(names)))) if shown else [],
         legend=Picture("classes", _encode(V.class_legend(classes, ref.open().palette), photo=False), "image/png"),
         significance=_significance(ws, names, members, split, best, None),
         calibration=calibration,

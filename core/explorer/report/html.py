@@ -92,6 +92,7 @@ def _made(report: Report) -> str:
     facts = (
         f"<p>Epoch asked for: <b>{html.escape(m['epoch'])}</b> · split <b>{html.escape(m['split'])}</b> of "
         f"{html.escape(m['dataset'])} ({m['split images']} images) · images shown: {m['images shown']} · "
+        f"across-epoch strips: {html.escape(m['strips'])} · "
         f"{html.escape(m['created'])} on {html.escape(m['host'])} · Vision Explorer {html.escape(m['vision explorer'])}</p>"
     )
     command = f"<pre>{html.escape(m['command'])}</pre>" if m["command"] else ""
