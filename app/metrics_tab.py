@@ -25,7 +25,7 @@ from core.explorer.figures import (
     pooled_vs_per_image,
     training_curves,
 )
-from core.explorer.report import parse_images, write_report
+from core.explorer.report import command_for, parse_images, write_report
 
 SUMMARY_HEADER = ["run", "best epoch", "state"]  # an empty table's header, until runs are chosen
 
@@ -136,15 +136,17 @@ def export_report(ctx: AppContext, runs: list[str], epoch: str, split: str, imag
     folder = ctx.cache_dir / "reports"
     folder.mkdir(parents=True, exist_ok=True)
     out = tempfile.mkdtemp(prefix="report-", dir=folder)
+    names, shown = list(runs or []), parse_images(images)
     files = write_report(
         ctx.ws,
-        list(runs or []),
+        names,
         f"{out}/report.html",
         epoch=epoch,
         split=split,
-        images=parse_images(images),
+        images=shown,
         figures=False,
         progress=lambda f, m: progress(f, desc=m),
+        command=command_for(ctx.ws, names, epoch, split, shown, "best") + "  # made in the app",
     )
     size = files.html.stat().st_size / 1e6
     status = f"Report of {len(runs)} runs on {split} at the {epoch} epoch: {size:.1f} MB, opens offline"

@@ -392,6 +392,7 @@ def test_report_export_of_the_selection(app, ws):
     html, files, latex, markdown, csv_text, status = client.predict(["seg-a", "seg-b"], "best", "val", "1,2", api_name="/report")
     page = Path(value(html)).read_text()
     assert page.count("<section") == 10 and "image 1:" in page and "image 2:" in page and "MB, opens offline" in status
+    assert "python -m core.report --runs" in page and "--run seg-a --run seg-b --split val --epochs best --images 1,2" in page
     per_class = class_table(ws, ["seg-a", "seg-b"], "best")
     assert f"{per_class['runs'][0]['scores'][0]:.3f}" in latex and latex.count(r"\toprule") == 2  # summary, per class
     assert markdown.count("| run |") == 2 and csv_text.startswith("run,parameters (M)")

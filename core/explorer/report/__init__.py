@@ -7,6 +7,7 @@ as LaTeX, Markdown and CSV, and the figures as SVG and PNG (``python -m core.rep
 from __future__ import annotations
 
 import os
+import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
@@ -52,6 +53,17 @@ def parse_images(text: str | None) -> list[int] | None:
         return [int(p) for p in str(text).split(",") if p.strip()]
     except ValueError:
         raise ValueError(f"images are numbers separated by commas, such as 0,5,12; got {text!r}") from None
+
+
+def command_for(ws: Workspace, names: Sequence[str], epoch: Any, split: str, images: Sequence[int] | None, strips: str) -> str:
+    """The ``python -m core.report`` command that writes the same report (for a report made in the app)."""
+    runs = " ".join(f"--run {shlex.quote(n)}" for n in names)
+    shown = f" --images {','.join(str(i) for i in images)}" if images else ""
+    root = f" --data-root {shlex.quote(ws.data_root)}" if ws.data_root else ""
+    return (
+        f"python -m core.report --runs {shlex.quote(str(ws.runs_dir))} {runs} --split {shlex.quote(str(split))} "
+        f"--epochs {shlex.quote(str(epoch))}{shown} --strips {strips}{root} --out report.html"
+    )
 
 
 def _atomic(path: Path, text: str) -> None:
