@@ -171,7 +171,7 @@ class Bootstrap:
     """Paired bootstraps over the split's images between runs, each pair computed once (best minus run)."""
 
     def __init__(self, iu: list[np.ndarray]) -> None:
-        self.iu, self.done = iu, {}
+        self.iu, self.done = iu, {}  # (N, K, 2) per run; (a, b) -> paired_bootstrap_iu(a, b)
 
     def __call__(self, a: int, b: int) -> dict[str, Any]:
         if (a, b) not in self.done:
@@ -241,12 +241,15 @@ def _confusions(labels: list[str], pairs: list[tuple[Member, DatasetRef]]) -> li
     return out
 
 
-def _significance(ws, names, members, split: str, best: int, progress) -> list[tuple[str, go.Figure]]:
+def _significance(
+    ws: Workspace, names: Sequence[str], members: list[Member], split: str, best: int
+) -> list[tuple[str, go.Figure]]:
+    """Each run against the best one (by mIoU): the paired bootstrap's verdict and its per-class gaps."""
     out = []
     for r, name in enumerate(names):
         if r == best:
             continue
-        res = assess.significance(ws, names[best], members[best][1], name, members[r][1], split, progress=progress)
+        res = assess.significance(ws, names[best], members[best][1], name, members[r][1], split)
         out.append((res["verdict"], class_difference_bars(res)))
     return out
 
@@ -280,6 +283,7 @@ def build_report(
     names = list(names or [])
     if not names:
         raise ValueError("select at least one run for the report")
+    tables.epoch_choice(epoch)  # "best", "last" or a number, else a clear message
     if strips not in STRIPS:
         raise ValueError(f"strips are for {' or '.join(STRIPS)} runs, not {strips!r}")
     split = split or ws.splits(ws.dataset(names[0]))[0]
@@ -309,7 +313,7 @@ def build_report(
         images=_image_rows(ref, labels, members, shown),
         strips=_strips(ref, labels, members, shown[0], [best] if strips == "best" else list(range(len(names)))) if shown else [],
         legend=Picture("classes", _encode(V.class_legend(classes, ref.open().palette), photo=False), "image/png"),
-        significance=_significance(ws, names, members, split, best, None),
+        significance=_significance(ws, names, members, split, best),
         calibration=calibration,
         eces=eces,
     )
