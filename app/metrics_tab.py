@@ -1,9 +1,11 @@
 """Tab "Metrics": the runs table, per-class scores, class x epoch heatmap and training curves of up to 120 runs, all
 from each run's recorded history (no model runs, weights or not); then the views that do run the models
-(boundary IoU, calibration, segment sizes, significance), each with the 12-run limit of a model pass."""
+(boundary IoU, calibration, segment sizes, significance) and the report export, each with the 12-run limit of a
+model pass."""
 
 from __future__ import annotations
 
+import tempfile
 from types import SimpleNamespace
 from typing import Any
 
@@ -23,6 +25,7 @@ from core.explorer.figures import (
     pooled_vs_per_image,
     training_curves,
 )
+from core.explorer.report import command_for, parse_images, write_report
 
 SUMMARY_HEADER = ["run", "best epoch", "state"]  # an empty table's header, until runs are chosen
 
@@ -125,6 +128,32 @@ def significance(ctx: AppContext, run_a: str, epoch_a: str, run_b: str, epoch_b:
     return f"**{r['verdict']}**", violin, pooled_vs_per_image(r), class_difference_bars(r), r
 
 
+def export_report(ctx: AppContext, runs: list[str], epoch: str, split: str, images: str = "", progress=gr.Progress()):
+    """A report of the selected runs at ``epoch`` on ``split`` for a write-up: one self-contained HTML file (tables,
+    curves, confusion matrices, images side by side, across-epoch strips, significance, calibration), and the
+    summary and per-class tables as LaTeX, Markdown and CSV (best value in bold, † where the gap to the best run is
+    not significant). ``images``: numbers such as 0,5,12 (empty: the 4 hardest). SVG/PNG figures: python -m core.report."""
+    folder = ctx.cache_dir / "reports"
+    folder.mkdir(parents=True, exist_ok=True)
+    out = tempfile.mkdtemp(prefix="report-", dir=folder)
+    names, shown = list(runs or []), parse_images(images)
+    files = write_report(
+        ctx.ws,
+        names,
+        f"{out}/report.html",
+        epoch=epoch,
+        split=split,
+        images=shown,
+        figures=False,
+        progress=lambda f, m: progress(f, desc=m),
+        command=command_for(ctx.ws, names, epoch, split, shown, "best") + "  # made in the app",
+    )
+    size = files.html.stat().st_size / 1e6
+    status = f"Report of {len(runs)} runs on {split} at the {epoch} epoch: {size:.1f} MB, opens offline"
+    texts = files.texts
+    return str(files.html), [str(p) for p in files.tables.values()], texts["latex"], texts["markdown"], texts["csv"], status
+
+
 # --- sections of the page ------------------------------------------------------------------------------------
 def _history(ctx: AppContext, c: SimpleNamespace) -> None:
     """The runs, the summary table, per-class scores, training curves and the class x epoch heatmap."""
@@ -198,6 +227,26 @@ def _beyond_iou(ctx: AppContext, c: SimpleNamespace) -> None:
         c.quality_data = gr.JSON(label="measures")
 
 
+def _report(ctx: AppContext, c: SimpleNamespace) -> None:
+    """The export of the selection (runs, epoch and split above) as a report and tables."""
+    gr.Markdown(
+        "### Write it up\nOne HTML file that opens offline (from a USB stick): tables, curves, confusion matrices, "
+        "images side by side, across-epoch strips, significance against the best run, calibration. The runs, epoch "
+        "and split above (missing evaluations are computed first); the tables as LaTeX, Markdown and CSV."
+    )
+    with gr.Row():
+        c.report_images = gr.Textbox("", label="Images side by side (e.g. 0,5,12; empty: the 4 hardest)", scale=2)
+        c.report_b = gr.Button("Export report", variant="primary", scale=1, elem_id="metrics-report")
+    c.report_md = gr.Markdown("", elem_id="metrics-report-text")
+    with gr.Row():
+        c.report_file = gr.File(label="Report (HTML)", elem_id="metrics-report-file")
+        c.report_tables = gr.File(label="Tables (LaTeX, Markdown, CSV)", file_count="multiple")
+    with gr.Accordion("Tables as text, to copy", open=False):
+        c.report_latex = gr.Code(label="LaTeX (booktabs)", language="latex", buttons=["copy"])
+        c.report_markdown = gr.Code(label="Markdown", language="markdown", buttons=["copy"])
+        c.report_csv = gr.Code(label="CSV", buttons=["copy"])
+
+
 def _significance(ctx: AppContext, c: SimpleNamespace) -> None:
     """Two runs at their epochs, and the paired bootstrap over images."""
     names = ctx.ws.names
@@ -247,6 +296,8 @@ def _wire_measures(ctx: AppContext, c: SimpleNamespace) -> None:
     c.background_b.click(
         bind(ctx, evaluate_background, 2, status=0), quality_in, [c.job_md, job_state], api_name="evaluate_background", **READ
     )
+    report_out = [c.report_file, c.report_tables, c.report_latex, c.report_markdown, c.report_csv, c.report_md]
+    c.report_b.click(bind(ctx, export_report, 6, status=5), quality_in + [c.report_images], report_out, api_name="report", **LONG)
     finished = gr.Number(0, visible=False)
     gr.Timer(3.0).tick(bind(ctx, job_tick, 2), [c.job_md, finished], [c.job_md, finished], **PRIVATE, **READ)
     finished.change(**generic, **PRIVATE, **LONG)
@@ -263,6 +314,7 @@ def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:
     c = SimpleNamespace()
     _history(ctx, c)
     _beyond_iou(ctx, c)
+    _report(ctx, c)
     _significance(ctx, c)
     show, heat = _wire_history(ctx, c, version)
     _wire_measures(ctx, c)

@@ -16,6 +16,7 @@ from core import explorer as A
 from core import visualize as V
 from core.evaluation.per_image import disagreement, image_scores
 from core.explorer.compare import display
+from core.explorer.tables import class_table
 from core.inference import Predictor
 from tests.app_server import running_app
 from tests.conftest import ROOT
@@ -86,7 +87,7 @@ def test_public_endpoints_have_named_parameters_and_match_the_readme(app):
     section = readme.split("## API", 1)[1].split("\n## ", 1)[0]
     documented = sorted(set(re.findall(r'api_name="(/[a-z_]+)"', section)))
     assert documented == public, "the README's API section documents exactly the public endpoints"
-    assert len(public) <= 24 and not api["unnamed_endpoints"]  # one endpoint per user action, no more
+    assert len(public) <= 25 and not api["unnamed_endpoints"]  # one endpoint per user action, no more (25th: /report)
 
 
 def test_compare_matches_core_and_a_second_call_does_not_run_models(app, ws, monkeypatch, tmp_path):
@@ -384,6 +385,20 @@ def test_significance_of_two_runs(app, ws):
     assert len(data["per_image_a"]) == ws.dataset("seg-a").size() and data["verdict"] in text
     assert [t["name"] for t in figure(violin)["data"]] == [data["run_a"], data["run_b"]]
     assert "formula" in json.dumps(figure(pooled)) or "TP / (TP + FP + FN)" in json.dumps(figure(pooled))
+
+
+def test_report_export_of_the_selection(app, ws):
+    _, client = app
+    html, files, latex, markdown, csv_text, status = client.predict(["seg-a", "seg-b"], "best", "val", "1,2", api_name="/report")
+    page = Path(value(html)).read_text()
+    assert page.count("<section") == 10 and "image 1:" in page and "image 2:" in page and "MB, opens offline" in status
+    assert "python -m core.report --runs" in page and "--run seg-a --run seg-b --split val --epochs best --images 1,2" in page
+    per_class = class_table(ws, ["seg-a", "seg-b"], "best")
+    assert f"{per_class['runs'][0]['scores'][0]:.3f}" in latex and latex.count(r"\toprule") == 2  # summary, per class
+    assert markdown.count("| run |") == 2 and csv_text.startswith("run,parameters (M)")
+    assert sorted(Path(f).suffix for f in value(files)) == [".csv", ".csv", ".md", ".md", ".tex", ".tex"]
+    _, _, _, _, _, refused = client.predict(["seg-a", "seg-b"], "best", "val", "0,x", api_name="/report")
+    assert "0,5,12" in refused  # a bad image list is a message; the app keeps serving
 
 
 def test_consensus_confidence_and_churn_on_an_image(app, ws):
