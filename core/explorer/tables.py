@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from core.explorer.classes import CHART_CLASSES, chart_classes
 from core.explorer.workspace import Workspace
 from core.runs import RunError
 from core.runs.history import (
@@ -84,13 +85,43 @@ def curves(ws: Workspace, names: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
-def class_by_epoch(ws: Workspace, name: str) -> tuple[list[str], list[int], np.ndarray, str]:
-    """(classes, evaluated epochs, (K, E) per-class scores, metric label) of one run."""
+def class_by_epoch(
+    ws: Workspace, name: str, top: int = CHART_CLASSES, chosen: Sequence[str] | None = None
+) -> tuple[list[str], list[int], np.ndarray, str, str]:
+    """(classes, evaluated epochs, (n, E) per-class scores, metric label, note) of one run, on the classes
+    ``chart_classes`` picks from the scores of its last evaluated epoch (chosen classes the run lacks are named
+    in the note)."""
     run = ws.recorded(name)
     if not evaluated_epochs(run):
         raise RunError(f"run {name} has no evaluated epoch yet")
-    epochs, values = class_scores_by_epoch(run)
-    return run.classes, epochs, values, run.task.class_metric_label
+    epochs, values = class_scores_by_epoch(run)  # (K, E)
+    mine = [c for c in chosen or () if c in run.classes]
+    lacking = [c for c in chosen or () if c not in run.classes]
+    if chosen and not mine:
+        raise ValueError(f"run {name} has none of the chosen classes ({', '.join(lacking)})")
+    last = [None if np.isnan(v) else float(v) for v in values[:, -1]]
+    idx, note = chart_classes(run.classes, [last], top=top, chosen=mine)
+    if lacking:
+        note += f"; not classes of this run: {', '.join(lacking)}"
+    return [run.classes[i] for i in idx], epochs, values[idx], run.task.class_metric_label, note
+
+
+def class_names(ws: Workspace, names: Sequence[str]) -> list[str]:
+    """The classes of the runs ``names`` (recorded, weights or not), each once, in the order the runs list them."""
+    out: dict[str, None] = {}
+    for n in names:
+        out.update(dict.fromkeys(ws.recorded(n).classes))
+    return list(out)
+
+
+def class_chart(
+    per_class: dict[str, Any], top: int = CHART_CLASSES, chosen: Sequence[str] | None = None
+) -> tuple[list[str], list[tuple[str, list[float | None]]], str]:
+    """The classes and (label, scores) series of a per-class chart of ``class_table``'s result: the top and bottom
+    ``top`` classes, or the ``chosen`` ones (``chart_classes``), and a note saying which."""
+    series = list(zip(per_class["labels"], [r["scores"] for r in per_class["runs"]]))
+    idx, note = chart_classes(per_class["classes"], [s for _, s in series], top=top, chosen=chosen)
+    return [per_class["classes"][i] for i in idx], [(label, [s[i] for i in idx]) for label, s in series], note
 
 
 # How many decimals a reader needs, per column of a displayed table (the JSON keeps every digit).
