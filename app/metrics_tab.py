@@ -80,29 +80,58 @@ def class_epoch(ctx: AppContext, run: str, top: int = CHART_CLASSES, classes: li
     return class_epoch_heatmap(names, epochs, values, metric=metric, title=title)
 
 
-def measure(ctx: AppContext, runs: list[str], epoch: str, split: str, measure: str, progress=gr.Progress()):
+def measure(
+    ctx: AppContext,
+    runs: list[str],
+    epoch: str,
+    split: str,
+    measure: str,
+    top: int = CHART_CLASSES,
+    classes: list[str] | None = None,
+    progress=gr.Progress(),
+):
     """Any registered measure (boundary IoU, calibration, segments by size, or one a plugin registered) of each run
     at ``epoch`` on ``split``: read from the runs' evaluation results (``python -m core.evaluate``, here or
-    elsewhere), or computed once when the split is small. Returns its figure, per-class table, JSON and summary."""
+    elsewhere), or computed once when the split is small. Returns its figure (a per-class chart on the ``classes``
+    chosen, or the ``top`` best and worst past 2 x ``top`` classes), the per-class table, JSON and summary."""
     table = assess.measure_table(ctx.ws, runs, epoch, split, measure, progress=lambda f, m: progress(f, desc=m))
     rows = tables.measure_rows(table)
     frame = pd.DataFrame(rows).round(4) if rows else pd.DataFrame(columns=["run", "class"])
-    return measure_figure(table), frame, table, tables.measure_summary(table)
+    shown, note = tables.measure_classes(table, top, classes)
+    return measure_figure(shown, note), frame, table, tables.measure_summary(table)
 
 
-def boundary(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
-    """Region IoU, boundary IoU (band of 2% of the diagonal) and min(IoU, boundary IoU) per class of each run."""
-    return measure(ctx, runs, epoch, split, "boundary", progress)
+def boundary(
+    ctx: AppContext,
+    runs: list[str],
+    epoch: str,
+    split: str,
+    top: int = CHART_CLASSES,
+    classes: list[str] | None = None,
+    progress=gr.Progress(),
+):
+    """Region IoU, boundary IoU (band of 2% of the diagonal) and min(IoU, boundary IoU) per class of each run (the
+    chart: the ``classes`` chosen, or the ``top`` best and worst)."""
+    return measure(ctx, runs, epoch, split, "boundary", top, classes, progress)
 
 
 def calibration(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
     """Expected calibration error (15 bins), per-class ECE and the reliability diagram of each run."""
-    return measure(ctx, runs, epoch, split, "calibration", progress)
+    return measure(ctx, runs, epoch, split, "calibration", progress=progress)
 
 
-def segment_sizes(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
-    """Recall of ground-truth segments per class in small, medium and large area bins (bins in the plot titles)."""
-    fig, _, table, _ = measure(ctx, runs, epoch, split, "segment_sizes", progress)
+def segment_sizes(
+    ctx: AppContext,
+    runs: list[str],
+    epoch: str,
+    split: str,
+    top: int = CHART_CLASSES,
+    classes: list[str] | None = None,
+    progress=gr.Progress(),
+):
+    """Recall of ground-truth segments per class in small, medium and large area bins (bins in the plot titles), on
+    the ``classes`` chosen, or the ``top`` best and worst."""
+    fig, _, table, _ = measure(ctx, runs, epoch, split, "segment_sizes", top, classes, progress)
     return fig, table
 
 
@@ -259,13 +288,13 @@ def _wire_history(ctx: AppContext, c: SimpleNamespace, version: gr.Number) -> tu
 
 def _wire_measures(ctx: AppContext, c: SimpleNamespace) -> None:
     """/boundary, /calibration, /segment_sizes and /significance: whole-split passes, in the long lane."""
-    quality_in = [c.runs, c.epoch, c.split]
+    quality_in, chart = [c.runs, c.epoch, c.split], [c.top, c.classes]  # the class filter of the per-class charts
     quality_out = [c.quality_plot, c.quality_table, c.quality_data, c.quality_md]
-    c.boundary_b.click(bind(ctx, boundary, 4, status=3), quality_in, quality_out, api_name="boundary", **LONG)
+    c.boundary_b.click(bind(ctx, boundary, 4, status=3), quality_in + chart, quality_out, api_name="boundary", **LONG)
     c.calibration_b.click(bind(ctx, calibration, 4, status=3), quality_in, quality_out, api_name="calibration", **LONG)
     sizes_out = [c.quality_plot, c.quality_data]
-    c.sizes_b.click(bind(ctx, segment_sizes, 2), quality_in, sizes_out, api_name="segment_sizes", **LONG)
-    generic = dict(fn=bind(ctx, measure, 4, status=3), inputs=quality_in + [c.measure], outputs=quality_out)
+    c.sizes_b.click(bind(ctx, segment_sizes, 2), quality_in + chart, sizes_out, api_name="segment_sizes", **LONG)
+    generic = dict(fn=bind(ctx, measure, 4, status=3), inputs=quality_in + [c.measure] + chart, outputs=quality_out)
     c.measure_b.click(**generic, api_name="measure", **LONG)
     job_state = gr.JSON(visible=False)
     c.background_b.click(

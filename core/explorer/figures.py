@@ -568,16 +568,18 @@ def class_difference_bars(result: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def measure_figure(table: dict[str, Any]) -> go.Figure:
-    """Any measure's result (``core.explorer.assess.measure_table``), drawn as its ``View`` says."""
+def measure_figure(table: dict[str, Any], note: str = "") -> go.Figure:
+    """Any measure's result (``core.explorer.assess.measure_table``), drawn as its ``View`` says; ``note`` (which
+    classes are shown) ends the title."""
     view = table.get("view") or {}
     kind = view.get("kind")
     if kind == "reliability":
         return reliability_diagram(table["runs"])
     if kind == "per_class_bins":
-        return segment_recall_bars(table, key=view["series"][0][0], bins=list(view["bins"]))
+        return segment_recall_bars(table, key=view["series"][0][0], bins=list(view["bins"]), note=note)
     if kind == "per_class":
-        return per_class_bars(table, [tuple(s) for s in view["series"]])
+        titled = {**table, "title": f"{table.get('title', '')} ({note})"} if note else table
+        return per_class_bars(titled, [tuple(s) for s in view["series"]])
     return empty_figure(f"{table.get('title', 'this measure')} has no figure")
 
 
@@ -600,12 +602,15 @@ def per_class_bars(table: dict[str, Any], series: Sequence[tuple[str, str]]) -> 
                 )
             )
     labels = " and ".join(label for _, label in series)
+    names = runs[0]["classes"] if runs else []
+    many = len(names) > MANY_TICKS
     fig.update_layout(
         **LAYOUT,
         barmode="group",
-        height=420,
+        height=520 if many else 420,
+        xaxis=_class_axis(names),
         yaxis=dict(range=[0, 1]),
-        legend=dict(orientation="h", y=-0.25),
+        legend=TOP_LEGEND if many else dict(orientation="h", y=-0.25),
         title=f"{table.get('title', '')}: {labels} per class on {table['split']}",
     )
     return fig
@@ -618,8 +623,11 @@ def boundary_bars(table: dict[str, Any]) -> go.Figure:
     )
 
 
-def segment_recall_bars(table: dict[str, Any], key: str = "recall", bins: Sequence[str] | None = None) -> go.Figure:
-    """Recall of ground-truth segments per class and size bin (a segment is found when half of it is predicted as its class)."""
+def segment_recall_bars(
+    table: dict[str, Any], key: str = "recall", bins: Sequence[str] | None = None, note: str = ""
+) -> go.Figure:
+    """Recall of ground-truth segments per class and size bin (a segment is found when half of it is predicted as its
+    class); ``note`` (which classes are shown) ends the title."""
     bins = list(bins if bins is not None else table["bins"])
     fig = make_subplots(rows=1, cols=len(bins), subplot_titles=bins, shared_yaxes=True)
     for i, r in enumerate(table["runs"]):
@@ -640,9 +648,17 @@ def segment_recall_bars(table: dict[str, Any], key: str = "recall", bins: Sequen
                 row=1,
                 col=b + 1,
             )
+    names = next((r["classes"] for r in table["runs"] if "error" not in r), [])
+    many = len(names) > MANY_TICKS
+    title = "Segments found, by size" + (f" ({note})" if note else "")
     fig.update_layout(
-        **LAYOUT, barmode="group", height=400, title="Segments found, by size", legend=dict(orientation="h", y=-0.3)
+        **LAYOUT,
+        barmode="group",
+        height=500 if many else 400,
+        title=title,
+        legend=TOP_LEGEND if many else dict(orientation="h", y=-0.3),
     )
+    fig.update_xaxes(**_class_axis(names))
     fig.update_yaxes(range=[0, 1])
     return fig
 

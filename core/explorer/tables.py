@@ -196,3 +196,33 @@ def measure_summary(table: dict[str, Any]) -> str:
 
 def _fmt(v: Any) -> str:
     return "–" if v is None or (isinstance(v, float) and v != v) else f"{v:.3f}"
+
+
+def _class_score(value: Any) -> float | None:
+    """One number per class of a measure: the value, or the mean of its bins (``per_class_bins``)."""
+    if isinstance(value, list):
+        kept = [float(v) for v in value if v is not None and not np.isnan(v)]
+        return float(np.mean(kept)) if kept else None
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def measure_classes(table: dict[str, Any], top: int = CHART_CLASSES, chosen: Sequence[str] | None = None) -> tuple[dict, str]:
+    """A per-class measure's result (``assess.measure_table``) cut to the classes its chart shows, and a note
+    saying which: ``chart_classes`` on the view's first series (a bin view: the mean of the bins). Each run's
+    lists with one entry per class are cut; other views, and runs of other classes, come back as they were."""
+    view = table.get("view") or {}
+    runs = [r for r in table["runs"] if "error" not in r]
+    if view.get("kind") not in ("per_class", "per_class_bins") or not runs or not view.get("series"):
+        return table, ""
+    classes = list(runs[0]["classes"])
+    if any(list(r["classes"]) != classes for r in runs):
+        return table, ""
+    key = view["series"][0][0]
+    idx, note = chart_classes(classes, [[_class_score(v) for v in r[key]] for r in runs], top=top, chosen=chosen)
+
+    def cut(r: dict[str, Any]) -> dict[str, Any]:
+        if "error" in r:
+            return r
+        return {k: [v[i] for i in idx] if isinstance(v, list) and len(v) == len(classes) else v for k, v in r.items()}
+
+    return {**table, "runs": [cut(r) for r in table["runs"]]}, note

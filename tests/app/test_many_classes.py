@@ -191,4 +191,8 @@ def test_per_class_chart_labels_every_bar(page):
     page.wait_for_function("() => document.querySelectorAll('#metrics-classes .xtick text').length > 0")
     ticks = tick_boxes(page, "#metrics-classes")
     assert len(ticks) == 30 and overlapping(ticks) == []  # the best and worst 15 of 150, each labelled
+    page.get_by_role("button", name="Boundary IoU").click()  # a measure's per-class chart: only the scored classes
+    page.wait_for_function("() => (document.querySelector('#metrics-quality')?.innerText || '').includes('without a score')")
+    scored = {c for present in IMAGE_CLASSES for c in present} | set(PREDICTS.values())  # in a ground truth or predicted
+    assert {t["text"] for t in tick_boxes(page, "#metrics-quality")} == {CLASSES[c] for c in scored}
     shot(page, "metrics")

@@ -90,3 +90,18 @@ def test_present_classes_and_their_legend():
     html = legend_html(["road", "<sky>", "car"], [(1, 2, 3), (4, 5, 6), (7, 8, 9)], [2, 1])
     assert html.count('class="legend-class"') == 2 and 'data-class="car"' in html and "&lt;sky&gt;" in html
     assert html.index("car") < html.index("&lt;sky&gt;") and "rgb(7,8,9)" in html
+
+
+def test_measure_classes_cut_every_per_class_list_of_each_run():
+    ok = {"run": "r", "epoch": 1, "classes": FIVE, "iou": SCORES[0], "boundary_iou": [0.1, 0.2, 0.3, 0.4, 0.5], "miou": 0.4}
+    failed = {"run": "x", "epoch": 1, "classes": FIVE, "error": "boom"}
+    table = {"view": {"kind": "per_class", "series": [["iou", "IoU"]]}, "runs": [ok, failed], "split": "val"}
+    shown, note = tables.measure_classes(table, top=1)  # IoU .9, .1, .5, none, .3: the best a and the worst b
+    assert shown["runs"][0] == {**ok, "classes": ["a", "b"], "iou": [0.9, 0.1], "boundary_iou": [0.1, 0.2]}
+    assert shown["runs"][1] == failed and table["runs"][0] == ok and "top and bottom 1 of 5" in note
+    binned = {**ok, "recall": [[1.0, None], [0.0, 0.2], [0.5, 0.5], [None, None], [0.3, 0.3]]}  # means 1, .1, .5, -, .3
+    bins = {"view": {"kind": "per_class_bins", "series": [["recall", "recall"]]}, "runs": [binned]}
+    assert tables.measure_classes(bins, top=1)[0]["runs"][0]["recall"] == [[1.0, None], [0.0, 0.2]]
+    assert tables.measure_classes(bins, chosen=["e", "c"])[0]["runs"][0]["classes"] == ["c", "e"]
+    reliability = {"view": {"kind": "reliability"}, "runs": [ok]}
+    assert tables.measure_classes(reliability, top=1) == (reliability, "")
