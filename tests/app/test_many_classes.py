@@ -3,92 +3,27 @@ shows at most 30 classes with labels that do not overlap, the cell pickers and t
 2,000 px, the most confused pairs cover every class, the Compare legend holds exactly the classes of the image,
 and the per-class chart labels every bar it shows. Screenshots go to tests/output/screenshots/many-classes-*.png.
 
-The fixture is cheap: a folder dataset of three 32x48 images with 150 classes, and two runs logged with
-``RunWriter`` whose validation confusion matrix is written by hand and whose model predicts one class everywhere
-(a zero classifier with a one-hot bias)."""
+The fixture is cheap (tests/many_classes.py): a folder dataset of three 32x48 images with 150 classes, and two runs
+logged with ``RunWriter`` whose validation confusion matrix is written by hand and whose model predicts one class
+everywhere: run-a class 42, run-b class 140."""
 
 from __future__ import annotations
 
-import json
 import os
 
 import numpy as np
 import pytest
-import torch
-from PIL import Image
 
 from core import explorer as A
-from core.models import get_model
-from core.train.writer import RunWriter
 from tests.app.test_browser import ARGS, CHROMIUM, SHOTS, TIMEOUT, wait_images, wait_plots
 from tests.app_server import running_app
+from tests.many_classes import MANY, make_runs
 
 if not os.path.exists(CHROMIUM):
     pytest.skip(f"{CHROMIUM} is not installed", allow_module_level=True)
 playwright = pytest.importorskip("playwright.sync_api")
 
-K = 150
-WORDS = ["wall", "chest of drawers", "sky", "swimming pool", "traffic light", "car", "kitchen island", "person"]
-CLASSES = [f"{i:03d} {WORDS[i % len(WORDS)]}" for i in range(K)]
-IMAGE_CLASSES = [(3, 77, 140), (5, 7), (0, 100, 149)]  # the classes in each image's ground truth, in stripes
-PREDICTS = {"run-a": 42, "run-b": 140}  # the class each run predicts everywhere
-# the recorded confusion matrix: 1000 + i pixels of class i right, and five mistakes
-MISTAKES = {(5, 7): 900, (100, 3): 700, (149, 0): 400, (7, 5): 300, (60, 61): 200}
-
-
-def confusion() -> np.ndarray:
-    cm = np.diag(1000 + np.arange(K))  # (K, K)
-    for (t, p), n in MISTAKES.items():
-        cm[t, p] = n
-    return cm
-
-
-def write_dataset(root) -> None:
-    """root/classes.json and three 32x48 images with their index masks in train/ and val/."""
-    root.mkdir(parents=True)
-    entries = [{"name": n, "index": i} for i, n in enumerate(CLASSES)]
-    (root / "classes.json").write_text(json.dumps({"classes": entries, "ignore_index": 255}))
-    rng = np.random.default_rng(0)
-    for split in ("train", "val"):
-        (root / split / "images").mkdir(parents=True)
-        (root / split / "masks").mkdir(parents=True)
-        for k, present in enumerate(IMAGE_CLASSES):
-            mask = np.full((32, 48), 255, dtype=np.uint8)  # a void border
-            for j, c in enumerate(present):
-                mask[2:30, 2 + 15 * j : 2 + 15 * (j + 1)] = c
-            Image.fromarray(mask).save(root / split / "masks" / f"im{k}.png")
-            Image.fromarray(rng.integers(0, 255, (32, 48, 3), dtype=np.uint8)).save(root / split / "images" / f"im{k}.png")
-
-
-def write_run(out, data_root, predicted: int) -> None:
-    """Two epochs of a U-Net whose classifier is zero with a one-hot bias (it predicts ``predicted`` everywhere)."""
-    torch.manual_seed(0)
-    model = get_model("unet_simple", num_classes=K, base_width=4)
-    with torch.no_grad():
-        model.classifier.weight.zero_()
-        model.classifier.bias.zero_()
-        model.classifier.bias[predicted] = 1.0
-    palette = _palette()
-    with RunWriter(
-        out,
-        model=model,
-        arch="unet_simple",
-        model_args={"base_width": 4},
-        classes=CLASSES,
-        palette=palette,
-        ignore_index=255,
-        input_size=(32, 48),
-        dataset="folder",
-        data_root=str(data_root),
-    ) as w:
-        for epoch in (1, 2):
-            w.log_epoch(epoch, train_loss=1.0 / epoch, confusion=confusion())
-
-
-def _palette() -> list[tuple[int, int, int]]:
-    from core.data.base import default_palette
-
-    return [tuple(int(v) for v in c) for c in default_palette(K)]
+CLASSES = MANY.classes
 
 
 @pytest.fixture(scope="module")
@@ -96,12 +31,10 @@ def page(tmp_path_factory):
     """One app and one browser for the module; the Compare tab open on image 0 of the 150-class split. About 17 s:
     two runs logged, the app built and started, Chromium launched, the page's first views drawn."""
     root = tmp_path_factory.mktemp("many")
-    write_dataset(root / "data")
-    for name, c in PREDICTS.items():
-        write_run(root / "runs" / name, root / "data", c)
+    runs = make_runs(root, MANY)
     A.clear_caches()
     SHOTS.mkdir(parents=True, exist_ok=True)
-    with running_app(root / "runs", root / "cache") as (_, url):
+    with running_app(runs, root / "cache") as (_, url):
         with playwright.sync_playwright() as p:
             browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
             pg = browser.new_page(viewport={"width": 1600, "height": 1000})
@@ -156,7 +89,7 @@ def test_confusion_tab_at_150_classes(page):
     wait_plots(page, "#confusion-matrix")
     page.wait_for_function("() => document.querySelectorAll('#confusion-matrix .xtick text').length > 0")
     ticks = tick_boxes(page, "#confusion-matrix")
-    cm = confusion()
+    cm = MANY.confusion()
     frequent = sorted(np.argsort(-cm.sum(1), kind="stable")[:30])  # the 30 classes with most true pixels
     assert [t["text"] for t in ticks] == [CLASSES[i] for i in frequent]
     assert overlapping(ticks) == [] and overlapping(tick_boxes(page, "#confusion-matrix", "ytick")) == []
@@ -193,6 +126,8 @@ def test_per_class_chart_labels_every_bar(page):
     assert len(ticks) == 30 and overlapping(ticks) == []  # the best and worst 15 of 150, each labelled
     page.get_by_role("button", name="Boundary IoU").click()  # a measure's per-class chart: only the scored classes
     page.wait_for_function("() => (document.querySelector('#metrics-quality')?.innerText || '').includes('without a score')")
-    scored = {c for present in IMAGE_CLASSES for c in present} | set(PREDICTS.values())  # in a ground truth or predicted
+    scored = {c for present in MANY.image_classes for c in present} | set(
+        MANY.predicts.values()
+    )  # in a ground truth or predicted
     assert {t["text"] for t in tick_boxes(page, "#metrics-quality")} == {CLASSES[c] for c in scored}
     shot(page, "metrics")
