@@ -201,12 +201,13 @@ def _matrix(ctx: AppContext, c: SimpleNamespace) -> None:
                 max_height=360,
                 elem_id="confusion-pairs",
             )
-            c.matrix_table = gr.Dataframe(
-                pd.DataFrame(columns=[TABLE_CORNER]),
-                label="Counts of the classes in the matrix (rows: true, columns: predicted)",
-                interactive=False,
-                max_height=300,
-            )
+            with gr.Accordion("Counts of the classes in the matrix (click one to pick its cell)", open=False):
+                c.matrix_table = gr.Dataframe(
+                    pd.DataFrame(columns=[TABLE_CORNER]),
+                    label="Counts (rows: true, columns: predicted)",
+                    interactive=False,
+                    max_height=300,
+                )
 
 
 def _image(ctx: AppContext, c: SimpleNamespace) -> None:
