@@ -26,7 +26,7 @@ from app.common import (
     slider_init,
     step_index,
 )
-from core.explorer import MAX_RUNS, assess, check_count, hardest_for, legend_path, nearest_epoch, sweeps, thumbnails
+from core.explorer import MAX_RUNS, assess, check_count, hardest_for, legend_html, nearest_epoch, sweeps, thumbnails
 from core.explorer.compare import across_epochs, compare, display, zoom_from_click
 from core.explorer.figures import churn_line, topk_bars
 
@@ -52,15 +52,15 @@ def compare_images(
     """Image, ground truth and each run's prediction on image ``image`` of ``dataset``/``split``.
 
     ``runs`` are run names, ``epochs`` one per run ("best", "last" or a number; the nearest saved epoch
-    is used). Returns the gallery, the per-run scores on this image (JSON), a status line, a legend and a
-    top-5 chart (classification).
+    is used). Returns the gallery, the per-run scores on this image (JSON), a status line, a legend (HTML
+    swatches of the classes in the ground truth and the predictions) and a top-5 chart (classification).
     """
     ref = ctx.ws.dataset_split(dataset, split)
     zoom_at = (zoom_x, zoom_y, zoom)
     result = compare(ctx.ws, ctx.renders, ref, image, runs, epochs, opacity=opacity, ensemble=ensemble, zoom=zoom_at)
     ds = ref.open()
     seg = ds.task.dense
-    legend = legend_path(ctx.renders, ds.classes, ds.palette) if seg else None
+    legend = legend_html(ds.classes, ds.palette, result.present) if seg else ""
     columns = SEG_COLUMNS if seg else CLS_COLUMNS
     if any("error" in r for r in result.scores["runs"]):
         columns = columns + ["error"]
@@ -72,7 +72,7 @@ def compare_images(
         gr.update(value=gallery(result.panels), columns=min(len(result.panels), 4)),
         result.scores,
         result.status + "\n\n" + table,
-        gr.update(value=legend, visible=seg),
+        legend,
         topk,
     )
 
@@ -272,7 +272,7 @@ def _results(c: SimpleNamespace) -> None:
         elem_id="compare-gallery",
         buttons=["download", "fullscreen"],
     )
-    c.legend = gr.Image(show_label=False, interactive=False, height=90, container=False, buttons=[])
+    c.legend = gr.HTML("", elem_id="compare-legend")  # swatches of the classes on this image only
     c.topk = gr.Plot(label="Top-5 probabilities", visible=False)
     with gr.Accordion("Swipe between the first two runs", open=False):
         c.swipe = gr.ImageSlider(label="first run | second run", type="filepath", elem_id="compare-swipe", max_height=520)

@@ -25,9 +25,11 @@ from app.common import (
 )
 from core.explorer import class_index, nearest_epoch
 from core.explorer import errors as E
+from core.explorer.classes import CLASS_ORDERS, MATRIX_CLASSES
 from core.explorer.figures import confusion_heatmap, empty_figure
 
 TABLE_CORNER = "true \\ predicted"
+PAIR_COLUMNS = ["true class", "predicted class", "pixels", "% of the true class"]
 
 
 def partners(ctx: AppContext, name: str) -> list[str]:
@@ -36,25 +38,34 @@ def partners(ctx: AppContext, name: str) -> list[str]:
     return sorted(others, key=lambda n: not images_available(ctx, n))
 
 
-def confusion(ctx: AppContext, run: str, epoch: int | str = "best"):
-    """The validation confusion matrix recorded at ``epoch`` (the nearest saved one): heatmap of recall
-    per true class, the count table, and the counts as JSON."""
+def confusion(ctx: AppContext, run: str, epoch: int | str = "best", by: str = "frequency"):
+    """The validation confusion matrix recorded at ``epoch`` (the nearest saved one): heatmap of recall per true
+    class and the count table, on at most 30 classes chosen ``by`` "frequency" (most pixels in the ground truth)
+    or "error" (most pixels missed or wrongly claimed); the whole matrix and its most confused pairs as JSON."""
     r = ctx.ws.run(run)
     e = nearest_epoch(r, epoch)
     if r.record(e) is None or r.record(e).get("confusion") is None:
         msg = f"run {run} recorded no confusion matrix for epoch {e}"
         return gr.update(value=e), empty_figure(msg), pd.DataFrame(columns=[TABLE_CORNER]), {}, msg
-    cm, rows = E.matrix_rows(r, e)
-    fig = confusion_heatmap(cm, r.classes, title=f"{run}, epoch {e}: recall per true class (hover: {r.task.unit})")
-    table = pd.DataFrame(rows, columns=[TABLE_CORNER, *r.classes])
-    data = {"run": run, "epoch": e, "classes": r.classes, "matrix": cm.tolist()}
+    cm, shown, rows, pairs = E.matrix_view(r, e, by)
+    names = [r.classes[i] for i in shown]
+    which = f" ({len(shown)} of {r.num_classes} classes, by {by})" if len(shown) < r.num_classes else ""
+    fig = confusion_heatmap(cm, r.classes, shown=shown, title=f"{run}, epoch {e}: recall per true class{which}")
+    table = pd.DataFrame(rows, columns=[TABLE_CORNER, *names])
+    data = {"run": run, "epoch": e, "classes": r.classes, "matrix": cm.tolist(), "shown": names, "pairs": pairs}
     return (
         gr.update(value=e),
         fig,
         table,
         data,
-        f"{run} · epoch {e} · {int(cm.sum()):,} {r.task.unit} of the validation split",
+        f"{run} · epoch {e} · {int(cm.sum()):,} {r.task.unit} of the validation split{which}",
     )
+
+
+def pairs_table(data: dict) -> pd.DataFrame:
+    """The most confused pairs of ``/confusion``'s JSON as a table."""
+    rows = [[p["true"], p["predicted"], p["pixels"], round(100 * p["share"], 2)] for p in (data or {}).get("pairs", [])]
+    return pd.DataFrame(rows, columns=PAIR_COLUMNS)
 
 
 def confusion_image(
@@ -110,13 +121,20 @@ def pixel(ctx: AppContext, run: str, epoch: int | str, split: str, image: int, e
     return E.pixel_info(ctx.ws.run_split(run, split), image, (r, nearest_epoch(r, epoch)), evt.index)
 
 
-def pick_cell(ctx: AppContext, run: str, evt: gr.SelectData):
-    """Table click -> (a, b): row = true class, column = predicted class (column 0 holds the names)."""
-    r = ctx.ws.run(run)
+def pick_cell(data: dict, evt: gr.SelectData):
+    """Table click -> (a, b): row = true class, column = predicted class, of the classes the table shows (column 0
+    holds the names)."""
+    shown = (data or {}).get("shown", [])
     row, col = evt.index if isinstance(evt.index, (list, tuple)) else (evt.index, 0)
-    if col == 0 or not (0 <= row < r.num_classes and 1 <= col <= r.num_classes):
+    if col == 0 or not (0 <= row < len(shown) and 1 <= col <= len(shown)):
         return gr.skip(), gr.skip()
-    return r.classes[row], r.classes[col - 1]
+    return shown[row], shown[col - 1]
+
+
+def pick_pair(evt: gr.SelectData):
+    """A click on a row of the most confused pairs -> (a, b): its true and predicted class."""
+    row = evt.row_value or []
+    return (row[0], row[1]) if len(row) >= 2 else (gr.skip(), gr.skip())
 
 
 def select_run(ctx: AppContext, run: str, run_b: str | None):
@@ -161,19 +179,35 @@ def _matrix(ctx: AppContext, c: SimpleNamespace) -> None:
     c.status = gr.Markdown("")
     with gr.Row(equal_height=False):
         with gr.Column(scale=3):
+            c.by = gr.Radio(
+                list(CLASS_ORDERS),
+                value="frequency",
+                label=f"Classes in the matrix past {MATRIX_CLASSES}: the most frequent, or those with the most errors",
+                elem_id="confusion-by",
+            )
             c.matrix_plot = gr.Plot(label="Confusion matrix (validation split, from history)", elem_id="confusion-matrix")
         with gr.Column(scale=2):
-            gr.Markdown("**Pick a cell**: click a count in the table (row = true class, column = predicted), or use the menus.")
-            c.matrix_table = gr.Dataframe(
-                pd.DataFrame(columns=[TABLE_CORNER]),
-                label="Counts (rows: true, columns: predicted)",
-                interactive=False,
-                max_height=420,
+            gr.Markdown(
+                "**Pick a cell**: click a pair or a count below (row = true class, column = predicted), or use the menus."
             )
-            with gr.Row():
-                c.cls_a = gr.Dropdown(classes0, value=a0, label="True class (a)", allow_custom_value=True)
-                c.cls_b = gr.Dropdown(classes0, value=b0, label="Predicted class (b)", allow_custom_value=True)
+            with gr.Row(elem_id="confusion-pickers"):
+                c.cls_a = gr.Dropdown(classes0, value=a0, label="True class (a)", allow_custom_value=True, filterable=True)
+                c.cls_b = gr.Dropdown(classes0, value=b0, label="Predicted class (b)", allow_custom_value=True, filterable=True)
             c.find_b = gr.Button("Find the images with the most a → b pixels", variant="secondary")
+            c.pairs = gr.Dataframe(
+                pd.DataFrame(columns=PAIR_COLUMNS),
+                label=f"Most confused pairs, over all classes (top {E.PAIRS})",
+                interactive=False,
+                max_height=360,
+                elem_id="confusion-pairs",
+            )
+            with gr.Accordion("Counts of the classes in the matrix (click one to pick its cell)", open=False):
+                c.matrix_table = gr.Dataframe(
+                    pd.DataFrame(columns=[TABLE_CORNER]),
+                    label="Counts (rows: true, columns: predicted)",
+                    interactive=False,
+                    max_height=300,
+                )
 
 
 def _image(ctx: AppContext, c: SimpleNamespace) -> None:
@@ -231,7 +265,7 @@ def _cell_images(c: SimpleNamespace) -> None:
 def _wire(ctx: AppContext, c: SimpleNamespace) -> tuple[dict, dict]:
     """/confusion, /confusion_image and what redraws them; returns the matrix and image events."""
     matrix_out = [c.epoch, c.matrix_plot, c.matrix_table, c.matrix_data, c.status]
-    matrix = dict(fn=bind(ctx, confusion, 5, status=4), inputs=[c.run, c.epoch], outputs=matrix_out)
+    matrix = dict(fn=bind(ctx, confusion, 5, status=4), inputs=[c.run, c.epoch, c.by], outputs=matrix_out)
     image_ev = dict(
         fn=bind(ctx, confusion_image, 4, status=3),
         inputs=[c.run, c.epoch, c.split, c.index, c.cls_a, c.cls_b, c.run_b, c.epoch_b],
@@ -247,7 +281,10 @@ def _wire(ctx: AppContext, c: SimpleNamespace) -> tuple[dict, dict]:
     for which, b in c.jumps.items():
         jump = b.click(lambda name, w=which: epoch_slider(ctx, name, w), [c.run], c.epoch, **PRIVATE)
         jump.then(**matrix, **PRIVATE, **READ).then(**redraw)
-    c.matrix_table.select(bind(ctx, pick_cell, 2), [c.run], [c.cls_a, c.cls_b], **PRIVATE).then(**redraw)
+    c.by.input(**matrix, **PRIVATE, **READ)
+    c.matrix_data.change(pairs_table, [c.matrix_data], [c.pairs], **PRIVATE)
+    c.matrix_table.select(pick_cell, [c.matrix_data], [c.cls_a, c.cls_b], **PRIVATE).then(**redraw)
+    c.pairs.select(pick_pair, None, [c.cls_a, c.cls_b], **PRIVATE).then(**redraw)
     gr.on([c.cls_a.input, c.cls_b.input, c.epoch_b.release, c.split.input], **redraw)
     c.run_b.input(lambda name: epoch_slider(ctx, name, "best"), [c.run_b], c.epoch_b, **PRIVATE).then(**redraw)
     for direction, b in c.steps.items():

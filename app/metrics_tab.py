@@ -14,6 +14,7 @@ import pandas as pd
 
 from app.common import LONG, PRIVATE, READ, AppContext, bind, default_source
 from core.explorer import JOBS, MAX_HISTORY_RUNS, MAX_RUNS, MEASURES, assess, finished_jobs, start_job, sweeps, tables
+from core.explorer.classes import CHART_CLASSES
 from core.explorer.figures import (
     class_difference_bars,
     class_epoch_heatmap,
@@ -30,25 +31,32 @@ from core.explorer.report import command_for, parse_images, write_report
 SUMMARY_HEADER = ["run", "best epoch", "state"]  # an empty table's header, until runs are chosen
 
 
-def metrics(ctx: AppContext, runs: list[str], epoch: str = "best"):
+def metrics(ctx: AppContext, runs: list[str], epoch: str = "best", top: int = CHART_CLASSES, classes: list[str] | None = None):
     """The runs table of the runs (as the Runs tab shows it: the keys that differ, the best epoch's scores, the
-    state), per-class scores at ``epoch`` ("best", "last" or a number: the nearest evaluated epoch of each run),
-    training curves, and all of it as JSON. Up to 120 runs, read from their histories."""
+    state), per-class scores at ``epoch`` ("best", "last" or a number: the nearest evaluated epoch of each run) on
+    the ``classes`` chosen, or else the ``top`` best and worst classes past 2 x ``top`` classes, training curves, and
+    all of it as JSON. Up to 120 runs, read from their histories."""
     names = list(runs or [])
     if not names:
         msg = "Select at least one run."
         return pd.DataFrame(columns=SUMMARY_HEADER), empty_figure(msg), empty_figure(msg), {}, msg
     summary = sweeps.table(ctx.ws, names)  # checks the names and the limit
     per_class = tables.class_table(ctx.ws, names, epoch)
-    series = list(zip(per_class["labels"], [r["scores"] for r in per_class["runs"]]))
+    shown, series, note = tables.class_chart(per_class, top, classes)
     draw = class_score_bars if len(series) <= MAX_RUNS else class_score_heatmap  # bars are unreadable past a dozen runs
-    title = f"Per-class {per_class['metric']} at the {epoch} epoch"
-    bars = draw(per_class["classes"], series, metric=per_class["metric"], title=title)
+    title = f"Per-class {per_class['metric']} at the {epoch} epoch" + (f" ({note})" if note else "")
+    bars = draw(shown, series, metric=per_class["metric"], title=title)
     table = pd.DataFrame(tables.display_rows(summary["rows"], summary["columns"]))
-    data = {"summary": summary["rows"], "columns": summary["columns"], "per_class": per_class}
+    data = {"summary": summary["rows"], "columns": summary["columns"], "per_class": per_class, "shown_classes": shown}
     waiting = f" · no evaluated epoch yet: {', '.join(per_class['waiting'])}" if per_class["waiting"] else ""
     status = f"{len(names)} runs · from each run's recorded validation history (no recomputation){waiting}"
     return table, bars, training_curves(tables.curves(ctx.ws, names)), data, status
+
+
+def class_menu(ctx: AppContext, runs: list[str], chosen: list[str] | None):
+    """The class filter offers the classes of the selected runs, and keeps the chosen ones they have."""
+    names = tables.class_names(ctx.ws, [n for n in runs or [] if n in ctx.ws.listed])
+    return gr.update(choices=names, value=[c for c in chosen or [] if c in names])
 
 
 def follow_runs(ctx: AppContext):
@@ -65,37 +73,68 @@ def open_runs(ctx: AppContext, runs: list[str]):
     return gr.update(choices=list(ctx.ws.listed), value=names), gr.update(value=names[0])
 
 
-def class_epoch(ctx: AppContext, run: str):
-    """Per-class IoU (or accuracy) of one run at every evaluated epoch."""
+def class_epoch(ctx: AppContext, run: str, top: int = CHART_CLASSES, classes: list[str] | None = None):
+    """Per-class IoU (or accuracy) of one run at every evaluated epoch, on the ``classes`` chosen, or else the
+    ``top`` best and worst classes at its last evaluated epoch past 2 x ``top`` classes."""
     if not run:
         return empty_figure("Select a run.")
-    classes, epochs, values, metric = tables.class_by_epoch(ctx.ws, run)
-    return class_epoch_heatmap(classes, epochs, values, metric=metric, title=f"{run}: {metric} per class and epoch")
+    names, epochs, values, metric, note = tables.class_by_epoch(ctx.ws, run, top, classes)
+    title = f"{run}: {metric} per class and epoch" + (f" ({note})" if note else "")
+    return class_epoch_heatmap(names, epochs, values, metric=metric, title=title)
 
 
-def measure(ctx: AppContext, runs: list[str], epoch: str, split: str, measure: str, progress=gr.Progress()):
+def measure(
+    ctx: AppContext,
+    runs: list[str],
+    epoch: str,
+    split: str,
+    measure: str,
+    top: int = CHART_CLASSES,
+    classes: list[str] | None = None,
+    progress=gr.Progress(),
+):
     """Any registered measure (boundary IoU, calibration, segments by size, or one a plugin registered) of each run
     at ``epoch`` on ``split``: read from the runs' evaluation results (``python -m core.evaluate``, here or
-    elsewhere), or computed once when the split is small. Returns its figure, per-class table, JSON and summary."""
+    elsewhere), or computed once when the split is small. Returns its figure (a per-class chart on the ``classes``
+    chosen, or the ``top`` best and worst past 2 x ``top`` classes), the per-class table, JSON and summary."""
     table = assess.measure_table(ctx.ws, runs, epoch, split, measure, progress=lambda f, m: progress(f, desc=m))
     rows = tables.measure_rows(table)
     frame = pd.DataFrame(rows).round(4) if rows else pd.DataFrame(columns=["run", "class"])
-    return measure_figure(table), frame, table, tables.measure_summary(table)
+    shown, note = tables.measure_classes(table, top, classes)
+    return measure_figure(shown, note), frame, table, tables.measure_summary(table)
 
 
-def boundary(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
-    """Region IoU, boundary IoU (band of 2% of the diagonal) and min(IoU, boundary IoU) per class of each run."""
-    return measure(ctx, runs, epoch, split, "boundary", progress)
+def boundary(
+    ctx: AppContext,
+    runs: list[str],
+    epoch: str,
+    split: str,
+    top: int = CHART_CLASSES,
+    classes: list[str] | None = None,
+    progress=gr.Progress(),
+):
+    """Region IoU, boundary IoU (band of 2% of the diagonal) and min(IoU, boundary IoU) per class of each run (the
+    chart: the ``classes`` chosen, or the ``top`` best and worst)."""
+    return measure(ctx, runs, epoch, split, "boundary", top, classes, progress)
 
 
 def calibration(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
     """Expected calibration error (15 bins), per-class ECE and the reliability diagram of each run."""
-    return measure(ctx, runs, epoch, split, "calibration", progress)
+    return measure(ctx, runs, epoch, split, "calibration", progress=progress)
 
 
-def segment_sizes(ctx: AppContext, runs: list[str], epoch: str, split: str, progress=gr.Progress()):
-    """Recall of ground-truth segments per class in small, medium and large area bins (bins in the plot titles)."""
-    fig, _, table, _ = measure(ctx, runs, epoch, split, "segment_sizes", progress)
+def segment_sizes(
+    ctx: AppContext,
+    runs: list[str],
+    epoch: str,
+    split: str,
+    top: int = CHART_CLASSES,
+    classes: list[str] | None = None,
+    progress=gr.Progress(),
+):
+    """Recall of ground-truth segments per class in small, medium and large area bins (bins in the plot titles), on
+    the ``classes`` chosen, or the ``top`` best and worst."""
+    fig, _, table, _ = measure(ctx, runs, epoch, split, "segment_sizes", top, classes, progress)
     return fig, table
 
 
@@ -189,6 +228,17 @@ def _history(ctx: AppContext, c: SimpleNamespace) -> None:
         max_height=360,
         pinned_columns=1,
     )
+    with gr.Row():
+        c.classes = gr.Dropdown(
+            tables.class_names(ws, [n for n in c.default[:6] if n in ws.listed]),
+            value=[],
+            multiselect=True,
+            filterable=True,
+            label="Classes (type to search; none chosen: the best and worst N)",
+            scale=4,
+            elem_id="metrics-class-filter",
+        )
+        c.top = gr.Slider(1, 75, value=CHART_CLASSES, step=1, label="N: best and worst classes shown", scale=1)
     c.class_plot = gr.Plot(label="Per-class scores", elem_id="metrics-classes")
     c.curves_plot = gr.Plot(label="Training curves", elem_id="metrics-curves")
     c.heat_run = gr.Dropdown(
@@ -272,10 +322,13 @@ def _significance(ctx: AppContext, c: SimpleNamespace) -> None:
 def _wire_history(ctx: AppContext, c: SimpleNamespace, version: gr.Number) -> tuple[dict, dict]:
     """/metrics and /class_epoch, redrawn as runs change on disk; returns both events."""
     show_out = [c.table, c.class_plot, c.curves_plot, c.data, c.status]
-    show = dict(fn=bind(ctx, metrics, 5, status=4), inputs=[c.runs, c.epoch], outputs=show_out)
-    gr.on([c.runs.change, c.epoch.input], **show, api_name="metrics", trigger_mode="always_last", **READ)
-    heat = dict(fn=bind(ctx, class_epoch, 1), inputs=[c.heat_run], outputs=c.heat_plot)
+    show = dict(fn=bind(ctx, metrics, 5, status=4), inputs=[c.runs, c.epoch, c.top, c.classes], outputs=show_out)
+    gr.on([c.epoch.input, c.top.release, c.classes.input], **show, api_name="metrics", trigger_mode="always_last", **READ)
+    menu = c.runs.change(bind(ctx, class_menu, 1), [c.runs, c.classes], c.classes, trigger_mode="always_last", **PRIVATE)
+    menu.then(**show, **PRIVATE, **READ)  # the filter first: it keeps only the classes of the runs now selected
+    heat = dict(fn=bind(ctx, class_epoch, 1), inputs=[c.heat_run, c.top, c.classes], outputs=c.heat_plot)
     c.heat_run.change(**heat, api_name="class_epoch", **READ)
+    gr.on([c.top.release, c.classes.input], **heat, **PRIVATE, **READ)
     # runs changed on disk: new runs in the menus, and the curves and heatmap grow while a run trains
     menus = bind(ctx, follow_runs, 2)
     version.change(menus, None, [c.runs, c.heat_run], **PRIVATE).then(**show, **PRIVATE, **READ).then(**heat, **PRIVATE, **READ)
@@ -284,13 +337,13 @@ def _wire_history(ctx: AppContext, c: SimpleNamespace, version: gr.Number) -> tu
 
 def _wire_measures(ctx: AppContext, c: SimpleNamespace) -> None:
     """/boundary, /calibration, /segment_sizes and /significance: whole-split passes, in the long lane."""
-    quality_in = [c.runs, c.epoch, c.split]
+    quality_in, chart = [c.runs, c.epoch, c.split], [c.top, c.classes]  # the class filter of the per-class charts
     quality_out = [c.quality_plot, c.quality_table, c.quality_data, c.quality_md]
-    c.boundary_b.click(bind(ctx, boundary, 4, status=3), quality_in, quality_out, api_name="boundary", **LONG)
+    c.boundary_b.click(bind(ctx, boundary, 4, status=3), quality_in + chart, quality_out, api_name="boundary", **LONG)
     c.calibration_b.click(bind(ctx, calibration, 4, status=3), quality_in, quality_out, api_name="calibration", **LONG)
     sizes_out = [c.quality_plot, c.quality_data]
-    c.sizes_b.click(bind(ctx, segment_sizes, 2), quality_in, sizes_out, api_name="segment_sizes", **LONG)
-    generic = dict(fn=bind(ctx, measure, 4, status=3), inputs=quality_in + [c.measure], outputs=quality_out)
+    c.sizes_b.click(bind(ctx, segment_sizes, 2), quality_in + chart, sizes_out, api_name="segment_sizes", **LONG)
+    generic = dict(fn=bind(ctx, measure, 4, status=3), inputs=quality_in + [c.measure] + chart, outputs=quality_out)
     c.measure_b.click(**generic, api_name="measure", **LONG)
     job_state = gr.JSON(visible=False)
     c.background_b.click(

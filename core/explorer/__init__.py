@@ -25,7 +25,7 @@ from core.explorer.cache import (  # noqa: F401
     clear_caches,
     nbytes,
 )
-from core.explorer.legends import legend_path  # noqa: F401
+from core.explorer.legends import legend_html, legend_path, present_classes  # noqa: F401
 from core.explorer.maps import (  # noqa: F401
     embedding,
     embedding_methods,

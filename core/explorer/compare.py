@@ -11,6 +11,7 @@ import numpy as np
 
 from core import visualize as V
 from core.evaluation.per_image import class_presence, image_scores
+from core.explorer.legends import present_classes
 from core.explorer.predictions import Member, member_key, nearest_epoch, predict_items
 from core.explorer.renders import DISPLAY_MIN_SIDE, Renders
 from core.explorer.validation import run_failure
@@ -37,6 +38,7 @@ class Comparison:
     scores: dict[str, Any]  # JSON-able: the image, and per run its epoch and scores on this image
     status: str
     topk: list[tuple[str, list[tuple[str, float]]]] = field(default_factory=list)  # classification: per run
+    present: list[int] = field(default_factory=list)  # segmentation: classes in the ground truth or a prediction
 
 
 def epoch_tags(run: Run, epoch: int) -> list[str]:
@@ -161,7 +163,7 @@ def compare(
             lambda: display(V.overlay(image, target, ds.palette, opacity=opacity, ignore_index=ds.ignore_index), zoom),
         )
         panels.append(Panel(gt, "ground truth"))
-    rows, topk = [], []
+    rows, topk, preds = [], [], []
     entries = [(n, [m]) for n, m in zip(names, members)]
     if ensemble and len(members) >= 2:
         entries.append(("ensemble", members))
@@ -177,6 +179,7 @@ def compare(
         if seg:
             panel, row = _seg_panel(renders, ref, i, image, target, name, group, pred, opacity, zoom)
             panels.append(panel)
+            preds.append(pred)
         else:
             row, top = _cls_entry(ref, target, name, group, pred)
             topk.append((name, top))
@@ -188,7 +191,8 @@ def compare(
     status = f"{ref.source} · {ref.split} · image {i} of {ref.size()} (`{ds.item_id(i)}`){truth} · {len(names)} runs"
     if ds.note:
         status += f"  \n*{ds.note}*"
-    return Comparison(panels, scores, status, topk)
+    present = present_classes(target, preds, len(ds.classes), ds.ignore_index) if seg else []
+    return Comparison(panels, scores, status, topk, present)
 
 
 def across_epochs(

@@ -4,12 +4,13 @@ the images with most pixels in a cell, a clicked pixel, and the disagreement of 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
 from core import visualize as V
 from core.evaluation.per_image import cell_mask, disagreement, error_pairs, worst_cell, wrong_pixels
+from core.explorer.classes import MATRIX_CLASSES, choose_classes, most_confused_pairs
 from core.explorer.compare import Panel, display
 from core.explorer.predictions import Member, Progress, member_key, predict_items
 from core.explorer.renders import Renders
@@ -19,6 +20,7 @@ from core.runs import Run, RunError
 from core.runs.history import confusion_at
 
 MAX_CELL_IMAGES = 12
+PAIRS = 25  # rows of the most confused pairs
 
 
 def first_cell(run: Run, epoch: int) -> tuple[str, str]:
@@ -122,7 +124,18 @@ def pixel_info(ref: DatasetRef, index: Any, member: Member, xy_display: tuple[in
     return f"Pixel (y={y}, x={x}): true **{truth}**, predicted **{run.classes[p]}** ({'right' if t == p else 'wrong'})"
 
 
-def matrix_rows(run: Run, epoch: int) -> tuple[np.ndarray, list[list[Any]]]:
-    """The recorded matrix and its rows for a table: class name, then the counts."""
+def matrix_rows(run: Run, epoch: int, shown: Sequence[int] | None = None) -> tuple[np.ndarray, list[list[Any]]]:
+    """The recorded (K, K) matrix and the rows of a table of the classes ``shown`` (indices; default all): class
+    name, then the counts predicted as each shown class."""
     cm = confusion_at(run, epoch)
-    return cm, [[c, *map(int, row)] for c, row in zip(run.classes, cm)]
+    idx = list(range(run.num_classes)) if shown is None else [int(i) for i in shown]
+    return cm, [[run.classes[i], *map(int, cm[i, idx])] for i in idx]
+
+
+def matrix_view(run: Run, epoch: int, by: str = "frequency") -> tuple[np.ndarray, list[int], list[list[Any]], list[dict]]:
+    """What the Confusion tab shows of the matrix recorded at ``epoch``: the (K, K) matrix, the classes of its
+    heatmap (at most ``MATRIX_CLASSES``, chosen ``by`` frequency or error), their table rows, and the
+    ``PAIRS`` most confused pairs over every class."""
+    shown = choose_classes(confusion_at(run, epoch), MATRIX_CLASSES, by)
+    cm, rows = matrix_rows(run, epoch, shown)
+    return cm, shown, rows, most_confused_pairs(cm, run.classes, PAIRS)

@@ -19,6 +19,31 @@ RUN_COLORS = qualitative.Plotly + qualitative.D3
 LAYOUT = dict(template="plotly_white", margin=dict(l=60, r=20, t=50, b=50), font=dict(size=12), hoverlabel=dict(namelength=-1))
 
 
+CELL_TEXT_CLASSES = 20  # past this many classes the cells carry no text: it would not fit
+MANY_TICKS = 12  # past this many classes the x labels stand upright, each in its own column
+TOP_LEGEND = dict(orientation="h", yanchor="bottom", y=1.02, xanchor="right", x=1)  # the bottom holds upright labels
+
+
+def short_label(name: str, limit: int = 22) -> str:
+    """A class name cut to ``limit`` characters for a tick label (the full name is on hover)."""
+    return name if len(name) <= limit else name[: limit - 1] + "…"
+
+
+def _class_axis(names: Sequence[str], **kw: Any) -> dict[str, Any]:
+    """A category axis with one label per class, none skipped; upright past ``MANY_TICKS`` classes."""
+    many = len(names) > MANY_TICKS
+    return dict(
+        type="category",
+        tickmode="array",
+        tickvals=list(names),
+        ticktext=[short_label(n) for n in names],
+        tickangle=-90 if many else -40,
+        tickfont=dict(size=11 if many else 12),
+        automargin=True,
+        **kw,
+    )
+
+
 def run_color(i: int) -> str:
     return RUN_COLORS[i % len(RUN_COLORS)]
 
@@ -107,9 +132,10 @@ def class_score_bars(
         **LAYOUT,
         barmode="group",
         title=title or f"Per-class {metric}",
-        height=420,
+        height=420 if len(classes) <= MANY_TICKS else 520,
+        xaxis=_class_axis(classes),
         yaxis=dict(title=metric, range=[0, 1]),
-        legend=dict(orientation="h", y=-0.25),
+        legend=dict(orientation="h", y=-0.25) if len(classes) <= MANY_TICKS else TOP_LEGEND,
     )
     return fig
 
@@ -133,7 +159,8 @@ def class_score_heatmap(
     fig.update_layout(
         **LAYOUT,
         title=title or f"Per-class {metric}",
-        height=max(360, 16 * len(series) + 140),
+        height=max(360, 16 * len(series) + 140) + (100 if len(classes) > MANY_TICKS else 0),
+        xaxis=_class_axis(classes),
         yaxis=dict(autorange="reversed", type="category"),
     )
     return fig
@@ -159,9 +186,9 @@ def class_epoch_heatmap(
     fig.update_layout(
         **LAYOUT,
         title=title or f"{metric} per class and epoch",
-        height=max(320, 28 * len(classes) + 120),
+        height=max(320, (20 if len(classes) > MANY_TICKS else 28) * len(classes) + 120),
         xaxis=dict(title="epoch", type="category"),
-        yaxis=dict(autorange="reversed"),
+        yaxis={**_class_axis(classes, autorange="reversed"), "tickangle": 0},
     )
     return fig
 
@@ -278,33 +305,41 @@ def training_curves(runs: Sequence[dict[str, Any]]) -> go.Figure:
     return fig
 
 
-def confusion_heatmap(cm: np.ndarray, classes: Sequence[str], *, title: str = "Confusion matrix") -> go.Figure:
-    """Row-normalised confusion matrix (recall per true class) with the raw counts on hover."""
-    cm = np.asarray(cm, dtype=np.int64)
-    frac = row_normalize(cm)
-    text = [[("" if math.isnan(v) else f"{v:.2f}") for v in row] for row in frac]
+def confusion_heatmap(
+    cm: np.ndarray, classes: Sequence[str], *, shown: Sequence[int] | None = None, title: str = "Confusion matrix"
+) -> go.Figure:
+    """Row-normalised confusion matrix (recall per true class) with the raw counts on hover, on the classes
+    ``shown`` (indices; default all): each row is normalised by all of its true class's pixels. Cells carry their
+    fraction as text up to ``CELL_TEXT_CLASSES`` classes."""
+    cm = np.asarray(cm, dtype=np.int64)  # (K, K)
+    idx = list(range(len(classes))) if shown is None else [int(i) for i in shown]
+    frac = row_normalize(cm)[np.ix_(idx, idx)]  # (n, n): fractions of the whole row
+    names = [classes[i] for i in idx]
+    cell_text = len(idx) <= CELL_TEXT_CLASSES
+    text = [[("" if math.isnan(v) else f"{v:.2f}") for v in row] for row in frac] if cell_text else None
     fig = go.Figure(
         go.Heatmap(
             z=[[_none(float(v)) for v in row] for row in frac],
-            x=list(classes),
-            y=list(classes),
+            x=names,
+            y=names,
             zmin=0,
             zmax=1,
             colorscale="Blues",
-            customdata=cm,
+            customdata=cm[np.ix_(idx, idx)],
             text=text,
-            texttemplate="%{text}",
+            texttemplate="%{text}" if cell_text else None,
             textfont=dict(size=10),
             colorbar=dict(title="fraction<br>of row"),
             hovertemplate="true %{y}<br>predicted %{x}<br>%{customdata:,} pixels (%{z:.1%} of the row)<extra></extra>",
         )
     )
+    many = len(idx) > MANY_TICKS
     fig.update_layout(
         **LAYOUT,
         title=title,
-        height=max(420, 34 * len(classes) + 160),
-        xaxis=dict(title="predicted class", side="bottom", tickangle=-40),
-        yaxis=dict(title="true class", autorange="reversed"),
+        height=max(420, (22 if many else 34) * len(idx) + (260 if many else 160)),
+        xaxis=_class_axis(names, title="predicted class", side="bottom"),
+        yaxis={**_class_axis(names, title="true class", autorange="reversed"), "tickangle": 0},
     )
     return fig
 
@@ -533,16 +568,18 @@ def class_difference_bars(result: dict[str, Any]) -> go.Figure:
     return fig
 
 
-def measure_figure(table: dict[str, Any]) -> go.Figure:
-    """Any measure's result (``core.explorer.assess.measure_table``), drawn as its ``View`` says."""
+def measure_figure(table: dict[str, Any], note: str = "") -> go.Figure:
+    """Any measure's result (``core.explorer.assess.measure_table``), drawn as its ``View`` says; ``note`` (which
+    classes are shown) ends the title."""
     view = table.get("view") or {}
     kind = view.get("kind")
     if kind == "reliability":
         return reliability_diagram(table["runs"])
     if kind == "per_class_bins":
-        return segment_recall_bars(table, key=view["series"][0][0], bins=list(view["bins"]))
+        return segment_recall_bars(table, key=view["series"][0][0], bins=list(view["bins"]), note=note)
     if kind == "per_class":
-        return per_class_bars(table, [tuple(s) for s in view["series"]])
+        titled = {**table, "title": f"{table.get('title', '')} ({note})"} if note else table
+        return per_class_bars(titled, [tuple(s) for s in view["series"]])
     return empty_figure(f"{table.get('title', 'this measure')} has no figure")
 
 
@@ -565,12 +602,15 @@ def per_class_bars(table: dict[str, Any], series: Sequence[tuple[str, str]]) -> 
                 )
             )
     labels = " and ".join(label for _, label in series)
+    names = runs[0]["classes"] if runs else []
+    many = len(names) > MANY_TICKS
     fig.update_layout(
         **LAYOUT,
         barmode="group",
-        height=420,
+        height=520 if many else 420,
+        xaxis=_class_axis(names),
         yaxis=dict(range=[0, 1]),
-        legend=dict(orientation="h", y=-0.25),
+        legend=TOP_LEGEND if many else dict(orientation="h", y=-0.25),
         title=f"{table.get('title', '')}: {labels} per class on {table['split']}",
     )
     return fig
@@ -583,8 +623,11 @@ def boundary_bars(table: dict[str, Any]) -> go.Figure:
     )
 
 
-def segment_recall_bars(table: dict[str, Any], key: str = "recall", bins: Sequence[str] | None = None) -> go.Figure:
-    """Recall of ground-truth segments per class and size bin (a segment is found when half of it is predicted as its class)."""
+def segment_recall_bars(
+    table: dict[str, Any], key: str = "recall", bins: Sequence[str] | None = None, note: str = ""
+) -> go.Figure:
+    """Recall of ground-truth segments per class and size bin (a segment is found when half of it is predicted as its
+    class); ``note`` (which classes are shown) ends the title."""
     bins = list(bins if bins is not None else table["bins"])
     fig = make_subplots(rows=1, cols=len(bins), subplot_titles=bins, shared_yaxes=True)
     for i, r in enumerate(table["runs"]):
@@ -605,9 +648,17 @@ def segment_recall_bars(table: dict[str, Any], key: str = "recall", bins: Sequen
                 row=1,
                 col=b + 1,
             )
+    names = next((r["classes"] for r in table["runs"] if "error" not in r), [])
+    many = len(names) > MANY_TICKS
+    title = "Segments found, by size" + (f" ({note})" if note else "")
     fig.update_layout(
-        **LAYOUT, barmode="group", height=400, title="Segments found, by size", legend=dict(orientation="h", y=-0.3)
+        **LAYOUT,
+        barmode="group",
+        height=500 if many else 400,
+        title=title,
+        legend=TOP_LEGEND if many else dict(orientation="h", y=-0.3),
     )
+    fig.update_xaxes(**_class_axis(names))
     fig.update_yaxes(range=[0, 1])
     return fig
 

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
+from core.explorer.classes import CHART_CLASSES, chart_classes
 from core.explorer.workspace import Workspace
 from core.runs import RunError
 from core.runs.history import (
@@ -84,13 +85,43 @@ def curves(ws: Workspace, names: Sequence[str]) -> list[dict[str, Any]]:
     return out
 
 
-def class_by_epoch(ws: Workspace, name: str) -> tuple[list[str], list[int], np.ndarray, str]:
-    """(classes, evaluated epochs, (K, E) per-class scores, metric label) of one run."""
+def class_by_epoch(
+    ws: Workspace, name: str, top: int = CHART_CLASSES, chosen: Sequence[str] | None = None
+) -> tuple[list[str], list[int], np.ndarray, str, str]:
+    """(classes, evaluated epochs, (n, E) per-class scores, metric label, note) of one run, on the classes
+    ``chart_classes`` picks from the scores of its last evaluated epoch (chosen classes the run lacks are named
+    in the note)."""
     run = ws.recorded(name)
     if not evaluated_epochs(run):
         raise RunError(f"run {name} has no evaluated epoch yet")
-    epochs, values = class_scores_by_epoch(run)
-    return run.classes, epochs, values, run.task.class_metric_label
+    epochs, values = class_scores_by_epoch(run)  # (K, E)
+    mine = [c for c in chosen or () if c in run.classes]
+    lacking = [c for c in chosen or () if c not in run.classes]
+    if chosen and not mine:
+        raise ValueError(f"run {name} has none of the chosen classes ({', '.join(lacking)})")
+    last = [None if np.isnan(v) else float(v) for v in values[:, -1]]
+    idx, note = chart_classes(run.classes, [last], top=top, chosen=mine)
+    if lacking:
+        note += f"; not classes of this run: {', '.join(lacking)}"
+    return [run.classes[i] for i in idx], epochs, values[idx], run.task.class_metric_label, note
+
+
+def class_names(ws: Workspace, names: Sequence[str]) -> list[str]:
+    """The classes of the runs ``names`` (recorded, weights or not), each once, in the order the runs list them."""
+    out: dict[str, None] = {}
+    for n in names:
+        out.update(dict.fromkeys(ws.recorded(n).classes))
+    return list(out)
+
+
+def class_chart(
+    per_class: dict[str, Any], top: int = CHART_CLASSES, chosen: Sequence[str] | None = None
+) -> tuple[list[str], list[tuple[str, list[float | None]]], str]:
+    """The classes and (label, scores) series of a per-class chart of ``class_table``'s result: the top and bottom
+    ``top`` classes, or the ``chosen`` ones (``chart_classes``), and a note saying which."""
+    series = list(zip(per_class["labels"], [r["scores"] for r in per_class["runs"]]))
+    idx, note = chart_classes(per_class["classes"], [s for _, s in series], top=top, chosen=chosen)
+    return [per_class["classes"][i] for i in idx], [(label, [s[i] for i in idx]) for label, s in series], note
 
 
 # How many decimals a reader needs, per column of a displayed table (the JSON keeps every digit).
@@ -165,3 +196,33 @@ def measure_summary(table: dict[str, Any]) -> str:
 
 def _fmt(v: Any) -> str:
     return "–" if v is None or (isinstance(v, float) and v != v) else f"{v:.3f}"
+
+
+def _class_score(value: Any) -> float | None:
+    """One number per class of a measure: the value, or the mean of its bins (``per_class_bins``)."""
+    if isinstance(value, list):
+        kept = [float(v) for v in value if v is not None and not np.isnan(v)]
+        return float(np.mean(kept)) if kept else None
+    return None if value is None or np.isnan(value) else float(value)
+
+
+def measure_classes(table: dict[str, Any], top: int = CHART_CLASSES, chosen: Sequence[str] | None = None) -> tuple[dict, str]:
+    """A per-class measure's result (``assess.measure_table``) cut to the classes its chart shows, and a note
+    saying which: ``chart_classes`` on the view's first series (a bin view: the mean of the bins). Each run's
+    lists with one entry per class are cut; other views, and runs of other classes, come back as they were."""
+    view = table.get("view") or {}
+    runs = [r for r in table["runs"] if "error" not in r]
+    if view.get("kind") not in ("per_class", "per_class_bins") or not runs or not view.get("series"):
+        return table, ""
+    classes = list(runs[0]["classes"])
+    if any(list(r["classes"]) != classes for r in runs):
+        return table, ""
+    key = view["series"][0][0]
+    idx, note = chart_classes(classes, [[_class_score(v) for v in r[key]] for r in runs], top=top, chosen=chosen)
+
+    def cut(r: dict[str, Any]) -> dict[str, Any]:
+        if "error" in r:
+            return r
+        return {k: [v[i] for i in idx] if isinstance(v, list) and len(v) == len(classes) else v for k, v in r.items()}
+
+    return {**table, "runs": [cut(r) for r in table["runs"]]}, note

@@ -80,8 +80,9 @@ def test_public_endpoints_have_named_parameters_and_match_the_readme(app):
     params = {name: [p["parameter_name"] for p in ep["parameters"]] for name, ep in api["named_endpoints"].items()}
     assert not [f"{n}({p})" for n, ps in params.items() for p in ps if re.fullmatch(r"param_\d+", p)]
     assert params["/compare"][:7] == ["dataset", "split", "image", "runs", "epochs", "opacity", "ensemble"]
-    assert params["/metrics"] == ["runs", "epoch"] and params["/upload"][:2] == ["image", "runs"]
-    assert params["/embedding"] == ["run", "epoch", "split", "method"] and params["/confusion"][:2] == ["run", "epoch"]
+    assert params["/metrics"] == ["runs", "epoch", "top", "classes"] and params["/upload"][:2] == ["image", "runs"]
+    assert params["/embedding"] == ["run", "epoch", "split", "method"] and params["/confusion"] == ["run", "epoch", "by"]
+    assert params["/class_epoch"] == ["run", "top", "classes"]
     assert params["/runs"] == ["search", "sort_by", "descending", "range_column", "range_min", "range_max", "group_by"]
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## API", 1)[1].split("\n## ", 1)[0]
@@ -113,10 +114,10 @@ def test_compare_matches_core_and_a_second_call_does_not_run_models(app, ws, mon
     np.testing.assert_array_equal(
         read(panels[1]["image"]), as_served(display(V.overlay(image, target, palette, opacity=0.5, ignore_index=11)), tmp_path)
     )
-    assert read(legend).shape[1] == 1100
-    rows = {r["run"]: r for r in scores["runs"]}
+    rows, shown = {r["run"]: r for r in scores["runs"]}, {int(c) for c in np.unique(target) if c != 11}
     for k, (name, epoch) in enumerate([("seg-a", 2), ("seg-b", 3)]):
         pred = Predictor(ws.run(name), epoch).predict([image])[0].labels
+        shown |= {int(c) for c in np.unique(pred)}
         np.testing.assert_array_equal(
             read(panels[2 + k]["image"]),
             as_served(display(V.overlay(image, pred, palette, opacity=0.5, ignore_index=11)), tmp_path),
@@ -132,6 +133,9 @@ def test_compare_matches_core_and_a_second_call_does_not_run_models(app, ws, mon
     ens = Ensemble([(ws.run("seg-a"), 2), (ws.run("seg-b"), 3)]).predict([image])[0].labels
     assert rows["ensemble"]["members"] == ["seg-a@2", "seg-b@3"]
     assert rows["ensemble"]["miou"] == pytest.approx(image_scores(ens, target, 11, 11)["miou"])
+    classes = ref.open().classes  # the legend: the classes of the ground truth and of every prediction shown
+    expected = [classes[c] for c in sorted(shown | {int(c) for c in np.unique(ens)})]
+    assert re.findall(r'data-class="([^"]+)"', legend) == expected
     n_calls = len(calls)
     assert n_calls > 0
     # same image at another opacity: only re-blended, no model runs
@@ -210,6 +214,10 @@ def test_metrics_from_history(app, ws):
     _, bars, _, data, _ = client.predict(["seg-a", "seg-b"], "2", api_name="/metrics")
     assert [t["name"] for t in figure(bars)["data"]] == ["seg-a @2", "seg-b @2"]
     assert data["per_class"]["runs"][1]["scores"] == pytest.approx(run.record(2)["iou"], nan_ok=True)
+    # a class filter: the chosen classes only, the best mean IoU of the two runs first
+    _, bars, _, data, _ = client.predict(["seg-a", "seg-b"], "2", 15, ["Sky", "Road"], api_name="/metrics")
+    mean = {c: np.nanmean([r["scores"][run.classes.index(c)] for r in data["per_class"]["runs"]]) for c in ("Sky", "Road")}
+    assert figure(bars)["data"][0]["x"] == sorted(mean, key=lambda c: -mean[c]) == data["shown_classes"]
 
 
 def test_runs_table_lists_every_run_sorts_filters_and_says_what_is_wrong(app, ws):
@@ -243,6 +251,14 @@ def test_confusion_matrix_cell_and_disagreement(app, ws, tmp_path):
     np.testing.assert_array_equal(arr(hm["customdata"]), cm)
     assert hm["z"][3] == pytest.approx((cm[3] / cm[3].sum()).tolist())
     assert table["headers"][1:] == run.classes and [r[1:] for r in table["data"]] == cm.tolist()
+    off = cm - np.diag(np.diag(cm))
+    t, p = np.unravel_index(np.argmax(off), off.shape)  # the largest mistake heads the most confused pairs
+    assert data["shown"] == run.classes and data["pairs"][0] == {
+        "true": run.classes[t],
+        "predicted": run.classes[p],
+        "pixels": int(off[t, p]),
+        "share": pytest.approx(off[t, p] / cm[t].sum()),
+    }
     ref = ws.dataset("seg-a")
     image, target = ref.load(1)
     pred = Predictor(run, 2).predict([image])[0].labels
