@@ -208,8 +208,9 @@ class Predictor:
         logits = None
         if features or not self.tta_scales or 1.0 in self.tta_scales:  # the plain pass, unless no scale needs it
             result = self._call(lambda: self.model(x, features=features), x)
-            # (B, K, h, w); contiguous: channels-last would make the per-pixel softmax and argmax crawl
-            logits = self._checked(result["out"], x).contiguous()
+            # (B, K, h, w); contiguous: channels-last would make the per-pixel softmax and numpy's argmax crawl
+            logits = self._checked(result["out"], x)
+            logits = logits if not (probs or entropy) else logits.contiguous()
         if self.tta_scales:  # reuses the plain pass as the scale-1 one; features come from it
             merged = self._call(lambda: merge_scales(self.model, x, self.tta_scales, flip=self.tta_flip, at_one=logits), x)
             logits = self._checked(merged, x).contiguous()
@@ -217,19 +218,24 @@ class Predictor:
             logits = merge_flipped(logits, self._checked(main_logits(self._call(lambda: self.model(x.flip(-1)), x)), x))
         preds = []
         for j, (lg, hw) in enumerate(zip(logits, sizes)):
-            lg = F.interpolate(lg[None], size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
             f = result["features"][j].float().cpu().numpy() if features else None  # (C, h, w)
+            if not (probs or entropy):  # labels only: channels-last upsampling and argmax over K, ~2x faster
+                cl = logits[j : j + 1].contiguous(memory_format=torch.channels_last)  # (1, K, h, w); not lg[None]: its
+                # batch stride would make interpolate take the slow layout
+                up = F.interpolate(cl, size=hw, mode="bilinear", align_corners=False)  # (1, K, H, W)
+                preds.append(SegmentationPrediction(up[0].argmax(0).cpu().numpy(), None, f))  # (H, W)
+                continue
+            lg = F.interpolate(lg[None], size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
             if not probs:
-                preds.append(_labels_only(lg, f, entropy))
+                preds.append(_labels_only(lg, f))
                 continue
             p = lg.softmax(0).cpu().numpy()  # (K, H, W)
             preds.append(SegmentationPrediction(p.argmax(0), p, f))  # numpy's argmax over K is ~4x torch's here
         return preds
 
 
-def _labels_only(logits: Tensor, features: np.ndarray | None, entropy: bool) -> SegmentationPrediction:
-    """The label map of the (K, H, W) logits and, if asked, the (H, W) entropy: the same numbers as the full
-    prediction's, without keeping its K probability maps."""
+def _labels_only(logits: Tensor, features: np.ndarray | None) -> SegmentationPrediction:
+    """The label map and the (H, W) entropy of the (K, H, W) logits, as the full prediction computes them, without
+    keeping its K probability maps."""
     full = SegmentationPrediction(np.empty(0), logits.softmax(0).cpu().numpy(), features)  # (K, H, W)
-    uncertainty = full.entropy().astype(np.float32) if entropy else None
-    return SegmentationPrediction(full.probs.argmax(0), None, features, uncertainty)
+    return SegmentationPrediction(full.probs.argmax(0), None, features, full.entropy())
