@@ -16,7 +16,7 @@ from typing import Any, Callable, Sequence
 
 import gradio as gr
 
-from core.explorer import Renders, SegmentationTask, Task, Workspace, nearest_epoch, user_message
+from core.explorer import MAX_UPLOAD_SIDE, Renders, SegmentationTask, Task, Workspace, nearest_epoch, user_message
 from core.explorer.compare import Panel
 
 log = logging.getLogger("vision_explorer")
@@ -40,6 +40,7 @@ class AppContext:
     ws: Workspace
     cache_dir: Path
     version: int = 0  # bumped whenever a refresh finds changed runs; the page's tabs follow it
+    max_upload_side: int = MAX_UPLOAD_SIDE  # uploads are downscaled to this longest side (--max-upload-side)
 
     def refresh(self) -> set[str]:
         """Pick up new runs, epochs and snapshots (a stat per run file; nothing is re-read unless it changed)."""

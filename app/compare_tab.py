@@ -26,11 +26,22 @@ from app.common import (
     slider_init,
     step_index,
 )
-from core.explorer import MAX_RUNS, assess, check_count, hardest_for, legend_html, nearest_epoch, sweeps, thumbnails
+from core.explorer import (
+    MAX_PAGE_SIZE,
+    MAX_RUNS,
+    PAGE_SIZE,
+    assess,
+    check_count,
+    hardest_for,
+    legend_html,
+    nearest_epoch,
+    page_of,
+    sweeps,
+    thumbnails,
+)
 from core.explorer.compare import across_epochs, compare, display, zoom_from_click
 from core.explorer.figures import churn_line, topk_bars
 
-MAX_GALLERY = 500  # thumbnails shown for a split (any index can still be typed)
 SEG_COLUMNS = ["run", "epoch", "tags", "pixel_acc", "miou", "missing", "extra"]
 CLS_COLUMNS = ["run", "epoch", "top1", "correct"]
 
@@ -146,13 +157,48 @@ def swipe(panels: list | None):
     return (items[2], items[3]) if len(items) >= 4 else gr.skip()
 
 
-def split_gallery(ctx: AppContext, dataset: str, split: str):
-    """Thumbnails of the split (written once, then served from the cache folder)."""
+def split_gallery(ctx: AppContext, dataset: str, split: str, page: int = 1, page_size: int = PAGE_SIZE):
+    """One page of the split's thumbnails (made for that page only, once, then served from the cache folder), the
+    indices behind them, and the page line."""
     ref = ctx.ws.dataset_split(dataset, split)
-    n = min(ref.size(), MAX_GALLERY)
-    paths = thumbnails(ref, range(n), ctx.thumbs_dir)
+    at = page_of(ref.size(), page, page_size)
+    idx = list(range(at.start, at.stop))
     ds = ref.open()
-    return [(p, f"{i}: {ds.item_id(i)}") for i, p in enumerate(paths)], list(range(n))
+    items = [(p, f"{i}: {ds.item_id(i)}") for i, p in zip(idx, thumbnails(ref, idx, ctx.thumbs_dir))]
+    return items, idx, f"Images of the split, {at.text}"
+
+
+def browse_page(
+    ctx: AppContext,
+    dataset: str,
+    split: str,
+    runs: list[str],
+    epochs: list,
+    mode: str,
+    page: int,
+    page_size: int,
+    progress=gr.Progress(),
+):
+    """A page of the browser: of the split in order, or (``mode`` "hardest") hardest first; and the page number
+    shown (a number past the last page shows the last)."""
+    number = page_of(ctx.ws.dataset_split(dataset, split).size(), page, page_size).number
+    if mode != "hardest":
+        return *split_gallery(ctx, dataset, split, number, page_size), number
+    items, idx, _, msg = hardest(ctx, dataset, split, runs, epochs, number, page_size, progress)
+    return items, idx, msg, number
+
+
+def hardest_shown(status: str):
+    """After the hardest button: the browser is open on page 1 of the hardest-first order (unchanged on a failure)."""
+    if status.startswith("**⚠"):
+        return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+    return gr.update(open=True, label="Browse the split: hardest first"), "hardest", 1, status
+
+
+def first_page(ctx: AppContext, dataset: str, split: str, page_size: int):
+    """A new split: its first page, in order."""
+    items, idx, text = split_gallery(ctx, dataset, split, 1, page_size)
+    return items, idx, text, 1, "split"
 
 
 def move(ctx: AppContext, dataset: str, split: str, image: int, direction: str):
@@ -160,14 +206,27 @@ def move(ctx: AppContext, dataset: str, split: str, image: int, direction: str):
     return step_index(image, ctx.ws.dataset_split(dataset, split).size(), direction)
 
 
-def hardest(ctx: AppContext, dataset: str, split: str, runs: list[str], epochs: list, progress=gr.Progress()):
-    """The split sorted from hardest to easiest: per-image mIoU (or the true class's probability) averaged over the runs."""
+def hardest(
+    ctx: AppContext,
+    dataset: str,
+    split: str,
+    runs: list[str],
+    epochs: list,
+    page: int = 1,
+    page_size: int = PAGE_SIZE,
+    progress=gr.Progress(),
+):
+    """The split sorted from hardest to easiest: per-image mIoU (or the true class's probability) averaged over the
+    runs. Returns page ``page`` of it (``page_size`` thumbnails, made for that page only), the indices behind them,
+    the first of them (the image to show) and a status line."""
     ref = ctx.ws.dataset_split(dataset, split)
     ranking, label = hardest_for(ctx.ws, ref, runs, epochs, progress=lambda f, m: progress(f, desc=m))
-    ranking = ranking[:MAX_GALLERY]
-    idx = [i for i, _ in ranking]
-    items = [(p, f"{i}: {s:.3f}") for p, (i, s) in zip(thumbnails(ref, idx, ctx.thumbs_dir), ranking)]
-    msg = f"Hardest first for {', '.join(runs)} ({label}): image {idx[0]} … easiest image {idx[-1]}."
+    at = page_of(len(ranking), page, page_size)
+    shown = ranking[at.start : at.stop]
+    idx = [i for i, _ in shown]
+    items = [(p, f"{i}: {s:.3f}") for p, (i, s) in zip(thumbnails(ref, idx, ctx.thumbs_dir), shown)]
+    ends = f"hardest image {ranking[0][0]} … easiest image {ranking[-1][0]}"
+    msg = f"Hardest first for {', '.join(runs)} ({label}), {at.text}: {ends}."
     return items, idx, idx[0], msg
 
 
@@ -327,9 +386,17 @@ def _across_epochs(c: SimpleNamespace) -> None:
 
 
 def _browse(c: SimpleNamespace) -> None:
-    """Thumbnails of the split (or its hardest images first); a click loads one."""
-    c.order = gr.State([])
+    """Thumbnails of the split (or its hardest images first), a page at a time; a click loads one."""
+    c.order = gr.State([])  # the dataset indices behind the thumbnails shown
+    c.mode = gr.State("split")  # "split" (in order) or "hardest" (hardest first, after the button)
+    c.hard_page = gr.Number(1, visible=False, precision=0, label="page")  # the button shows page 1; /hardest any
     with gr.Accordion("Browse the split", open=False) as c.browse_acc:
+        with gr.Row():
+            c.page = gr.Number(1, label="Page", precision=0, minimum=1, scale=1, elem_id="browse-page")
+            c.page_size = gr.Number(PAGE_SIZE, label="Images per page", precision=0, minimum=1, maximum=MAX_PAGE_SIZE, scale=1)
+            c.prev_page = gr.Button("◀ Previous page", size="sm", scale=1)
+            c.next_page = gr.Button("Next page ▶", size="sm", scale=1)
+        c.page_md = gr.Markdown("", elem_id="browse-page-info")
         c.browse = gr.Gallery(
             label="Images of the split (click one)",
             columns=10,
@@ -381,15 +448,16 @@ def _wire_runs(ctx: AppContext, c: SimpleNamespace, show: dict) -> dict:
 
 def _wire_extras(ctx: AppContext, c: SimpleNamespace, show: dict, version: gr.Number) -> dict:
     """Hardest images, browsing, agreement, the across-epochs strip and churn; returns the thumbnails event."""
+    hard_in = [c.dataset, c.split, c.runs, c.epochs, c.hard_page, c.page_size]
     c.hard_b.click(
-        bind(ctx, hardest, 4, status=3),
-        [c.dataset, c.split, c.runs, c.epochs],
-        [c.browse, c.order, c.index, c.status],
-        api_name="hardest",
-        **LONG,
-    ).then(lambda: gr.update(open=True, label="Browse the split: hardest first"), None, c.browse_acc, **PRIVATE).then(
-        **show, **PRIVATE
-    )
+        bind(ctx, hardest, 4, status=3), hard_in, [c.browse, c.order, c.index, c.status], api_name="hardest", **LONG
+    ).then(
+        hardest_shown,
+        [c.status],
+        [c.browse_acc, c.mode, c.page, c.page_md],
+        **PRIVATE,
+    ).then(**show, **PRIVATE)
+    _wire_pages(ctx, c)
     c.browse.select(picked, [c.order], c.index, **PRIVATE).then(**show, **PRIVATE)
     image = [c.dataset, c.split, c.index]
     agree_out = [c.agree, c.agree_data, c.agree_md]
@@ -399,9 +467,23 @@ def _wire_extras(ctx: AppContext, c: SimpleNamespace, show: dict, version: gr.Nu
     strip_in = image + [c.strip_run, c.opacity]
     c.strip_b.click(bind(ctx, epochs_strip, 2), strip_in, [c.strip, c.strip_scores], api_name="epochs_strip", **INFER)
     version.change(bind(ctx, follow_runs, 2), [c.dataset], [c.dataset, c.runs], **PRIVATE, **READ)
-    thumbs = dict(fn=bind(ctx, split_gallery, 2), inputs=[c.dataset, c.split], outputs=[c.browse, c.order])
+    thumbs = dict(
+        fn=bind(ctx, first_page, 5, status=2),
+        inputs=[c.dataset, c.split, c.page_size],
+        outputs=[c.browse, c.order, c.page_md, c.page, c.mode],
+    )
     c.split.change(**thumbs, **PRIVATE, **READ)
     return thumbs
+
+
+def _wire_pages(ctx: AppContext, c: SimpleNamespace) -> None:
+    """The page number, its size and the previous / next buttons: that page of the browser, in its mode."""
+    pages_in = [c.dataset, c.split, c.runs, c.epochs, c.mode, c.page, c.page_size]
+    turn_out = [c.browse, c.order, c.page_md, c.page]
+    turn = dict(fn=bind(ctx, browse_page, 4, status=2), inputs=pages_in, outputs=turn_out, **LONG)
+    gr.on([c.page.submit, c.page_size.submit], **turn, **PRIVATE, trigger_mode="always_last")
+    for b, step in ((c.prev_page, -1), (c.next_page, 1)):
+        b.click(lambda p, step=step: max(1, int(p or 1) + step), [c.page], c.page, **PRIVATE).then(**turn, **PRIVATE)
 
 
 def build(ctx: AppContext, version: gr.Number) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """Vision Explorer: compare runs, read their metrics, inspect errors and feature spaces in the browser.
 
     python app/main.py [--runs checkpoints/] [--data-root ../shared/data/camvid] [--host 127.0.0.1] [--port 7860] [--share]
+                       [--max-upload-side 1024]
 
 ``build_app(runs_dir, data_root)`` returns the ``gr.Blocks`` (tests start it on a free port with
 ``launch_app``). Each user action is one named API endpoint for ``gradio_client`` (see the README's
@@ -23,7 +24,7 @@ import gradio as gr  # noqa: E402
 
 from app import compare_tab, confusion_tab, embeddings_tab, metrics_tab, runs_tab, upload_tab  # noqa: E402
 from app.common import PRIVATE, AppContext, default_cache_dir, private_dir  # noqa: E402
-from core.explorer import Workspace  # noqa: E402
+from core.explorer import MAX_UPLOAD_SIDE, Workspace, check_upload_side  # noqa: E402
 
 MAX_UPLOAD = "25mb"
 CSS = """
@@ -65,14 +66,21 @@ def load_plugins(modules: list[str]) -> None:
 
 
 def build_app(
-    runs_dir: str | Path, data_root: str | None = None, *, cache_dir: str | Path | None = None, plugins: list[str] | None = None
+    runs_dir: str | Path,
+    data_root: str | None = None,
+    *,
+    cache_dir: str | Path | None = None,
+    plugins: list[str] | None = None,
+    max_upload_side: int = MAX_UPLOAD_SIDE,
 ) -> gr.Blocks:
     """The explorer for the runs under ``runs_dir``; ``data_root`` overrides the dataset roots recorded in runs;
-    ``plugins`` are modules to import first (models or datasets registered outside this project)."""
+    ``plugins`` are modules to import first (models or datasets registered outside this project); uploads are
+    downscaled to ``max_upload_side`` pixels on their longest side (a positive number, else a ``ValueError``)."""
+    side = check_upload_side(max_upload_side)
     load_plugins(plugins or [])
     ws = Workspace.discover(runs_dir, data_root)
     ws.plugins = list(plugins or [])
-    ctx = AppContext(ws, private_dir(Path(cache_dir)) if cache_dir else default_cache_dir())
+    ctx = AppContext(ws, private_dir(Path(cache_dir)) if cache_dir else default_cache_dir(), max_upload_side=side)
     loads: list[dict] = []
     with gr.Blocks(title="Vision Explorer") as demo:
         header = gr.Markdown(header_md(ws), elem_id="explorer-header")
@@ -133,6 +141,14 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7
     )
 
 
+def upload_side(text: str) -> int:
+    """--max-upload-side: a positive whole number of pixels, else argparse's usage error with the reason."""
+    try:
+        return check_upload_side(text)
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python app/main.py", description=__doc__.splitlines()[0], formatter_class=argparse.ArgumentDefaultsHelpFormatter
@@ -147,6 +163,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: half the cores, at most 4)")
     p.add_argument(
         "--cache-dir", default=None, help="folder for thumbnails and rendered images (default: ~/.cache/vision-explorer)"
+    )
+    p.add_argument(
+        "--max-upload-side",
+        type=upload_side,
+        default=MAX_UPLOAD_SIDE,
+        metavar="PIXELS",
+        help="uploaded images are downscaled to this longest side before the runs see them (the result says so)",
     )
     p.add_argument(
         "--plugins",
@@ -164,7 +187,9 @@ def main(argv: list[str] | None = None) -> None:
     import torch
 
     torch.set_num_threads(args.threads or max(1, min(4, (os.cpu_count() or 2) // 2)))
-    demo = build_app(args.runs, args.data_root, cache_dir=args.cache_dir, plugins=args.plugins)
+    demo = build_app(
+        args.runs, args.data_root, cache_dir=args.cache_dir, plugins=args.plugins, max_upload_side=args.max_upload_side
+    )
     launch_app(demo, host=args.host, port=args.port, share=args.share)
 
 

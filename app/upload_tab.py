@@ -23,6 +23,7 @@ from core.explorer import (
     place_on_embedding,
     placement_split,
     read_image,
+    read_upload,
     thumbnails,
 )
 from core.explorer.figures import embedding_scatter, topk_bars
@@ -46,7 +47,7 @@ def upload(ctx: AppContext, image: str | None, runs: list[str], opacity: float =
         return [], {}, "Upload an image or click an example.", gr.update(visible=False), gr.update(visible=False)
     names = check_count(runs)
     members = [(n, (ctx.ws.run(n), nearest_epoch(ctx.ws.run(n), "best"))) for n in names]
-    result = analyze(ctx.renders, read_image(image), members, opacity=opacity)
+    result = analyze(ctx.renders, read_upload(image, max_side=ctx.max_upload_side), members, opacity=opacity)
     seg = next((r for _, (r, _) in members if r.task.dense), None)
     legend = gr.update(visible=False)
     if seg:
@@ -70,7 +71,7 @@ def place(ctx: AppContext, image: str | None, run: str, method: str, progress=gr
     split, is_train = placement_split(ctx.ws, run)
     ref = ctx.ws.run_split(run, split)
     emb = embedding(r, e, split, method, data_root=ctx.ws.data_root, progress=lambda f, m: progress(f, desc=m))
-    placed = place_on_embedding(r, emb, read_image(image))
+    placed = place_on_embedding(r, emb, read_image(image, max_side=ctx.max_upload_side))
     nb = [int(j) for j in placed["neighbors"]]
     title = f"{run} @ {e}: {split} split ({emb.method})"
     extra = {"xy": placed["xy"], "name": "your image", "neighbors": nb}

@@ -14,11 +14,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(runs_dir: Path, cache_dir: Path, data_root: str | None = None):
-    """Yield ``(demo, url)`` of the app serving ``runs_dir`` in this process (so tests can count model calls)."""
+def running_app(runs_dir: Path, cache_dir: Path, data_root: str | None = None, **options):
+    """Yield ``(demo, url)`` of the app serving ``runs_dir`` in this process (so tests can count model calls);
+    ``options`` go to ``build_app`` (e.g. ``max_upload_side``)."""
     from app.main import build_app, launch_app
 
-    demo = build_app(runs_dir, data_root, cache_dir=cache_dir)
+    demo = build_app(runs_dir, data_root, cache_dir=cache_dir, **options)
     port = free_port()
     launch_app(demo, port=port, prevent_thread_lock=True, quiet=True)
     try:

@@ -59,12 +59,17 @@ class ClassPresence:
 def class_presence(pred: np.ndarray, target: np.ndarray | None, num_classes: int, ignore_index: int | None) -> ClassPresence:
     """Which classes an image contains and which the model predicted (on labelled pixels, if labels exist)."""
     if target is None:
-        p = np.asarray(pred)
-        return ClassPresence([], sorted(int(c) for c in np.unique(p) if 0 <= c < num_classes))
+        return ClassPresence([], _present(np.asarray(pred).ravel(), num_classes))
     keep = valid_pixels(target, num_classes, ignore_index)
-    truth = sorted(int(c) for c in np.unique(target[keep]))
-    predicted = sorted(int(c) for c in np.unique(np.asarray(pred)[keep]) if 0 <= c < num_classes)
-    return ClassPresence(truth, predicted)
+    truth = _present(np.asarray(target)[keep], num_classes)
+    return ClassPresence(truth, _present(np.asarray(pred)[keep], num_classes))
+
+
+def _present(labels: np.ndarray, num_classes: int) -> list[int]:
+    """The classes 0..K-1 among ``labels``, sorted (a count per class: several times faster than np.unique on a
+    large image); other values are left out."""
+    labels = labels[(labels >= 0) & (labels < num_classes)] if labels.dtype.kind == "i" else labels[labels < num_classes]
+    return [int(c) for c in np.flatnonzero(np.bincount(labels.astype(np.intp, copy=False), minlength=num_classes))]
 
 
 def cell_mask(target: np.ndarray, pred: np.ndarray, true_class: int, pred_class: int) -> np.ndarray:

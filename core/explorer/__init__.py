@@ -47,8 +47,26 @@ from core.explorer.results import (  # noqa: F401
     provenance,
     start_job,
 )
-from core.explorer.splits import SplitStats, hardest_for, hardest_images, split_stats, top_images_for_cell  # noqa: F401
-from core.explorer.uploads import MAX_UPLOAD_PIXELS, MAX_UPLOAD_SIDE, predict_image, read_image  # noqa: F401
+from core.explorer.splits import (  # noqa: F401
+    MAX_PAGE_SIZE,
+    PAGE_SIZE,
+    Page,
+    SplitStats,
+    hardest_for,
+    hardest_images,
+    page_of,
+    split_stats,
+    top_images_for_cell,
+)
+from core.explorer.uploads import (  # noqa: F401
+    MAX_UPLOAD_PIXELS,
+    MAX_UPLOAD_SIDE,
+    Upload,
+    check_upload_side,
+    predict_image,
+    read_image,
+    read_upload,
+)
 from core.explorer.validation import (  # noqa: F401
     MAX_HISTORY_RUNS,
     MAX_RUNS,

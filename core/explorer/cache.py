@@ -92,21 +92,65 @@ def cached(memory: LRU[V], key: Hashable, disk: Callable[[], V | None], compute:
 
 
 def nbytes(value: Any) -> float:
-    """Memory held by an array, or by the arrays among an object's attributes (a prediction, split statistics)."""
+    """Memory held by an array, or by the arrays among an object's attributes (a prediction, split statistics,
+    an embedding map), one level into lists, tuples and dicts; 1 KiB for an object that holds none."""
     if isinstance(value, np.ndarray):
         return float(value.nbytes)
-    arrays = [v for v in getattr(value, "__dict__", {}).values() if isinstance(v, np.ndarray)]
-    return float(sum(a.nbytes for a in arrays)) if arrays else 1024.0
+    if isinstance(value, (list, tuple)):
+        return float(sum(_array_bytes(v) for v in value)) or 1024.0
+    if isinstance(value, dict):
+        return float(sum(_array_bytes(v) for v in value.values())) or 1024.0
+    return float(sum(_array_bytes(v) for v in getattr(value, "__dict__", {}).values())) or 1024.0
 
 
-MODELS: LRU[Any] = LRU(max_items=int(os.environ.get("VISION_EXPLORER_MAX_MODELS", 8)))  # Predictor / Ensemble per (runs, epochs)
-PREDICTIONS: LRU[Any] = LRU(
-    max_items=50_000, max_weight=float(os.environ.get("VISION_EXPLORER_CACHE_MB", 768)) * 2**20, weigh=nbytes
+def _array_bytes(value: Any) -> int:
+    """Bytes of an array, or of the arrays in a list, tuple or dict of them (one level)."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    items = value.values() if isinstance(value, dict) else value if isinstance(value, (list, tuple)) else ()
+    return sum(v.nbytes for v in items if isinstance(v, np.ndarray))
+
+
+def model_bytes(value: Any) -> float:
+    """Memory held by a ``Predictor`` or an ``Ensemble``: its models' parameters and buffers (16 MiB for a model
+    that exposes none, e.g. an ONNX graph)."""
+    predictors = getattr(value, "predictors", None) or [value]
+    total = 0.0
+    for p in predictors:
+        model = getattr(p, "model", None)
+        tensors = list(model.parameters()) + list(model.buffers()) if hasattr(model, "parameters") else []
+        total += sum(t.numel() * t.element_size() for t in tensors) or 16 * 2**20
+    return total
+
+
+def budget_mb(name: str, default: float) -> float:
+    """Bytes allowed by the environment variable ``name`` (in MiB), or ``default`` MiB; a bad value is an error
+    that names the variable."""
+    raw = os.environ.get(name)
+    try:
+        mb = float(default if raw is None else raw)
+    except ValueError:
+        raise ValueError(f"{name}={raw!r}: expected a number of MiB, e.g. {name}={default:g}") from None
+    if not mb > 0:
+        raise ValueError(f"{name}={raw!r}: the cache budget must be a positive number of MiB")
+    return mb * 2**20
+
+
+# Every cache is bounded by bytes (and by a generous count); each budget is an environment variable in MiB.
+MODELS: LRU[Any] = LRU(  # Predictor / Ensemble per (runs, epochs)
+    max_items=int(os.environ.get("VISION_EXPLORER_MAX_MODELS", 8)),
+    max_weight=budget_mb("VISION_EXPLORER_MODELS_MB", 1024),
+    weigh=model_bytes,
 )
-DATASETS: LRU[Any] = LRU(max_items=32)  # opened datasets
-UPLOADS: LRU[Any] = LRU(max_items=64)  # full predictions on uploaded images, by content
-EMBEDDINGS: LRU[Any] = LRU(max_items=16)  # embedding maps read or computed
-RESULTS: LRU[Any] = LRU(max_items=512, max_weight=256 * 2**20, weigh=nbytes)  # evaluation results read from disk
+PREDICTIONS: LRU[Any] = LRU(max_items=50_000, max_weight=budget_mb("VISION_EXPLORER_CACHE_MB", 768), weigh=nbytes)
+DATASETS: LRU[Any] = LRU(max_items=32, max_weight=budget_mb("VISION_EXPLORER_DATASETS_MB", 512), weigh=nbytes)  # opened
+UPLOADS: LRU[Any] = LRU(  # label maps and uncertainty of runs on uploaded images, by content
+    max_items=64, max_weight=budget_mb("VISION_EXPLORER_UPLOADS_MB", 256), weigh=nbytes
+)
+EMBEDDINGS: LRU[Any] = LRU(max_items=16, max_weight=budget_mb("VISION_EXPLORER_EMBEDDINGS_MB", 256), weigh=nbytes)
+RESULTS: LRU[Any] = LRU(  # evaluation results read from disk
+    max_items=512, max_weight=budget_mb("VISION_EXPLORER_RESULTS_MB", 256), weigh=nbytes
+)
 
 
 def clear_caches() -> None:

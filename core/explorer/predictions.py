@@ -91,17 +91,31 @@ def predict_items(
         else:
             out[int(i)] = hit
     if missing:
-        model = get_predictor(members)
-        for start in range(0, len(missing), batch_size):
-            chunk = missing[start : start + batch_size]
-            images = [ref.load(i)[0] for i in chunk]
-            try:
-                preds = model.predict(images)
-            except ValueError:  # images of different sizes for a native-size run: one at a time
-                preds = [model.predict([im])[0] for im in images]
-            for i, p in zip(chunk, preds):
-                out[i] = _compact(p, num_classes)
-                PREDICTIONS.put((mkey, ref, i), out[i])
-            if progress is not None:
-                progress(min(start + batch_size, len(missing)) / len(missing), f"predicting {len(missing)} images")
+        _predict_missing(get_predictor(members), ref, missing, out, mkey, num_classes, progress, batch_size)
     return [out[int(i)] for i in indices]
+
+
+BATCH_PIXELS = 8 * 512 * 512  # images per batch: at most this many pixels (one 2048x1024 image at a time)
+
+
+def _predict_missing(
+    model, ref: DatasetRef, missing: list[int], out: dict, mkey: tuple, num_classes: int, progress, batch_size: int
+) -> None:
+    """Runs ``model`` on the items ``missing``, keeping (and caching) only label maps of segmentation: K float32
+    probability maps per image are never held beyond one batch. Big images go in smaller batches."""
+    start = 0
+    while start < len(missing):
+        first = ref.load(missing[start])[0]
+        size = max(1, min(batch_size, BATCH_PIXELS // max(1, first.shape[0] * first.shape[1])))
+        chunk = missing[start : start + size]
+        images = [first] + [ref.load(i)[0] for i in chunk[1:]]
+        try:
+            preds = model.predict(images, probs=False)
+        except ValueError:  # images of different sizes for a native-size run: one at a time
+            preds = [model.predict([im], probs=False)[0] for im in images]
+        for i, p in zip(chunk, preds):
+            out[i] = _compact(p, num_classes)
+            PREDICTIONS.put((mkey, ref, i), out[i])
+        start += len(chunk)
+        if progress is not None:
+            progress(start / len(missing), f"predicting {len(missing)} images")

@@ -48,6 +48,52 @@ def hardest_images(stats: Sequence[SplitStats]) -> list[tuple[int, float]]:
     return [(i, float(mean[i])) for i in order]
 
 
+PAGE_SIZE = 24  # thumbnails per page of a split (browse, hardest first)
+MAX_PAGE_SIZE = 200
+
+
+@dataclass
+class Page:
+    """Page ``number`` (from 1) of ``pages`` over ``total`` items: the positions ``start:stop`` of an ordering."""
+
+    number: int
+    pages: int
+    total: int
+    start: int
+    stop: int
+
+    @property
+    def text(self) -> str:
+        if not self.total:
+            return "no images"
+        return f"page {self.number} of {self.pages} (images {self.start + 1}-{self.stop} of {self.total:,})"
+
+
+def page_of(total: int, page: Any = 1, page_size: Any = PAGE_SIZE) -> Page:
+    """The page ``page`` (1 = first; past the last gives the last) of ``total`` items, ``page_size`` a page.
+
+    A page number below 1, or a size outside 1..``MAX_PAGE_SIZE``, is a ``ValueError`` saying what to enter."""
+    number, size = _whole(page, "page number"), _whole(page_size, "page size")
+    if number < 1:
+        raise ValueError(f"page numbers start at 1, got {number}")
+    if not 1 <= size <= MAX_PAGE_SIZE:
+        raise ValueError(f"a page holds 1 to {MAX_PAGE_SIZE} images, got {size}")
+    pages = max(1, math.ceil(total / size))
+    number = min(number, pages)
+    start = (number - 1) * size
+    return Page(number, pages, total, start, min(total, start + size))
+
+
+def _whole(value: Any, what: str) -> int:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"the {what} must be a whole number, got {value!r}") from None
+    if not number.is_integer():
+        raise ValueError(f"the {what} must be a whole number, got {value!r}")
+    return int(number)
+
+
 def top_images_for_cell(stats: SplitStats, true_class: int, pred_class: int, limit: int = 12) -> list[tuple[int, int]]:
     """(image index, pixel count) of the images with the most pixels in cell (a, b), most first."""
     counts = stats.images.cell(true_class, pred_class, stats.num_classes)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import io
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from PIL import Image, UnidentifiedImageError
@@ -18,8 +19,36 @@ from core.explorer.validation import run_failure
 from core.inference import ClassificationPrediction, SegmentationPrediction, to_rgb_array
 from core.visualize import fit_within
 
-MAX_UPLOAD_SIDE = 1024  # uploads are downscaled to this longest side before inference
+MAX_UPLOAD_SIDE = 1024  # uploads are downscaled to this longest side before inference (app: --max-upload-side)
 MAX_UPLOAD_PIXELS = 64_000_000  # larger files are refused before decoding (decompression bombs)
+SWAPPED = {5, 6, 7, 8}  # EXIF orientations that turn the image by 90 degrees: width and height swap
+
+
+@dataclass
+class Upload:
+    """An uploaded image as analysed ((H, W, 3) uint8, downscaled) and the file's own (width, height)."""
+
+    image: np.ndarray
+    original: tuple[int, int]
+
+    @property
+    def size_text(self) -> str:
+        """e.g. "4000×3000 px, analysed at 1024×768 px", or "640×480 px" when it was not downscaled."""
+        h, w = self.image.shape[:2]
+        if (w, h) == tuple(self.original):
+            return f"{w}×{h} px"
+        return f"{self.original[0]}×{self.original[1]} px, analysed at {w}×{h} px"
+
+
+def check_upload_side(value: Any) -> int:
+    """``value`` as a longest side in pixels for uploads; anything but a positive whole number is a ``ValueError``."""
+    try:
+        side = int(str(value).strip())
+    except ValueError:
+        raise ValueError(f"the upload limit must be a whole number of pixels (e.g. {MAX_UPLOAD_SIDE}), got {value!r}") from None
+    if side <= 0:
+        raise ValueError(f"the upload limit must be a positive number of pixels (e.g. {MAX_UPLOAD_SIDE}), got {side}")
+    return side
 
 
 def read_image(source: str | Path | bytes, *, max_side: int = MAX_UPLOAD_SIDE) -> np.ndarray:
@@ -27,6 +56,12 @@ def read_image(source: str | Path | bytes, *, max_side: int = MAX_UPLOAD_SIDE) -
 
     Anything that is not a readable image is a ``ValueError`` with a message for the user.
     """
+    return read_upload(source, max_side=max_side).image
+
+
+def read_upload(source: str | Path | bytes, *, max_side: int = MAX_UPLOAD_SIDE) -> Upload:
+    """``read_image``, with the file's own size (after EXIF orientation) to say what was downscaled."""
+    max_side = check_upload_side(max_side)
     try:
         fh = io.BytesIO(source) if isinstance(source, bytes) else open(source, "rb")
     except OSError as e:
@@ -36,6 +71,8 @@ def read_image(source: str | Path | bytes, *, max_side: int = MAX_UPLOAD_SIDE) -
             with Image.open(fh) as im:
                 if im.width * im.height > MAX_UPLOAD_PIXELS:
                     raise ValueError(too_large_message(size=(im.width, im.height), limit_pixels=MAX_UPLOAD_PIXELS))
+                turned = im.getexif().get(0x0112) in SWAPPED
+                original = (im.height, im.width) if turned else (im.width, im.height)
                 im.draft("RGB", (max_side, max_side))  # JPEG: decode at a reduced scale when much larger
                 array = to_rgb_array(im)
         except Image.DecompressionBombError as e:
@@ -44,25 +81,42 @@ def read_image(source: str | Path | bytes, *, max_side: int = MAX_UPLOAD_SIDE) -
             raise ValueError("this file is not an image that can be read (supported: JPEG, PNG, WebP, BMP, GIF, TIFF)") from e
         except (OSError, SyntaxError) as e:
             raise ValueError(f"the image file is damaged or truncated ({e})") from e
-    return fit_within(array, max_side)
+    return Upload(fit_within(array, max_side), original)
 
 
 def predict_image(members: Sequence[Member], image: np.ndarray) -> SegmentationPrediction | ClassificationPrediction:
     """Prediction of a run (or ensemble) on one image, cached by the image's content."""
     digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest() + str(image.shape)
     key = (member_key(members), digest)
-    return UPLOADS.get_or_create(key, lambda: get_predictor(members).predict([image])[0])
+    # kept: the label map and its entropy (segmentation), not K float32 probability maps
+    return UPLOADS.get_or_create(key, lambda: _compact(get_predictor(members).predict([image], probs=False, entropy=True)[0]))
 
 
-def analyze(renders, image: np.ndarray, members: Sequence[tuple[str, Member]], *, opacity: float = 0.55):
+def _compact(pred: SegmentationPrediction | ClassificationPrediction) -> SegmentationPrediction | ClassificationPrediction:
+    """What the upload views need of a prediction: small-int labels and float32 entropy (segmentation)."""
+    if isinstance(pred, SegmentationPrediction):
+        labels = pred.labels.astype(np.uint8 if pred.labels.max(initial=0) < 256 else np.int16)
+        return SegmentationPrediction(labels, None, None, pred.entropy().astype(np.float32))
+    return pred
+
+
+def analyze(
+    renders,
+    image: np.ndarray | Upload,
+    members: Sequence[tuple[str, Member]],
+    *,
+    opacity: float = 0.55,
+):
     """Each named run on an uploaded image: overlay and uncertainty (entropy) map with the predicted
     classes, or the top-5 classes. A run that fails shows the reason in its own panel and row. Returns a
-    ``core.explorer.compare.Comparison``."""
+    ``core.explorer.compare.Comparison``. An ``Upload`` that was downscaled says so, with both sizes."""
     from core.explorer.compare import Comparison, Panel, display
 
+    upload = image if isinstance(image, Upload) else Upload(image, (image.shape[1], image.shape[0]))
+    image = upload.image
     digest = hashlib.sha1(np.ascontiguousarray(image).tobytes()).hexdigest()
     opacity = round(float(np.clip(opacity, 0.0, 1.0)), 3)
-    size = f"{image.shape[1]}x{image.shape[0]} px"
+    size = upload.size_text
     panels = [Panel(renders.path(("upload", digest), lambda: display(image)), f"your image · {size}")]
     rows, topk = [], []
     for name, member in members:
@@ -84,7 +138,8 @@ def analyze(renders, image: np.ndarray, members: Sequence[tuple[str, Member]], *
             topk.append((name, top))
             rows.append({"run": name, "epoch": epoch, "top5": [[c, p] for c, p in top]})
     scores = {"width": int(image.shape[1]), "height": int(image.shape[0]), "runs": rows}
-    return Comparison(panels, scores, f"{image.shape[1]}×{image.shape[0]} px · {len(members)} runs", topk)
+    scores.update(original_width=int(upload.original[0]), original_height=int(upload.original[1]))
+    return Comparison(panels, scores, f"{size} · {len(members)} runs", topk)
 
 
 def _segmentation_panels(renders, image: np.ndarray, digest: str, name: str, member: Member, pred, opacity: float):

@@ -80,17 +80,33 @@ class Ensemble:
     def __repr__(self) -> str:
         return self.name
 
-    def predict(self, images: Sequence[ImageLike]) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
-        """One prediction per image, at its own size, from the weighted mean of the members' probabilities."""
+    def predict(
+        self, images: Sequence[ImageLike], *, probs: bool = True, entropy: bool = False
+    ) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
+        """One prediction per image, at its own size, from the weighted mean of the members' probabilities.
+
+        ``probs=False`` (segmentation) keeps only the label map of that mean (and its entropy with ``entropy=True``),
+        as ``Predictor.predict`` does. A dense member's probabilities are added to the running mean and dropped.
+        """
         images = list(images)
-        per_member = [p.predict(images) for p in self.predictors]  # [member][image]
-        out: list = []
-        for j in range(len(images)):
-            probs = sum(w * m[j].probs.astype(np.float64) for w, m in zip(self.weights, per_member)).astype(np.float32)
-            if self.predictors[0].run.task.dense:
-                out.append(SegmentationPrediction(labels=probs.argmax(0).astype(np.int64), probs=probs))
-            else:
-                parts = [m[j].features for m in per_member]  # a member without embeddings (ONNX) leaves the ensemble none
-                features = None if any(f is None for f in parts) else np.concatenate(parts)
-                out.append(ClassificationPrediction(logits=np.log(np.clip(probs, 1e-12, None)), probs=probs, features=features))
-        return out
+        mean: list[np.ndarray] = []  # [image] (K, H, W) or (K,) float64
+        features: list[list] = [[] for _ in images]  # [image][member] embeddings (classification)
+        for w, p in zip(self.weights, self.predictors):
+            for j, m in enumerate(p.predict(images)):
+                if len(mean) <= j:
+                    mean.append(w * m.probs.astype(np.float64))
+                else:
+                    mean[j] += w * m.probs.astype(np.float64)  # the same sums, in the same order, as before
+                if not self.task.dense:
+                    features[j].append(m.features)
+        return [self._one(acc.astype(np.float32), f, probs, entropy) for acc, f in zip(mean, features)]
+
+    def _one(self, mean: np.ndarray, parts: list, probs: bool, entropy: bool):
+        """The prediction of the mean probabilities ``mean`` ((K, H, W) or (K,)), with the members' embeddings ``parts``."""
+        if self.task.dense:
+            pred = SegmentationPrediction(labels=mean.argmax(0).astype(np.int64), probs=mean)
+            if not probs:
+                pred = SegmentationPrediction(pred.labels, None, uncertainty=pred.entropy() if entropy else None)
+            return pred
+        features = None if any(f is None for f in parts) else np.concatenate(parts)  # a member without any (ONNX): none
+        return ClassificationPrediction(logits=np.log(np.clip(mean, 1e-12, None)), probs=mean, features=features)

@@ -72,7 +72,7 @@ def test_predictions_match_the_predictor_and_are_cached(ws, monkeypatch):
     direct = Predictor(run, epoch).predict([image])[0].labels
     calls = []
     real = Predictor.predict
-    monkeypatch.setattr(Predictor, "predict", lambda self, images: calls.append(len(images)) or real(self, images))
+    monkeypatch.setattr(Predictor, "predict", lambda self, images, **kw: calls.append(len(images)) or real(self, images, **kw))
     # label maps an earlier test's evaluation stored for these session-wide runs would be read instead of
     # predicted (tests/evaluation/test_evaluate.py covers that road): this test is about the memory cache
     monkeypatch.setattr(predictions, "_stored", lambda members, ref: None)
@@ -206,7 +206,7 @@ def test_read_image_applies_exif_converts_downscales_and_refuses_garbage(tmp_pat
 def test_predict_image_is_cached_by_content(ws, monkeypatch):
     calls = []
     real = Predictor.predict
-    monkeypatch.setattr(Predictor, "predict", lambda self, images: calls.append(1) or real(self, images))
+    monkeypatch.setattr(Predictor, "predict", lambda self, images, **kw: calls.append(1) or real(self, images, **kw))
     image = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
     A.UPLOADS.clear()
     p1 = A.predict_image(member(ws, "seg-a"), image)
