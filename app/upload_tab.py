@@ -18,7 +18,7 @@ from core.explorer import (
     check_method,
     embedding,
     embedding_methods,
-    legend_path,
+    legend_html,
     nearest_epoch,
     place_on_embedding,
     placement_split,
@@ -49,9 +49,9 @@ def upload(ctx: AppContext, image: str | None, runs: list[str], opacity: float =
     members = [(n, (ctx.ws.run(n), nearest_epoch(ctx.ws.run(n), "best"))) for n in names]
     result = analyze(ctx.renders, read_upload(image, max_side=ctx.max_upload_side), members, opacity=opacity)
     seg = next((r for _, (r, _) in members if r.task.dense), None)
-    legend = gr.update(visible=False)
-    if seg:
-        legend = gr.update(value=legend_path(ctx.renders, seg.classes, seg.palette), visible=True)
+    legend = gr.update(value="", visible=False)
+    if seg:  # swatches of the classes the runs predicted on this image only
+        legend = gr.update(value=legend_html(seg.classes, seg.palette, result.present), visible=True)
     topk = gr.update(value=topk_bars(result.topk), visible=True) if result.topk else gr.update(visible=False)
     return gr.update(value=gallery(result.panels), columns=min(len(result.panels), 4)), result.scores, result.status, legend, topk
 
@@ -130,7 +130,7 @@ def _results(c: SimpleNamespace) -> None:
         interactive=False,
         elem_id="upload-gallery",
     )
-    c.legend = gr.Image(show_label=False, interactive=False, height=90, container=False, buttons=[], visible=False)
+    c.legend = gr.HTML("", visible=False, elem_id="upload-legend")
     c.topk = gr.Plot(label="Top-5 probabilities (classification runs)", visible=False)
     with gr.Accordion("Results as JSON (what /upload returns)", open=False):
         c.data = gr.JSON(label="results")

@@ -14,6 +14,7 @@ from PIL import Image, UnidentifiedImageError
 from core import visualize as V
 from core.data.images import too_large_message
 from core.explorer.cache import UPLOADS
+from core.explorer.legends import present_classes
 from core.explorer.predictions import Member, get_predictor, member_key
 from core.explorer.validation import run_failure
 from core.inference import ClassificationPrediction, SegmentationPrediction, to_rgb_array
@@ -118,7 +119,7 @@ def analyze(
     opacity = round(float(np.clip(opacity, 0.0, 1.0)), 3)
     size = upload.size_text
     panels = [Panel(renders.path(("upload", digest), lambda: display(image)), f"your image · {size}")]
-    rows, topk = [], []
+    rows, topk, present = [], [], set()
     for name, member in members:
         run, epoch = member
         try:
@@ -132,6 +133,7 @@ def analyze(
         if run.task.dense:
             seg_panels, row = _segmentation_panels(renders, image, digest, name, member, pred, opacity)
             panels += seg_panels
+            present.update(present_classes(None, [pred.labels], run.num_classes, run.ignore_index))
             rows.append(row)
         else:
             top = [(run.classes[c], p) for c, p in pred.topk(5)]
@@ -139,7 +141,7 @@ def analyze(
             rows.append({"run": name, "epoch": epoch, "top5": [[c, p] for c, p in top]})
     scores = {"width": int(image.shape[1]), "height": int(image.shape[0]), "runs": rows}
     scores.update(original_width=int(upload.original[0]), original_height=int(upload.original[1]))
-    return Comparison(panels, scores, f"{size} · {len(members)} runs", topk)
+    return Comparison(panels, scores, f"{size} · {len(members)} runs", topk, sorted(present))
 
 
 def _segmentation_panels(renders, image: np.ndarray, digest: str, name: str, member: Member, pred, opacity: float):

@@ -309,6 +309,10 @@ def test_upload_an_example_and_an_unreadable_file(app, ws, tmp_path):
     )
     np.testing.assert_array_equal(read(panels[2]["image"]), as_served(V.entropy_map(pred.entropy(), 11), tmp_path))
     assert data["runs"][0]["mean_entropy"] == pytest.approx(float(pred.entropy().mean()), rel=1e-5)
+    pred_b = Predictor(ws.run("seg-b"), "best").predict([image])[0]
+    shown = sorted(set(np.unique(pred.labels).tolist()) | set(np.unique(pred_b.labels).tolist()))
+    legend = legend if isinstance(legend, str) else legend["value"]  # the legend: the classes predicted here only
+    assert re.findall(r'data-class="([^"]+)"', legend) == [ws.run("seg-a").classes[c] for c in shown]
     if "cls-a" in ws.runs:
         fig = figure(topk)
         assert fig["data"][0]["name"] == "cls-a" and set(fig["data"][0]["x"]) <= set(ws.run("cls-a").classes)
