@@ -145,9 +145,9 @@ def test_compare_shows_hf_and_onnx_runs_beside_a_registry_run(client):
     )
     assert [r["run"] for r in scores["runs"]] == names and not any("error" in r for r in scores["runs"])
     assert all(0 <= r["miou"] <= 1 for r in scores["runs"]) and len(value(gallery)) == 5  # image, truth, three
-    listed = c.predict(api_name="/runs")[1]
+    listed = c.predict(api_name="/runs")[2]  # table, parallel coordinates, JSON, status
     unavailable = {u["run"]: u["reason"] for u in listed["unavailable"]}
-    assert "onnx-outside" not in [r["run"] for r in listed["runs"]]
+    assert "onnx-outside" not in [r["run"] for r in listed["rows"]]
     assert "points outside the run directory" in unavailable["onnx-outside"]
 
 
