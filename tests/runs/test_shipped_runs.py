@@ -73,15 +73,17 @@ def test_every_saved_epoch_loads_and_predicts_and_the_last_beats_the_first(ws, n
     run = ws.run(name)
     images, targets = sample(ws, name)
     accuracy = {}
+    ends = (run.epochs[0], run.epochs[-1])
     for epoch in run.epochs:
-        preds = Predictor(run, epoch).predict(images)
+        n = len(images) if epoch in ends else 2  # middle epochs: loaded and run on 2 images (time)
+        preds = Predictor(run, epoch).predict(images[:n])
         if run.task.name == "segmentation":
             labels = [p.labels for p in preds]
-            assert all(lab.shape == t.shape for lab, t in zip(labels, targets))
-            accuracy[epoch] = pixel_accuracy(labels, targets, run.ignore_index)
+            assert all(lab.shape == t.shape for lab, t in zip(labels, targets[:n]))
+            accuracy[epoch] = pixel_accuracy(labels, targets[:n], run.ignore_index)
         else:
             probs = np.stack([p.probs for p in preds])
-            assert probs.shape == (len(images), run.num_classes) and np.allclose(probs.sum(1), 1, atol=1e-4)
+            assert probs.shape == (n, run.num_classes) and np.allclose(probs.sum(1), 1, atol=1e-4)
     if run.task.name == "segmentation":
         first, last = run.epochs[0], run.epochs[-1]
         assert accuracy[last] > accuracy[first], f"{name}: pixel accuracy per epoch on the sample: {accuracy}"
