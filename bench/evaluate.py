@@ -38,15 +38,14 @@ DEFAULT_DATA = ROOT.parent / "shared" / "data" / "camvid"
 
 
 def forward_only(run, data_root: str, batch: int = 8) -> float:
-    """Images/s of the Predictor's model: preprocessing, forward and argmax, in batches."""
+    """Images/s of the forward-only Predictor: preprocessing, the forward (with the test-time flips or scales the run
+    records, as every view uses them), upsampling and the argmax (``predict(probs=False)``), in batches."""
     predictor = Predictor(run, "best", device="cpu", batch_size=batch)
     ds = run.open_dataset("val", data_root)
     images = [ds.load(i)[0] for i in range(len(ds))]
     start = time.perf_counter()
-    with torch.inference_mode():
-        for x, _ in predictor._batches(images):
-            out = predictor.model(x)
-            (out["out"] if isinstance(out, dict) else out).argmax(1)
+    for b in range(0, len(images), batch):
+        predictor.predict(images[b : b + batch], probs=False)
     return len(images) / (time.perf_counter() - start)
 
 
