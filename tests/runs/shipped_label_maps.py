@@ -34,25 +34,41 @@ def _imports():
     return Predictor, discover_runs, sample_split
 
 
-def label_maps() -> dict[str, dict]:
-    """{run name: {"epoch", "split", "images", "sha256", "counts"}} for every run under checkpoints/."""
-    Predictor, discover_runs, sample_split = _imports()
+def label_maps(workers: int = 1) -> dict[str, dict]:
+    """{run name: {"epoch", "split", "images", "sha256", "counts"}} for every run under checkpoints/; the runs
+    are shared among ``workers`` processes of one torch thread each (what each predicts does not change)."""
+    _, discover_runs, _ = _imports()
     runs, problems = discover_runs(ROOT / "checkpoints")
     assert not problems, problems
-    out = {}
-    for run in runs:
-        name = run.path.relative_to(ROOT / "checkpoints").as_posix()
-        dataset = run.data["name"]
-        split = sample_split(dataset) or run.data["val_split"]
-        ds = run.open_dataset(split, str(ROOT / "no-such-root"))
-        n = min(IMAGES[dataset], len(ds))
-        predictor = Predictor(run, "best", device="cpu")
-        preds = predictor.predict([ds.load(i)[0] for i in range(n)])
-        labels = [np.asarray(p.labels if hasattr(p, "labels") else p.probs.argmax(), dtype=np.uint8) for p in preds]
-        digest = hashlib.sha256(b"".join(np.ascontiguousarray(m).tobytes() for m in labels)).hexdigest()
-        counts = [np.bincount(m.ravel(), minlength=run.num_classes).tolist() for m in labels]
-        out[name] = {"epoch": predictor.epoch, "split": split, "images": n, "sha256": digest, "counts": counts}
-    return out
+    names = [run.path.relative_to(ROOT / "checkpoints").as_posix() for run in runs]
+    if workers <= 1:
+        return dict(zip(names, map(_one, names)))
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return dict(zip(names, pool.map(_one, names)))
+
+
+def _one(name: str) -> dict:
+    """One run's record (best epoch, the first images of its shipped split), on one torch thread."""
+    import torch
+
+    torch.set_num_threads(1)
+    Predictor, _, sample_split = _imports()
+    from core.runs import load_run
+
+    run = load_run(ROOT / "checkpoints" / name)
+    dataset = run.data["name"]
+    split = sample_split(dataset) or run.data["val_split"]
+    ds = run.open_dataset(split, str(ROOT / "no-such-root"))
+    n = min(IMAGES[dataset], len(ds))
+    predictor = Predictor(run, "best", device="cpu")
+    preds = predictor.predict([ds.load(i)[0] for i in range(n)])
+    labels = [np.asarray(p.labels if hasattr(p, "labels") else p.probs.argmax(), dtype=np.uint8) for p in preds]
+    digest = hashlib.sha256(b"".join(np.ascontiguousarray(m).tobytes() for m in labels)).hexdigest()
+    counts = [np.bincount(m.ravel(), minlength=run.num_classes).tolist() for m in labels]
+    return {"epoch": predictor.epoch, "split": split, "images": n, "sha256": digest, "counts": counts}
 
 
 def machine() -> str:

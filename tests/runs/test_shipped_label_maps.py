@@ -1,7 +1,8 @@
 """Refactors change no behaviour: every shipped run predicts the label maps recorded before the
 house-by-concern move (``tests/runs/shipped_label_maps.py``), on the shipped CamVid sample and on synthstreets.
 
-Slow on purpose (about a minute on 2 cores): it runs all 18 shipped runs, which is what makes it a check.
+Slow on purpose (about 30 s on 2 cores, in two processes of one thread): it runs all 18 shipped runs, which is
+what makes it a check.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from tests.runs.shipped_label_maps import RECORD, label_maps, machine
 
 def test_every_shipped_run_predicts_the_recorded_label_maps():
     record = json.loads(RECORD.read_text())
-    now = label_maps()
+    now = label_maps(workers=2)
     assert set(now) == set(record["runs"])
     same_machine = machine() == record["machine"]
     for name, rec in record["runs"].items():
