@@ -12,7 +12,7 @@ from core.explorer import Workspace
 from core.inference import Predictor
 from tests.conftest import ROOT
 
-SAMPLE_IMAGES = 8
+SAMPLE_IMAGES = 4
 
 
 @pytest.fixture(scope="module")
