@@ -26,3 +26,16 @@ def running_app(runs_dir: Path, cache_dir: Path, data_root: str | None = None, *
         yield demo, f"http://127.0.0.1:{port}/"
     finally:
         demo.close()
+
+
+@contextmanager
+def app_client(runs_dir: Path, tmp_path_factory):
+    """(workspace, gradio_client.Client) of an app on ``runs_dir`` with empty caches, for a module's fixture."""
+    import gradio_client
+
+    from core import explorer
+
+    explorer.clear_caches()
+    with running_app(runs_dir, tmp_path_factory.mktemp("cache")) as (demo, url):
+        dl = str(tmp_path_factory.mktemp("dl"))
+        yield demo.explorer_context.ws, gradio_client.Client(url, verbose=False, download_files=dl)

@@ -56,7 +56,7 @@ def test_metrics_and_evaluation_views(page):
     shot(page, "metrics")
     ws = page.demo.explorer_context.ws
     if "val-sample" in {s for n in ws.names for s in ws.splits(ws.dataset(n))}:
-        # with ../shared present, "val" is CamVid's 101 images: 6 runs of it are over the cold-click limit and
+        # with the full CamVid dataset found, "val" is CamVid's 101 images: 6 runs of it are over the cold-click limit and
         # are sent offline (tests/evaluation/test_evaluate.py); the shipped 24-image sample is computed here
         page.locator("#metrics-split").get_by_label("Split").click()
         page.get_by_role("option", name="val-sample", exact=True).click()

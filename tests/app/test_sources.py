@@ -15,7 +15,6 @@ import pytest
 import torch
 from torch import nn
 
-from core import explorer as A
 from core.data import eval_transforms, get_dataset
 from core.models import SegmentationModel, register_model
 from core.models._api import MODELS
@@ -24,7 +23,7 @@ from core.tasks import SegmentationTask
 from core.train import TrainConfig, train
 from core.train.writer import RunWriter
 from tests.app.test_e2e import figure, value
-from tests.app_server import running_app
+from tests.app_server import app_client
 from tests.conftest import ROOT, subprocess_env
 
 gradio_client = pytest.importorskip("gradio_client")
@@ -195,12 +194,8 @@ def test_a_fresh_process_rebuilds_every_source_from_the_run_directory_alone(sour
 
 @pytest.fixture(scope="module")
 def client(source_runs, tmp_path_factory):
-    A.clear_caches()
-    with running_app(source_runs[0], tmp_path_factory.mktemp("cache")) as (demo, url):
-        yield (
-            demo.explorer_context.ws,
-            gradio_client.Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("dl"))),
-        )
+    with app_client(source_runs[0], tmp_path_factory) as served:
+        yield served
 
 
 def test_compare_and_embedding_show_other_libraries_beside_a_registry_run(client):

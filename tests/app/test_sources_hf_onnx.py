@@ -16,7 +16,6 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from core import explorer as A
 from core.data import eval_transforms, get_dataset
 from core.models import arch_arguments, build_arch
 from core.models.sources.onnx import ONNX_FILE
@@ -24,7 +23,7 @@ from core.runs import load_run
 from core.train.import_run import main as import_main
 from core.train.writer import RunWriter
 from tests.app.test_e2e import figure, value
-from tests.app_server import running_app
+from tests.app_server import app_client
 from tests.conftest import ROOT, subprocess_env
 from tests.tiny_models import SEGFORMER, export_onnx, hf_model
 
@@ -129,12 +128,8 @@ def test_a_fresh_process_rebuilds_hf_and_onnx_runs_from_their_directories_alone(
 
 @pytest.fixture(scope="module")
 def client(runs, tmp_path_factory):
-    A.clear_caches()
-    with running_app(runs[0], tmp_path_factory.mktemp("cache")) as (demo, url):
-        yield (
-            demo.explorer_context.ws,
-            gradio_client.Client(url, verbose=False, download_files=str(tmp_path_factory.mktemp("dl"))),
-        )
+    with app_client(runs[0], tmp_path_factory) as served:
+        yield served
 
 
 def test_compare_shows_hf_and_onnx_runs_beside_a_registry_run(client):
