@@ -13,7 +13,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import ndimage
 
 DILATION_RATIO = 0.02
 
@@ -26,14 +25,38 @@ def band_width(height: int, width: int, ratio: float = DILATION_RATIO) -> int:
 def inner_band(labels: np.ndarray, d: int) -> np.ndarray:
     """(H, W) bool: pixels within chessboard distance ``d`` of a pixel of another label or of the border.
 
-    One max and one min filter over a (2d+1) window decide it for every class at once: a pixel is
-    interior exactly when the whole window (inside the image) holds its own label.
+    Equivalently, within ``d - 1`` of an edge pixel (one with an 8-neighbour of another label, or on the border):
+    the first change of label on the straight path to that other pixel is next to such an edge pixel. So one
+    comparison with each neighbour and one max filter over a (2d-1) window decide it for every class at once.
     """
-    lab = np.asarray(labels, dtype=np.int64)
-    size = 2 * d + 1
-    hi = ndimage.maximum_filter(lab, size=size, mode="constant", cval=np.iinfo(np.int64).max)
-    lo = ndimage.minimum_filter(lab, size=size, mode="constant", cval=np.iinfo(np.int64).min)
-    return (hi != lab) | (lo != lab)
+    lab = np.asarray(labels)
+    edge = np.zeros(lab.shape, dtype=np.uint8)  # (H, W) 1 where a neighbour has another label
+    edge[[0, -1], :] = 1
+    edge[:, [0, -1]] = 1
+    h, w = lab.shape
+    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):  # each neighbour pair once; both ends marked
+        first = (slice(0, h - dy), slice(max(0, -dx), w - max(0, dx)))  # a pixel, and below it its neighbour
+        second = (slice(dy, h), slice(max(0, dx), w - max(0, -dx)))
+        differ = lab[first] != lab[second]
+        edge[first] |= differ
+        edge[second] |= differ
+    return _grow(_grow(edge.astype(bool), d - 1, 0), d - 1, 1)
+
+
+def _grow(mask: np.ndarray, r: int, axis: int) -> np.ndarray:
+    """``mask`` OR-ed over a window of 2r + 1 along ``axis`` (zeros beyond the image): scipy's maximum filter on
+    booleans, by doubling the window with shifted ORs (log2(r) passes over the image, about 5x quicker here)."""
+    if r == 0:
+        return mask
+    m = np.moveaxis(mask, axis, 0)
+    out = np.concatenate([np.zeros((r, *m.shape[1:]), bool), m])  # out[j] covers the window starting at j - r
+    width, full = 1, 2 * r + 1
+    while 2 * width <= full:  # out[j] = OR of the `width` rows from j on
+        out[:-width] |= out[width:]
+        width *= 2
+    if full > width:
+        out[: -(full - width)] |= out[full - width :]
+    return np.moveaxis(out[: m.shape[0]], 0, axis)
 
 
 def boundary_counts(

@@ -27,12 +27,20 @@ def calibration_sums(
     ``pred``, the argmax of ``probs`` when the caller has it (numpy's argmax over the first axis is slow).
     """
     probs = np.asarray(probs).reshape(num_classes, -1)  # (K, N) as given (float32): no (K, N) float64 copy
-    target = np.asarray(target).reshape(-1)
-    keep = (target >= 0) & (target < num_classes)
+    pred = probs.argmax(0) if pred is None else pred
+    return confidence_sums(probs.max(0), pred, target, num_classes, ignore_index, bins)
+
+
+def confidence_sums(
+    confidence: np.ndarray, pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None, bins: int = BINS
+) -> np.ndarray:
+    """``calibration_sums`` from each pixel's (or image's) top probability and predicted class, without the K maps."""
+    target, pred = np.asarray(target).reshape(-1), np.asarray(pred).reshape(-1)
+    keep = (target >= 0) & (target < num_classes) & (pred >= 0) & (pred < num_classes)
     if ignore_index is not None:
         keep &= target != ignore_index
-    pred = probs.argmax(0) if pred is None else np.asarray(pred).reshape(-1)
-    pred, conf = pred[keep].astype(np.int64), probs.max(0)[keep].astype(np.float64)  # (n,): sums are float64
+    pred = pred[keep].astype(np.int64)  # (n,)
+    conf = np.asarray(confidence).reshape(-1)[keep].astype(np.float64)  # (n,): sums are float64
     target = target[keep]
     b = np.minimum((conf * bins).astype(np.int64), bins - 1)  # bin i holds [i/bins, (i+1)/bins); 1.0 goes to the last
     cell = pred * bins + b

@@ -9,7 +9,7 @@ from scipy import ndimage
 
 from core.evaluation.agreement import churn, consensus, segment_recall, segment_recall_counts
 from core.evaluation.boundary import band_width, boundary_counts, boundary_iou, inner_band
-from core.evaluation.calibration import calibration_sums, confidence_error_map, ece, per_class_ece, reliability
+from core.evaluation.calibration import calibration_sums, confidence_error_map, confidence_sums, ece, per_class_ece, reliability
 from core.evaluation.significance import paired_bootstrap, significant, verdict
 
 
@@ -30,10 +30,12 @@ def test_boundary_iou_of_two_shifted_squares():
     assert 16 / 56 < 80 / 120
 
 
-def test_boundary_band_matches_a_per_class_erosion():
-    rng = np.random.default_rng(0)
-    labels = ndimage.zoom(rng.integers(0, 4, (6, 8)), 6, order=0)  # blocky regions, 36 x 48
-    d = 3
+@pytest.mark.parametrize("d", [1, 2, 3, 5, 8])
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8])
+def test_boundary_band_matches_a_per_class_erosion(d, dtype):
+    rng = np.random.default_rng(d)
+    labels = ndimage.zoom(rng.integers(0, 4, (6, 8)), 6, order=0).astype(dtype)  # blocky regions, 36 x 48
+    labels[rng.random(labels.shape) < 0.01] = 3  # and single-pixel specks
     band = inner_band(labels, d)
     for c in range(4):  # the definition: pixels of the class that a d-fold 3x3 erosion (border = outside) removes
         mask = labels == c
@@ -138,3 +140,25 @@ def test_segment_recall_by_size_bins():
     assert counts[1].tolist() == [[0, 1], [1, 1], [1, 1]]
     assert segment_recall(counts)[1].tolist() == [0.0, 1.0, 1.0]
     assert counts[0, 2].tolist() == [1, 1]  # the background: one large segment, found
+
+
+def test_segment_counts_are_the_same_on_compact_labels():
+    rng = np.random.default_rng(3)
+    target = ndimage.zoom(rng.integers(0, 5, (8, 10)), 5, order=0)  # (40, 50), classes 0-4
+    target[rng.random(target.shape) < 0.05] = 255  # scattered void
+    pred = np.where(rng.random(target.shape) < 0.2, rng.integers(0, 5, target.shape), target)
+    wide = segment_recall_counts(pred, target, 5, 255)
+    np.testing.assert_array_equal(segment_recall_counts(pred.astype(np.uint8), target.astype(np.uint8), 5, 255), wide)
+    for c in range(5):  # each class's segments by hand: 8-connected components of its pixels
+        comps, n = ndimage.label(target == c, structure=np.ones((3, 3)))
+        assert wide[c].sum(0)[1] == n
+
+
+def test_calibration_from_top_probabilities_equals_from_the_maps():
+    rng = np.random.default_rng(4)
+    probs = rng.dirichlet(np.ones(3), size=200).T.astype(np.float32)  # (K=3, N=200)
+    target = rng.integers(0, 3, 200)
+    target[:10] = 255
+    np.testing.assert_array_equal(
+        confidence_sums(probs.max(0), probs.argmax(0), target, 3, 255), calibration_sums(probs, target, 3, 255)
+    )
