@@ -81,12 +81,13 @@ class Ensemble:
         return self.name
 
     def predict(
-        self, images: Sequence[ImageLike], *, probs: bool = True, entropy: bool = False
+        self, images: Sequence[ImageLike], *, probs: bool = True, entropy: bool = False, confidence: bool = False
     ) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
         """One prediction per image, at its own size, from the weighted mean of the members' probabilities.
 
-        ``probs=False`` (segmentation) keeps only the label map of that mean (and its entropy with ``entropy=True``),
-        as ``Predictor.predict`` does. A dense member's probabilities are added to the running mean and dropped.
+        ``probs=False`` (segmentation) keeps only the label map of that mean (and its entropy with ``entropy=True``,
+        its top probability with ``confidence=True``), as ``Predictor.predict`` does. A dense member's probabilities are
+        added to the running mean and dropped.
         """
         images = list(images)
         mean: list[np.ndarray] = []  # [image] (K, H, W) or (K,) float64
@@ -99,14 +100,19 @@ class Ensemble:
                     mean[j] += w * m.probs.astype(np.float64)  # the same sums, in the same order, as before
                 if not self.task.dense:
                     features[j].append(m.features)
-        return [self._one(acc.astype(np.float32), f, probs, entropy) for acc, f in zip(mean, features)]
+        return [self._one(acc.astype(np.float32), f, probs, entropy, confidence) for acc, f in zip(mean, features)]
 
-    def _one(self, mean: np.ndarray, parts: list, probs: bool, entropy: bool):
+    def _one(self, mean: np.ndarray, parts: list, probs: bool, entropy: bool, confidence: bool = False):
         """The prediction of the mean probabilities ``mean`` ((K, H, W) or (K,)), with the members' embeddings ``parts``."""
         if self.task.dense:
             pred = SegmentationPrediction(labels=mean.argmax(0).astype(np.int64), probs=mean)
             if not probs:
-                pred = SegmentationPrediction(pred.labels, None, uncertainty=pred.entropy() if entropy else None)
+                pred = SegmentationPrediction(
+                    pred.labels,
+                    None,
+                    uncertainty=pred.entropy() if entropy else None,
+                    confidence=mean.max(0) if confidence else None,
+                )
             return pred
         features = None if any(f is None for f in parts) else np.concatenate(parts)  # a member without any (ONNX): none
         return ClassificationPrediction(logits=np.log(np.clip(mean, 1e-12, None)), probs=mean, features=features)

@@ -35,6 +35,7 @@ class SegmentationPrediction:
     probs: np.ndarray | None  # (K, H, W) float32 softmax probabilities; None from ``predict(probs=False)``
     features: np.ndarray | None = None  # (C, h, w) the embedding the classifier read (``predict(features=True)``)
     uncertainty: np.ndarray | None = None  # (H, W) float32 entropy, kept by ``predict(probs=False, entropy=True)``
+    confidence: np.ndarray | None = None  # (H, W) float32 top probability, kept by ``predict(probs=False, confidence=True)``
 
     def entropy(self) -> np.ndarray:
         """(H, W) per-pixel entropy in nats: the model's uncertainty."""
@@ -132,7 +133,13 @@ class Predictor:
 
     @torch.inference_mode()
     def predict(
-        self, images: Sequence[ImageLike], *, features: bool = False, probs: bool = True, entropy: bool = False
+        self,
+        images: Sequence[ImageLike],
+        *,
+        features: bool = False,
+        probs: bool = True,
+        entropy: bool = False,
+        confidence: bool = False,
     ) -> list[SegmentationPrediction] | list[ClassificationPrediction]:
         """One prediction per input image, at that image's size.
 
@@ -152,7 +159,7 @@ class Predictor:
         out: list = []
         for x, sizes in self._batches(list(images)):
             if self.run.task.dense:
-                out.extend(self._segment(x, sizes, features, probs=probs, entropy=entropy))
+                out.extend(self._segment(x, sizes, features, probs=probs, entropy=entropy, confidence=confidence))
             else:
                 logits, feats = self._classify(x)  # (B, K), (B, D) or None
                 if self.tta_flip:
@@ -202,7 +209,14 @@ class Predictor:
         return f"run {self.run.name}" + (f" @ {self.epoch}" if self.epoch is not None else "")
 
     def _segment(
-        self, x: Tensor, sizes: list[tuple[int, int]], features: bool, *, probs: bool = True, entropy: bool = False
+        self,
+        x: Tensor,
+        sizes: list[tuple[int, int]],
+        features: bool,
+        *,
+        probs: bool = True,
+        entropy: bool = False,
+        confidence: bool = False,
     ) -> list[SegmentationPrediction]:
         result: dict[str, Tensor] = {}
         logits = None
@@ -222,20 +236,28 @@ class Predictor:
             if not (probs or entropy):  # labels only: channels-last upsampling and argmax over K, ~2x faster
                 cl = logits[j : j + 1].contiguous(memory_format=torch.channels_last)  # (1, K, h, w); not lg[None]: its
                 # batch stride would make interpolate take the slow layout
-                up = F.interpolate(cl, size=hw, mode="bilinear", align_corners=False)  # (1, K, H, W)
-                preds.append(SegmentationPrediction(up[0].argmax(0).cpu().numpy(), None, f))  # (H, W)
+                up = F.interpolate(cl, size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
+                if not confidence:
+                    preds.append(SegmentationPrediction(up.argmax(0).cpu().numpy(), None, f))  # (H, W)
+                    continue
+                top, labels = up.max(0)  # (H, W) each: the same first-maximum labels as argmax
+                conf = (up - top).exp_().sum(0).reciprocal_()  # (H, W) softmax's largest value, 1 / sum exp(l - max)
+                preds.append(SegmentationPrediction(labels.cpu().numpy(), None, f, confidence=conf.cpu().numpy()))
                 continue
             lg = F.interpolate(lg[None], size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
             if not probs:
-                preds.append(_labels_only(lg, f))
+                preds.append(_labels_only(lg, f, confidence))
                 continue
             p = lg.softmax(0).cpu().numpy()  # (K, H, W)
-            preds.append(SegmentationPrediction(p.argmax(0), p, f))  # numpy's argmax over K is ~4x torch's here
+            preds.append(
+                SegmentationPrediction(p.argmax(0), p, f, confidence=p.max(0) if confidence else None)
+            )  # numpy's argmax over K is ~4x torch's here
         return preds
 
 
-def _labels_only(logits: Tensor, features: np.ndarray | None) -> SegmentationPrediction:
+def _labels_only(logits: Tensor, features: np.ndarray | None, confidence: bool = False) -> SegmentationPrediction:
     """The label map and the (H, W) entropy of the (K, H, W) logits, as the full prediction computes them, without
-    keeping its K probability maps."""
+    keeping its K probability maps (their (H, W) maximum with ``confidence``)."""
     full = SegmentationPrediction(np.empty(0), logits.softmax(0).cpu().numpy(), features)  # (K, H, W)
-    return SegmentationPrediction(full.probs.argmax(0), None, features, full.entropy())
+    conf = full.probs.max(0) if confidence else None
+    return SegmentationPrediction(full.probs.argmax(0), None, features, full.entropy(), conf)

@@ -82,6 +82,20 @@ def test_dataset_predictions_and_ensembles_keep_labels_and_still_average_probabi
     np.testing.assert_array_equal(kept, mean.argmax(0))
 
 
+def test_a_pass_without_probability_maps_keeps_each_pixels_top_probability(ws):
+    run = ws.run("seg-a")
+    e = A.nearest_epoch(run, "best")
+    image = np.random.default_rng(2).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    full = Predictor(run, e).predict([image])[0]
+    kept = Predictor(run, e).predict([image], probs=False, confidence=True)[0]
+    assert kept.probs is None and kept.confidence.shape == (30, 40)
+    np.testing.assert_array_equal(kept.labels, full.labels)
+    np.testing.assert_allclose(kept.confidence, full.probs.max(0), rtol=1e-5)  # 1 / sum exp(l - max) = softmax's top
+    members = [(run, e), (ws.run("seg-b"), 3)]
+    mean = Ensemble(members).predict([image])[0].probs
+    np.testing.assert_array_equal(Ensemble(members).predict([image], probs=False, confidence=True)[0].confidence, mean.max(0))
+
+
 def _png(w: int, h: int) -> bytes:
     buf = io.BytesIO()
     Image.new("RGB", (w, h), (200, 30, 30)).save(buf, "PNG")

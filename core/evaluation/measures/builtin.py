@@ -9,7 +9,7 @@ import numpy as np
 
 from core.evaluation.agreement import SIZE_NAMES, segment_recall, segment_recall_counts
 from core.evaluation.boundary import boundary_counts, boundary_iou
-from core.evaluation.calibration import BINS, calibration_sums, ece, per_class_ece, reliability
+from core.evaluation.calibration import BINS, confidence_sums, ece, per_class_ece, reliability
 from core.evaluation.measures.base import Item, Measure, Part, View, register_measure
 from core.evaluation.metrics import nanmean
 
@@ -28,6 +28,7 @@ class Confusion(Measure):
     """One confusion matrix over every labelled pixel (or image) of the split: dataset mIoU, accuracy, top-k."""
 
     name, title = "confusion", "Confusion matrix"
+    needs_probs = False  # segmentation reads labels
 
     def parts(self, num_classes: int) -> dict[str, Part]:
         return {"matrix": Part((num_classes, num_classes), "int64"), "top5": Part((1,), "int64")}
@@ -48,6 +49,7 @@ class PerImage(Measure):
     confusion cells in sparse form (which images have most pixels of true a predicted as b)."""
 
     name, title = "per_image", "Per-image scores"
+    needs_probs = False  # segmentation reads labels
 
     def parts(self, num_classes: int) -> dict[str, Part]:
         return {
@@ -85,6 +87,7 @@ class BoundaryIoU(Measure):
     """Boundary IoU per class (Cheng et al. 2021) beside region IoU, and min(IoU, boundary IoU)."""
 
     name, title = "boundary", "Boundary IoU"
+    needs_probs = False  # segmentation reads labels
     dense_only = True
     view = View(
         "per_class",
@@ -96,7 +99,7 @@ class BoundaryIoU(Measure):
         return {"counts": Part((3, num_classes), "int64"), "region": Part((2, num_classes), "int64")}
 
     def update(self, state: dict[str, Any], item: Item) -> None:
-        state["counts"] += boundary_counts(item.labels, item.target, item.num_classes, item.ignore_index)
+        state["counts"] += boundary_counts(*item.compact(), item.num_classes, item.ignore_index)
         cm = item.confusion()
         inter = np.diag(cm)
         state["region"] += np.stack([inter, cm.sum(0) + cm.sum(1) - inter])
@@ -119,13 +122,15 @@ class Calibration(Measure):
     """Expected calibration error over 15 confidence bins, per-class ECE and the reliability diagram."""
 
     name, title = "calibration", "Calibration"
+    needs_probs = False  # segmentation reads labels and the top probability
     view = View("reliability", series=(("class_ece", "ECE of its predictions"),), summary=(("ece", "ECE"),))
 
     def parts(self, num_classes: int) -> dict[str, Part]:
         return {"sums": Part((num_classes, BINS, 3), "float64")}
 
     def update(self, state: dict[str, Any], item: Item) -> None:
-        state["sums"] += calibration_sums(item.probs, item.target, item.num_classes, item.ignore_index, pred=item.labels)
+        conf = item.top_probability()
+        state["sums"] += confidence_sums(conf, *item.compact(), item.num_classes, item.ignore_index)
 
     def finish(self, state: dict[str, np.ndarray], classes: Sequence[str], task: Any) -> dict[str, Any]:
         sums = state["sums"]
@@ -137,6 +142,7 @@ class SegmentSizes(Measure):
     """Recall of ground-truth segments (8-connected) in small, medium and large area bins."""
 
     name, title = "segment_sizes", "Segments found by size"
+    needs_probs = False  # segmentation reads labels
     dense_only = True
     view = View("per_class_bins", series=(("recall", "recall"),), bins=SIZE_NAMES)
 
@@ -144,7 +150,7 @@ class SegmentSizes(Measure):
         return {"counts": Part((num_classes, len(SIZE_NAMES), 2), "int64")}
 
     def update(self, state: dict[str, Any], item: Item) -> None:
-        state["counts"] += segment_recall_counts(item.labels, item.target, item.num_classes, item.ignore_index)
+        state["counts"] += segment_recall_counts(*item.compact(), item.num_classes, item.ignore_index)
 
     def finish(self, state: dict[str, np.ndarray], classes: Sequence[str], task: Any) -> dict[str, Any]:
         counts = state["counts"]
