@@ -31,7 +31,7 @@ from tqdm.auto import tqdm
 
 from core.evaluation.measures import MEASURES, Measure, measures_for
 from core.inference import Predictor
-from core.inference.passes import SampleSpec, evaluate_chunk, merge_chunks
+from core.inference.passes import SampleSpec, Span, evaluate_chunks, merge_chunks
 from core.runs import Run, RunError, discover_runs
 from core.runs.results import ResultStore, content_hash, origin, result_key
 from core.utils.device import DistInfo, barrier, cleanup_distributed, init_distributed, pick_device, set_threads
@@ -112,13 +112,13 @@ def evaluate_target(
         return store
     plan = chunks_of(target.size, chunk)
     done = set(store.done_chunks())
-    mine = [c for j, c in enumerate(plan) if j % dist.world_size == dist.rank and c not in done]
-    device = pick_device() if predictor is None else None
-    for j, (start, stop) in enumerate(mine):
-        predictor = predictor or Predictor(target.run, target.epoch, device=device)
-        sub = None if progress is None else (lambda f, m, j=j: progress((j + f) / len(mine), m))  # this rank's share
-        with _autocast(predictor, amp):
-            store.write_chunk(evaluate_chunk(predictor, target.dataset, start, stop, todo, progress=sub))
+    mine = [
+        Span(s, e, list(range(s, e))) for j, (s, e) in enumerate(plan) if j % dist.world_size == dist.rank and (s, e) not in done
+    ]
+    if mine:
+        predictor = predictor or Predictor(target.run, target.epoch, device=pick_device())
+        with _autocast(predictor, amp):  # one pipeline over this rank's chunks; each is written as soon as it is done
+            evaluate_chunks(predictor, target.dataset, mine, todo, store.write_chunk, progress=progress)
     barrier()
     if dist.is_main:
         _finish(target, store, todo, plan, dist)

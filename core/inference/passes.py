@@ -15,6 +15,8 @@ classification, each class's items first in a seeded order, ``per_class`` of the
 from __future__ import annotations
 
 import math
+import os
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
@@ -67,36 +69,117 @@ def evaluate_chunk(
 ) -> Chunk:
     """Images ``start_index`` to ``stop_index`` of ``dataset`` (raw items, ``load(i)``) through ``predictor``;
     ``indices``, ascending, instead of the range (an embedding map's images only)."""
+    indices = range(start_index, stop_index) if indices is None else indices
+    out: list[Chunk] = []
+    span = Span(start_index, stop_index, [int(i) for i in indices])
+    options = {"labels": labels, "sample": sample, "batch_size": batch_size, "progress": progress}
+    evaluate_chunks(predictor, dataset, [span], measures, out.append, **options)
+    return out[0]
+
+
+@dataclass(frozen=True)
+class Span:
+    """The images of one chunk: ``indices`` (ascending), recorded as the range ``start`` to ``stop``."""
+
+    start: int
+    stop: int
+    indices: list[int]
+
+
+def evaluate_chunks(
+    predictor: Any,
+    dataset: Any,
+    spans: Sequence[Span],
+    measures: Sequence[Measure],
+    write: Callable[[Chunk], None],
+    *,
+    labels: bool = True,
+    sample: SampleSpec | None = SampleSpec(),
+    batch_size: int = 8,
+    progress: Progress | None = None,
+) -> None:
+    """Each span's images through ``predictor``, in batches that never cross a span (so a chunk's result does not
+    depend on which others run beside it); ``write(chunk)`` is called with each span's chunk once it is done.
+
+    One pipeline runs over all the spans: while the model runs on batch b, one thread loads batch b + 1 and another
+    accounts for batch b - 1 (measures, label maps, embedding points). Both run only on CPU time the model leaves
+    idle (``_background``), and numpy, scipy and zlib release the interpreter for most of their work."""
     task, classes, ignore = _label_set(predictor)
-    k, n = len(classes), len(dataset)
+    n = len(dataset)
     if getattr(predictor, "embeddings_unavailable", None):
         sample = None  # a model that serves no features (an ONNX graph without one): no embedding points
-    raw = start(measures, k)
-    chunk = Chunk(start_index, stop_index, freeze(measures, raw, [], k))  # replaced below
-    pngs, points = [], _Points(task.dense)
     subset = set(sample.subset(n).tolist()) if sample is not None and task.dense else set()
-    ranks = sample.ranks(n) if sample is not None and not task.dense else None
-    indices = list(range(start_index, stop_index)) if indices is None else [int(i) for i in indices]
-    for b in range(0, len(indices), batch_size):
-        batch = indices[b : b + batch_size]
-        items = [dataset.load(i) for i in batch]
-        want = task.dense and any(i in subset for i in batch)
-        preds = predictor.predict([im for im, _ in items], **({"features": True} if want else {}))
+    book = _Books(measures, task, len(classes), ignore, labels, sample, subset, n)
+    for s in spans:
+        if not s.indices:  # nothing to run: an empty chunk
+            book.account(s, [], [], [], write)
+    batches = [(s, s.indices[b : b + batch_size]) for s in spans for b in range(0, len(s.indices), batch_size)]
+    total, done = sum(len(s.indices) for s in spans), 0
+    with ThreadPoolExecutor(1, initializer=_background) as loader, ThreadPoolExecutor(1, initializer=_background) as worker:
+        loading = loader.submit(_load, dataset, batches[0][1]) if batches else None
+        accounting: list[Future] = []
+        for j, (span, batch) in enumerate(batches):
+            items = loading.result()
+            if j + 1 < len(batches):
+                loading = loader.submit(_load, dataset, batches[j + 1][1])
+            preds = predictor.predict([im for im, _ in items], **_asks(task, measures, any(i in subset for i in batch)))
+            last = j + 1 == len(batches) or batches[j + 1][0] is not span
+            accounting.append(worker.submit(book.account, span, batch, items, preds, write if last else None))
+            if len(accounting) > 2:  # at most three batches of predictions held
+                accounting.pop(0).result()
+            done += len(batch)
+            if progress is not None:
+                progress(done / max(1, total), f"images {done}/{total}")
+        for f in accounting:
+            f.result()
+
+
+class _Books:
+    """What the accounting thread keeps for the span in progress: measure states, label maps, embedding points."""
+
+    def __init__(self, measures, task, k: int, ignore: int, labels: bool, sample, subset: set, n: int) -> None:
+        self.measures, self.task, self.k, self.ignore, self.labels = measures, task, k, ignore, labels
+        self.sample, self.subset = sample, subset
+        self.ranks = sample.ranks(n) if sample is not None and not task.dense else None
+        self.span: Span | None = None
+
+    def account(self, span: Span, batch: list[int], items: list, preds: list, write: Callable | None) -> None:
+        if span is not self.span:
+            self.span, self.raw, self.pngs, self.points = span, start(self.measures, self.k), [], _Points(self.task.dense)
         for i, (_, target), pred in zip(batch, items, preds):
-            item = _item(i, target, pred, task, k, ignore)
-            for m in measures:
-                m.update(raw[m.name], item)
-            if labels and task.dense:
-                pngs.append(encode_png(item.labels))
-            if sample is not None:
-                points.add(i, item, pred, sample, subset, ranks)
-        if progress is not None:
-            done = min(b + batch_size, len(indices))
-            progress(done / max(1, len(indices)), f"images {start_index + done}/{n}")
-    chunk.states = freeze(measures, raw, indices, k)
-    chunk.labels = pngs
-    chunk.sample = points.arrays(sample, task.dense) if sample is not None else {}
-    return chunk
+            item = _item(i, target, pred, self.task, self.k, self.ignore)
+            for m in self.measures:
+                m.update(self.raw[m.name], item)
+            if self.labels and self.task.dense:
+                self.pngs.append(encode_png(item.labels))
+            if self.sample is not None:
+                self.points.add(i, item, pred, self.sample, self.subset, self.ranks)
+        if write is not None:
+            states = freeze(self.measures, self.raw, span.indices, self.k)
+            sample = self.points.arrays(self.sample, self.task.dense) if self.sample is not None else {}
+            write(Chunk(span.start, span.stop, states, self.pngs, sample))
+
+
+def _background() -> None:
+    """Run this thread only on CPU time the model's threads leave idle (Linux): a pre-empted thread of the
+    forward would stall the others at their next barrier, so the helpers must never take a core from it."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
+    except (AttributeError, OSError):  # not Linux, or not allowed: an ordinary thread
+        pass
+
+
+def _load(dataset: Any, batch: list[int]) -> list:
+    return [dataset.load(i) for i in batch]
+
+
+def _asks(task: Any, measures: Sequence[Measure], sampled: bool) -> dict[str, bool]:
+    """What to ask the predictor for: per-pixel features for an image of the embedding sample; no K probability
+    maps per image unless a measure reads them (the label map and the top probability otherwise)."""
+    if not task.dense:
+        return {}
+    asks = {"features": True} if sampled else {}
+    return asks if any(m.needs_probs for m in measures) else {**asks, "probs": False, "confidence": True}
 
 
 def _label_set(predictor: Any) -> tuple[Any, list[str], int]:
@@ -106,7 +189,7 @@ def _label_set(predictor: Any) -> tuple[Any, list[str], int]:
 
 def _item(i: int, target: Any, pred: Any, task: Any, k: int, ignore: int) -> Item:
     if task.dense:
-        return Item(i, np.asarray(target), pred.labels, pred.probs, k, ignore)
+        return Item(i, np.asarray(target), pred.labels, pred.probs, k, ignore, pred.confidence)
     return Item(i, int(target), int(np.argmax(pred.probs)), pred.probs, k, ignore)
 
 
@@ -131,12 +214,11 @@ class _Points:
         quota = max(1, math.ceil(2 * spec.per_class / max(1, images)))  # per image and class; trimmed later
         rng = np.random.default_rng([spec.seed, i])  # the same pixels however the split is cut into chunks
         (height, width), (fh, fw) = mask.shape, feats.shape[1:]
-        for c in np.unique(mask):
+        for c, where in _pixels_by_class(mask):  # each class's pixels in raster order
             if not 0 <= c < item.num_classes or c == item.ignore_index:
                 continue
-            ys, xs = np.nonzero(mask == c)
-            pick = rng.choice(len(ys), size=min(quota, len(ys)), replace=False)
-            ys, xs = ys[pick], xs[pick]
+            pick = where[rng.choice(len(where), size=min(quota, len(where)), replace=False)]
+            ys, xs = np.divmod(pick, width)
             self.parts["features"].append(feats[:, ys * fh // height, xs * fw // width].T)  # (q, C)
             self.parts["labels"].append(np.full(len(ys), c))
             self.parts["preds"].append(np.asarray(item.labels)[ys, xs])
@@ -150,6 +232,18 @@ class _Points:
         out = {key: np.concatenate(self.parts[key]) for key in keys}
         out["features"] = out["features"].astype(np.float32)
         return out if dense else best_ranked(out, spec.per_class)
+
+
+def _pixels_by_class(mask: np.ndarray) -> list[tuple[int, np.ndarray]]:
+    """(class, its flat pixel indices in raster order) for each class of ``mask``, ascending: one stable sort
+    (a radix sort on 16-bit labels), not a comparison and a scan of the whole image per class."""
+    flat = mask.ravel()
+    if flat.size and 0 <= flat.min() and flat.max() < 2**16:
+        flat = flat.astype(np.uint16)
+    order = np.argsort(flat, kind="stable")  # (H * W,) pixels grouped by class
+    grouped = flat[order]
+    cuts = np.flatnonzero(grouped[1:] != grouped[:-1]) + 1
+    return [(int(grouped[a]), order[a:b]) for a, b in zip(np.r_[0, cuts], np.r_[cuts, flat.size]) if b > a]
 
 
 def best_ranked(points: dict[str, np.ndarray], per_class: int) -> dict[str, np.ndarray]:

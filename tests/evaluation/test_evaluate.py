@@ -63,7 +63,8 @@ def assert_same(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> None:
         if a[k].dtype.kind in "iub":
             np.testing.assert_array_equal(a[k], b[k], err_msg=k)  # integer states: exactly
         else:
-            np.testing.assert_allclose(a[k], b[k], rtol=0, atol=1e-6, err_msg=k)
+            # float sums over many pixels: the ranks batch images differently, so float32 rounding differs
+            np.testing.assert_allclose(a[k], b[k], rtol=1e-7, atol=1e-6, err_msg=k)
 
 
 @pytest.fixture(scope="module")
