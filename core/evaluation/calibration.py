@@ -36,18 +36,20 @@ def confidence_sums(
 ) -> np.ndarray:
     """``calibration_sums`` from each pixel's (or image's) top probability and predicted class, without the K maps."""
     target, pred = np.asarray(target).reshape(-1), np.asarray(pred).reshape(-1)
-    keep = (target >= 0) & (target < num_classes) & (pred >= 0) & (pred < num_classes)
+    keep = (target < num_classes) & (pred < num_classes)
+    if target.dtype.kind == "i" or pred.dtype.kind == "i":
+        keep &= (target >= 0) & (pred >= 0)
     if ignore_index is not None:
         keep &= target != ignore_index
-    pred = pred[keep].astype(np.int64)  # (n,)
+    pred, target = pred[keep], target[keep]  # (n,) each
     conf = np.asarray(confidence).reshape(-1)[keep].astype(np.float64)  # (n,): sums are float64
-    target = target[keep]
     b = np.minimum((conf * bins).astype(np.int64), bins - 1)  # bin i holds [i/bins, (i+1)/bins); 1.0 goes to the last
-    cell = pred * bins + b
-    out = np.zeros((num_classes * bins, 3))
-    out[:, 0] = np.bincount(cell, minlength=num_classes * bins)
-    out[:, 1] = np.bincount(cell, weights=conf, minlength=num_classes * bins)
-    out[:, 2] = np.bincount(cell, weights=(pred == target).astype(np.float64), minlength=num_classes * bins)
+    cell = pred.astype(np.int64) * bins + b  # (n,)
+    width = num_classes * bins
+    out = np.zeros((width, 3))
+    out[:, 0] = np.bincount(cell, minlength=width)
+    out[:, 1] = np.bincount(cell, weights=conf, minlength=width)
+    out[:, 2] = np.bincount(cell[pred == target], minlength=width)  # the right ones: a count, not a weighted sum
     return out.reshape(num_classes, bins, 3)
 
 
