@@ -25,6 +25,7 @@ import gradio as gr  # noqa: E402
 from app import compare_tab, confusion_tab, embeddings_tab, metrics_tab, runs_tab, upload_tab  # noqa: E402
 from app.common import PRIVATE, AppContext, default_cache_dir, private_dir  # noqa: E402
 from core.explorer import MAX_UPLOAD_SIDE, Workspace, check_upload_side  # noqa: E402
+from core.explorer.figures import warm_up  # noqa: E402
 
 MAX_UPLOAD = "25mb"
 CSS = """
@@ -80,6 +81,7 @@ def build_app(
     load_plugins(plugins or [])
     ws = Workspace.discover(runs_dir, data_root)
     ws.plugins = list(plugins or [])
+    warm_up()  # plotly's first figure of a kind costs ~0.5 s: paid here, not on the first click
     ctx = AppContext(ws, private_dir(Path(cache_dir)) if cache_dir else default_cache_dir(), max_upload_side=side)
     loads: list[dict] = []
     with gr.Blocks(title="Vision Explorer") as demo:

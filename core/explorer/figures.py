@@ -702,3 +702,16 @@ def parallel_coordinates(data: dict[str, Any]) -> go.Figure:
         title=f"{len(data['runs'])} runs: hyper-parameters against {score}{note}",
     )
     return fig
+
+
+def warm_up() -> None:
+    """Build and serialise a small figure of every trace kind the explorer draws. Plotly defines its classes and
+    validators on first use (about 0.5 s on 2 cores), which would otherwise fall on the first click of a chart."""
+    fig = make_subplots(rows=1, cols=2)
+    for trace in (go.Bar(x=[0], y=[0]), go.Scatter(x=[0], y=[0]), go.Scattergl(x=[0], y=[0]), go.Violin(y=[0])):
+        fig.add_trace(trace, row=1, col=1)
+    fig.add_trace(go.Heatmap(z=[[0]], colorbar=dict(title=dict(text="x"))), row=1, col=2)
+    fig.add_annotation(text="x", x=0, y=0, showarrow=False)
+    fig.update_layout(**LAYOUT, title=dict(text="x"), legend=TOP_LEGEND, xaxis=_class_axis(["x"]), yaxis=dict(range=[0, 1]))
+    fig.to_json()
+    go.Figure(go.Parcoords(dimensions=[dict(values=[0], label="x")])).to_json()
