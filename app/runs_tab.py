@@ -54,6 +54,13 @@ def runs(
     return frame(table["rows"], table["columns"]), parallel_coordinates(table["parcoords"]), data, status_line(table)
 
 
+def resort(ctx: AppContext, *query: Any):
+    """``runs`` in a new order: the table, JSON and status; the plot is left as drawn (sorting does not change
+    it, and redrawing it was most of a re-sort's time in the browser)."""
+    table, _, data, status = runs(ctx, *query)
+    return table, gr.skip(), data, status
+
+
 def frame(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
     """The rows as the table shows them (``core.explorer.tables.display_rows``)."""
     shown = display_rows(rows, columns)
@@ -186,19 +193,19 @@ def _wire_table(ctx: AppContext, c: SimpleNamespace, version: gr.Number) -> dict
     follow = dict(
         fn=bind(ctx, controls, 5), inputs=[c.data], outputs=[c.sort_by, c.range_column, c.group_by, c.selected, c.unusable]
     )
-    triggers = [
-        c.refresh_b.click,
-        c.search.submit,
-        c.sort_by.input,
-        c.descending.input,
-        c.range_column.input,
-        c.range_min.submit,
-        c.range_max.submit,
-        c.group_by.input,
-    ]
-    gr.on(triggers, **show, api_name="runs", trigger_mode="always_last", **READ).then(**follow, **PRIVATE).then(
-        lambda: ctx.version, None, version, **PRIVATE
+    gr.on(  # a new order: the same rows, so the plot stays
+        [c.sort_by.input, c.descending.input],
+        bind(ctx, resort, 4, status=3),
+        query,
+        show["outputs"],
+        trigger_mode="always_last",
+        **PRIVATE,
+        **READ,
     )
+    changed = [c.refresh_b.click, c.search.submit, c.range_column.input, c.range_min.submit, c.range_max.submit]
+    gr.on([*changed, c.group_by.input], **show, api_name="runs", trigger_mode="always_last", **READ).then(
+        **follow, **PRIVATE
+    ).then(lambda: ctx.version, None, version, **PRIVATE)
     version.change(**show, **PRIVATE, **READ).then(**follow, **PRIVATE)
     return show
 

@@ -159,6 +159,10 @@ def test_runs_tab_filters_and_opens_selected_runs_in_metrics_and_compare(page):
     page.get_by_role("tab", name="Runs").click()
     page.wait_for_function("() => (document.querySelector('#runs-table')?.innerText || '').includes('seg-b')")
     wait_plots(page, "#runs-parcoords")
+    first_row = "() => document.querySelector('#runs-table [role=gridcell]')?.innerText"
+    top = page.evaluate(first_row)
+    page.get_by_label("Descending").click()  # a re-sort: the other end of the score comes first
+    page.wait_for_function(f"() => ({first_row})() !== {top!r}")
     choose(page, "Range on column", "seed")
     box = page.locator("#runs-range-min textarea")
     box.fill("1")

@@ -42,6 +42,21 @@ def test_runs_on_120_runs_match_core(sweep_app):
     assert "from: expected a number such as 0.001" in status
 
 
+def test_a_resort_reorders_the_table_and_leaves_the_plot_as_drawn(sweep_app, tmp_path):
+    import gradio as gr
+
+    from app import runs_tab
+    from app.common import AppContext
+
+    ws, _ = sweep_app
+    ctx = AppContext(ws, tmp_path)
+    table, plot, data, status = runs_tab.resort(ctx, "", "mIoU", False, None, "", "", [])
+    assert plot == gr.skip()  # sorting keeps the same runs: the parallel coordinates are not sent again
+    scores = [r["mIoU"] for r in data["rows"]]
+    assert len(scores) == 120 and scores == sorted(scores) and status.startswith("120 runs · 120 shown")
+    assert list(table["run"]) == [r["run"] for r in data["rows"]]
+
+
 def test_metrics_takes_all_120_runs_from_their_histories(sweep_app):
     ws, client = sweep_app
     names = list(ws.listed)
