@@ -18,6 +18,7 @@ from core.explorer.validation import run_failure
 from core.explorer.workspace import DatasetRef, Workspace
 from core.runs import Run
 from core.runs.history import spread_epochs
+from core.utils.device import side_by_side
 
 MAX_STRIP = 12  # epochs in the across-epochs strip (evenly spaced, always the first and the last)
 Zoom = tuple[float, float, float]  # centre x, centre y (fractions of the image), factor (1 = whole image)
@@ -167,23 +168,31 @@ def compare(
     entries = [(n, [m]) for n, m in zip(names, members)]
     if ensemble and len(members) >= 2:
         entries.append(("ensemble", members))
-    for name, group in entries:
+
+    def column(entry: tuple[str, list[Member]]) -> tuple[dict, Panel | None, Any, Any]:
+        """One model's (row, panel, label map, top classes); a faulty run fails in its own column."""
+        name, group = entry
         try:
             pred = predict_items(group, ref, [i])[0]
         except Exception as e:  # noqa: BLE001  (one faulty run fails in its own column; the others render)
             reason = run_failure(name, e)
-            rows.append({"run": name, "error": reason})
-            if seg:
-                panels.append(failed_panel(renders, ref, i, image, name, reason, zoom))
-            continue
+            return (
+                {"run": name, "error": reason},
+                failed_panel(renders, ref, i, image, name, reason, zoom) if seg else None,
+                None,
+                None,
+            )
         if seg:
             panel, row = _seg_panel(renders, ref, i, image, target, name, group, pred, opacity, zoom)
-            panels.append(panel)
-            preds.append(pred)
-        else:
-            row, top = _cls_entry(ref, target, name, group, pred)
-            topk.append((name, top))
+            return row, panel, pred, None
+        row, top = _cls_entry(ref, target, name, group, pred)
+        return row, None, None, (name, top)
+
+    for row, panel, pred, top in side_by_side(column, entries):  # the models run side by side on spare cores
         rows.append(row)
+        panels += [panel] if panel is not None else []
+        preds += [pred] if pred is not None else []
+        topk += [top] if top is not None else []
     truth = "" if seg else f" · true class **{ds.classes[target]}**"
     scores = {"dataset": ref.source, "split": ref.split, "image": i, "item_id": ds.item_id(i), "runs": rows, "note": ds.note}
     if not seg:

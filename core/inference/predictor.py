@@ -200,7 +200,7 @@ class Predictor:
             want = f"({b}, {k}, H, W)" if dense else f"({b}, {k})"
             raise ModelError(f"{self.label}: the model returned logits of shape {shape}, expected {want} for {k} classes")
         logits = logits.float()
-        if not torch.isfinite(logits).all():
+        if not all_finite(logits):
             raise ModelError(f"{self.label}: the model returned NaN or infinite logits")
         return logits
 
@@ -253,6 +253,13 @@ class Predictor:
                 SegmentationPrediction(p.argmax(0), p, f, confidence=p.max(0) if confidence else None)
             )  # numpy's argmax over K is ~4x torch's here
         return preds
+
+
+def all_finite(t: Tensor) -> bool:
+    """Whether every value of ``t`` is finite. A sum is one quick pass and is finite when every value is, unless
+    huge finite values overflow it: then the element-wise test decides (alone it costs ~20x more on 2048x1024
+    logits)."""
+    return bool(torch.isfinite(t.sum())) or bool(torch.isfinite(t).all())
 
 
 def _labels_only(logits: Tensor, features: np.ndarray | None, confidence: bool = False) -> SegmentationPrediction:

@@ -107,3 +107,20 @@ def test_per_image_scores_of_fully_ignored_image_is_nan():
 def test_topk_correct():
     logits = torch.tensor([[0.1, 0.5, 0.4], [0.8, 0.1, 0.1]])
     assert topk_correct(logits, torch.tensor([2, 0]), (1, 2, 5)) == {1: 1, 2: 2, 5: 2}
+
+
+@pytest.mark.parametrize("dtype", [np.int64, np.uint8])
+def test_one_image_scores_equal_the_batched_ones(dtype):
+    from core.evaluation.per_image import image_scores
+
+    rng = np.random.default_rng(5)
+    target = rng.integers(0, 7, (40, 50))
+    target[rng.random(target.shape) < 0.1] = 255  # void
+    pred = rng.integers(0, 6, (40, 50))  # class 6 is never predicted
+    pred[:5, :5] = target[:5, :5] = 3
+    s = image_scores(pred.astype(dtype), target.astype(dtype), 7, 255)
+    batched = per_image_scores(torch.from_numpy(pred)[None], torch.from_numpy(target)[None], 7, 255)
+    assert s["pixel_acc"] == pytest.approx(float(batched["pixel_acc"][0]), abs=1e-12)
+    assert s["miou"] == pytest.approx(float(batched["miou"][0]), abs=1e-12)
+    void = image_scores(pred.astype(dtype), np.full_like(target, 255).astype(dtype), 7, 255)
+    assert math.isnan(void["pixel_acc"]) and math.isnan(void["miou"])
