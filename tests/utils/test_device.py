@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from core.models import get_model
@@ -63,3 +64,21 @@ def test_narrow_resnet_blocks_train_with_channels_last_requested(tmp_path):
     recorded = json.loads((out / "run.json").read_text())
     assert recorded["train"]["channels_last"] is True  # asked for ...
     assert recorded["runtime"]["memory_format"] == "contiguous"  # ... and what ran
+
+
+def test_side_by_side_keeps_the_order_and_raises_as_the_loop_would(monkeypatch):
+    import time
+
+    from core.utils import device
+
+    monkeypatch.setattr(device.os, "cpu_count", lambda: 4)  # 4 cores, 1 torch thread: up to 4 workers
+    monkeypatch.setattr(device.torch, "get_num_threads", lambda: 1)
+    assert device.side_by_side(lambda x: (time.sleep(0.01 * (5 - x)), x * x)[1], range(5)) == [0, 1, 4, 9, 16]
+
+    def fail_on_two(x):
+        if x == 2:
+            raise ValueError("two")
+        return x
+
+    with pytest.raises(ValueError, match="two"):
+        device.side_by_side(fail_on_two, [1, 2, 3])
