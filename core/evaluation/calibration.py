@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from core.evaluation.per_image import scored_pixels
+
 BINS = 15
 
 
@@ -36,11 +38,7 @@ def confidence_sums(
 ) -> np.ndarray:
     """``calibration_sums`` from each pixel's (or image's) top probability and predicted class, without the K maps."""
     target, pred = np.asarray(target).reshape(-1), np.asarray(pred).reshape(-1)
-    keep = (target < num_classes) & (pred < num_classes)
-    if target.dtype.kind == "i" or pred.dtype.kind == "i":
-        keep &= (target >= 0) & (pred >= 0)
-    if ignore_index is not None:
-        keep &= target != ignore_index
+    keep = scored_pixels(pred, target, num_classes, ignore_index)  # (N,)
     pred, target = pred[keep], target[keep]  # (n,) each
     conf = np.asarray(confidence).reshape(-1)[keep].astype(np.float64)  # (n,): sums are float64
     b = np.minimum((conf * bins).astype(np.int64), bins - 1)  # bin i holds [i/bins, (i+1)/bins); 1.0 goes to the last

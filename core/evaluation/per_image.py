@@ -22,15 +22,26 @@ def valid_pixels(target: np.ndarray, num_classes: int, ignore_index: int | None)
     return keep
 
 
-def image_scores(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> dict[str, float]:
-    """Pixel accuracy and mIoU of one image, as ``core.evaluation.metrics.per_image_scores`` computes them, from one
-    (K, K) numpy confusion matrix of the labelled pixels (no int64 copies of the maps: ~4x quicker at 2048x1024)."""
+def scored_pixels(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> np.ndarray:
+    """(H, W) bool: the labelled pixels whose prediction is a class (what a confusion matrix counts)."""
+    pred = np.asarray(pred)
+    keep = valid_pixels(target, num_classes, ignore_index) & (pred < num_classes)
+    return keep & (pred >= 0) if pred.dtype.kind == "i" else keep  # unsigned labels skip the test
+
+
+def image_confusion(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> np.ndarray:
+    """(K, K) int64 counts of one image, rows = true class, over ``scored_pixels`` (no int64 copies of the maps)."""
     pred, target = np.asarray(pred), np.asarray(target)
-    keep = valid_pixels(target, num_classes, ignore_index)  # (H, W)
-    n = int(keep.sum())
-    scored = keep & (pred >= 0) & (pred < num_classes) if pred.dtype.kind == "i" else keep & (pred < num_classes)
-    cells = target[scored].astype(np.intp) * num_classes + pred[scored]  # (m,)
-    cm = np.bincount(cells, minlength=num_classes * num_classes).reshape(num_classes, num_classes)  # (K, K)
+    keep = scored_pixels(pred, target, num_classes, ignore_index)
+    cells = target[keep].astype(np.intp) * num_classes + pred[keep]  # (m,)
+    return np.bincount(cells, minlength=num_classes * num_classes).reshape(num_classes, num_classes).astype(np.int64)
+
+
+def image_scores(pred: np.ndarray, target: np.ndarray, num_classes: int, ignore_index: int | None) -> dict[str, float]:
+    """Pixel accuracy and mIoU of one image, as ``core.evaluation.metrics.per_image_scores`` computes them, from
+    its confusion matrix (~4x quicker than the torch path at 2048x1024)."""
+    cm = image_confusion(pred, target, num_classes, ignore_index)  # (K, K)
+    n = int(cm.sum())
     tp = np.diag(cm).astype(np.float64)
     union = cm.sum(0) + cm.sum(1) - tp  # (K,)
     iou = tp[union > 0] / union[union > 0]

@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Sequence
 
 import numpy as np
 
+from core.evaluation.per_image import image_confusion
 from core.utils.registry import Registry
 
 REDUCTIONS = ("sum", "gather", "ragged")
@@ -63,13 +64,7 @@ class Item:
     def confusion(self) -> np.ndarray:
         """(K, K) int64 counts of this image, rows = true class; unlabelled pixels (void, out of range) left out."""
         if self._confusion is None:
-            k = self.num_classes
-            t = np.asarray(self.target, dtype=np.int64).reshape(-1)
-            p = np.asarray(self.labels, dtype=np.int64).reshape(-1)
-            keep = (t >= 0) & (t < k) & (p >= 0) & (p < k)
-            if self.ignore_index is not None:
-                keep &= t != self.ignore_index
-            self._confusion = np.bincount(t[keep] * k + p[keep], minlength=k * k).reshape(k, k).astype(np.int64)
+            self._confusion = image_confusion(*self.compact(), self.num_classes, self.ignore_index)
         return self._confusion
 
     def compact(self) -> tuple[np.ndarray, np.ndarray]:
