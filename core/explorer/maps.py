@@ -40,7 +40,8 @@ def embedding(
     from core.inference.embeddings import cached_embedding
 
     def disk() -> Any:
-        return cached_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root)
+        dataset = DatasetRef.of_run(run, split, data_root).open()  # its fingerprint keys the map (by content)
+        return cached_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root, dataset=dataset)
 
     key = ("embedding", str(run.path), int(epoch), split, method, data_root)
     if cached_only:
@@ -66,6 +67,7 @@ def _compute(run: Run, epoch: int, split: str, method: str, data_root: str | Non
         progress=progress,
         predictor=predictor,
         points=points or None,
+        dataset=ref.open(),
     )
 
 

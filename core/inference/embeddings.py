@@ -7,9 +7,9 @@ image), reduces them to 2-D, and caches the result in the run directory::
 
     <run>/embeddings/<key>.npz     coords, labels, preds, image_index, yx, features, meta (JSON)
 
-keyed by epoch (and its weights file), split, method and every parameter, written atomically
-and read with ``np.load(allow_pickle=False)``. A second request is a file read;
-``cached_embedding`` only ever reads. ``place_image`` puts a new image into an existing map:
+keyed by content (the snapshot's hash, the dataset, the split's fingerprint), method and every
+parameter, never by a path or a time, written atomically and read with ``np.load(allow_pickle=False)``.
+A second request is a file read; ``cached_embedding`` only ever reads. ``place_image`` puts a new image into an existing map:
 by the exact projection for PCA, by its k nearest neighbours in feature space otherwise
 (a weighted mean of their 2-D positions), which needs nothing but the cached features.
 
@@ -35,9 +35,10 @@ import torch
 from core.inference.passes import SampleSpec, sample_points
 from core.inference.predictor import EmbeddingsUnavailableError, ImageLike, Predictor, to_rgb_array
 from core.runs import Run
+from core.runs.results import content_hash
 from core.utils.io import atomic_write
 
-FORMAT = 1
+FORMAT = 2  # 2: keyed by content (snapshot hash, split fingerprint), not by paths and times
 CACHE_DIR = "embeddings"
 Progress = Callable[[float, str], None]
 
@@ -101,8 +102,11 @@ def _options(method: str, per_class: int, max_items: int | None, seed: int, para
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
-def _cache_path(run: Run, epoch: int, split: str, method: str, options: dict[str, Any], data_root: str | None = None) -> Path:
-    """The cache file for a map: keyed by the weights, the dataset (name, options, root), split, method and options.
+def _cache_path(run: Run, epoch: int, split: str, method: str, options: dict[str, Any], fingerprint: str) -> Path:
+    """The cache file for a map, keyed by content, never by an absolute path or a time (as evaluation results
+    are, ``core.runs.results``): the snapshot's hash, the dataset's name and options, the split and its
+    ``fingerprint`` (files' names and sizes), the method and its options. A run folder copied to another
+    machine, with its dataset at another root, finds its maps.
 
     ``split`` and ``method`` become part of a file name, so anything but a plain name (a path
     separator, ``..``) is refused.
@@ -110,23 +114,15 @@ def _cache_path(run: Run, epoch: int, split: str, method: str, options: dict[str
     for what, value in (("split", split), ("method", method)):
         if not isinstance(value, str) or not SAFE_NAME.match(value) or ".." in value:
             raise ValueError(f"invalid {what} name {value!r}: letters, digits, '-', '_' and '.' only")
-    weights = run.weights_path(epoch)
-    stat = weights.stat()
-    keyed = {k: v for k, v in options.items() if k not in NOT_IN_KEY}
-    root = data_root or run.data.get("root")
-    dataset = {
-        "name": run.data["name"],
-        "options": run.data.get("options", {}),
-        "root": str(Path(root).resolve()) if root else None,
-    }
     ident = {
         "format": FORMAT,
         "epoch": epoch,
-        "weights": [weights.name, stat.st_size, stat.st_mtime_ns],
-        "dataset": dataset,
+        "snapshot": content_hash(run.weights_path(epoch)),
+        "dataset": {"name": run.data["name"], "options": run.data.get("options", {})},
         "split": split,
+        "fingerprint": fingerprint,
         "method": method,
-        "options": keyed,
+        "options": {k: v for k, v in options.items() if k not in NOT_IN_KEY},
     }
     digest = hashlib.sha256(json.dumps(ident, sort_keys=True, default=str).encode()).hexdigest()[:20]
     return run.path / CACHE_DIR / f"{epoch:04d}-{split}-{method}-{digest}.npz"
@@ -319,6 +315,7 @@ def compute_embedding(
     progress: Progress | None = None,
     predictor: Predictor | None = None,
     points: dict[str, np.ndarray] | None = None,
+    dataset: Any = None,
     cached_only: bool = False,
     **params: Any,
 ) -> Embedding | None:
@@ -330,12 +327,15 @@ def compute_embedding(
     ``points``: the features to map, as an evaluation pass sampled them (``core.inference.passes``: the
     explorer reads them from the run's evaluation result, so no model runs); otherwise they are sampled now by
     the same pass over the images they come from, with ``predictor`` if the caller holds the run's
-    ``Predictor`` at ``epoch``. With ``cached_only``, a map that is not cached is None instead of being computed.
+    ``Predictor`` at ``epoch``. ``dataset``: the split opened already (``run.open_dataset(split, data_root)``
+    otherwise); its fingerprint keys the cache. With ``cached_only``, a map that is not cached is None instead of
+    being computed.
     """
     e = run.resolve_epoch(epoch)
     split = split or run.data["val_split"]
     options = _options(method, per_class, max_items, seed, params)
-    path = _cache_path(run, e, split, method, options, data_root)
+    ds = dataset if dataset is not None else run.open_dataset(split, data_root)
+    path = _cache_path(run, e, split, method, options, ds.fingerprint())
     if path.is_file():
         try:
             emb = _load(path)
@@ -350,7 +350,6 @@ def compute_embedding(
         predictor = predictor if predictor is not None and predictor.epoch == e else Predictor(run, e)
         if predictor.embeddings_unavailable:  # said before any image is read (an ONNX graph without a features output)
             raise EmbeddingsUnavailableError(f"embeddings are unavailable for this run: {predictor.embeddings_unavailable}")
-        ds = run.open_dataset(split, data_root)
         first_half = lambda f, m: _report(progress, 0.5 * f, f"features: {m}")  # noqa: E731
         points = sample_points(predictor, ds, SampleSpec(per_class, max_items, seed), first_half)
     reducer_params = {k: v for k, v in options.items() if k in METHOD_DEFAULTS[method]}
