@@ -129,6 +129,45 @@ def bind(ctx: AppContext, fn: Callable, n_outputs: int, status: int | None = Non
     return handler
 
 
+def unless_opened(fn: Callable, outputs: Any) -> Callable:
+    """``fn`` as a handler with a first input ``opened``: when it is true, every output is left as it is
+    (``gr.skip()``) and ``fn`` is not called. The signature is kept after ``opened``, as ``bind`` keeps it."""
+    n = len(outputs) if isinstance(outputs, (list, tuple)) else 0
+    skipped = tuple(gr.skip() for _ in range(n)) if n else gr.skip()
+    if inspect.isgeneratorfunction(fn):
+
+        def handler(opened, *args, **kwargs):
+            if opened:
+                yield skipped
+                return
+            yield from fn(*args, **kwargs)
+
+    else:
+
+        def handler(opened, *args, **kwargs):
+            return skipped if opened else fn(*args, **kwargs)
+
+    sig = inspect.signature(fn)
+    first = inspect.Parameter("opened", inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    handler.__signature__ = sig.replace(parameters=[first, *sig.parameters.values()])
+    return handler
+
+
+def fill_on_first_open(tab: gr.Tab, events: Sequence[dict]) -> None:
+    """Run a tab's filling ``events`` (``fn``, ``inputs``, ``outputs`` and a lane) the first time the tab is
+    opened, not with the page: the page opens on its first tab, and the others' work (model runs, figures of
+    150 classes) is done for the tabs a user looks at, without making the shown tab wait. Later visits keep
+    what the tab shows (the user's choices)."""
+    if not events:
+        return
+    opened = gr.State(False)
+    for event in events:
+        lane = {k: v for k, v in event.items() if k not in ("fn", "inputs", "outputs")}
+        fill = unless_opened(event["fn"], event["outputs"])
+        tab.select(fill, [opened, *event["inputs"]], event["outputs"], **{**READ, **lane}, **PRIVATE)
+    tab.select(lambda: True, None, opened, **PRIVATE, queue=False)
+
+
 def gallery(panels: Sequence[Panel]) -> list[tuple[str, str]]:
     """Panels as a Gradio gallery value: (file path, caption)."""
     return [(p.path, p.caption) for p in panels]

@@ -23,7 +23,7 @@ if str(ROOT) not in sys.path:  # `python app/main.py` puts app/ on the path, not
 import gradio as gr  # noqa: E402
 
 from app import compare_tab, confusion_tab, embeddings_tab, metrics_tab, runs_tab, upload_tab  # noqa: E402
-from app.common import PRIVATE, AppContext, default_cache_dir, private_dir  # noqa: E402
+from app.common import PRIVATE, READ, AppContext, default_cache_dir, fill_on_first_open, private_dir  # noqa: E402
 from core.explorer import MAX_UPLOAD_SIDE, Workspace, check_upload_side  # noqa: E402
 from core.explorer.figures import warm_up  # noqa: E402
 
@@ -83,7 +83,7 @@ def build_app(
     ws.plugins = list(plugins or [])
     warm_up()  # plotly's first figure of a kind costs ~0.5 s: paid here, not on the first click
     ctx = AppContext(ws, private_dir(Path(cache_dir)) if cache_dir else default_cache_dir(), max_upload_side=side)
-    loads: list[dict] = []
+    opening: list[tuple[gr.Tab, list[dict]]] = []  # each tab and the events that fill it
     with gr.Blocks(title="Vision Explorer") as demo:
         header = gr.Markdown(header_md(ws), elem_id="explorer-header")
         if ws.problems:
@@ -103,14 +103,17 @@ def build_app(
             ):
                 if not (ws.listed if module is metrics_tab else ws.runs):  # Metrics reads histories: runs need no weights
                     continue
-                with gr.Tab(title, id=tab_id):
+                with gr.Tab(title, id=tab_id) as tab:
                     built = module.build(ctx, version)
-                loads += built.get("load", [])
+                opening.append((tab, built.get("load", [])))
                 targets += [built["open"]] if "open" in built else []
-            with gr.Tab("Runs", id="runs"):
-                loads += runs_tab.build(ctx, version, tabs=tabs, targets=targets).get("load", [])
-        for event in loads:  # fill the page once it is open, each in its concurrency lane
-            demo.load(**{"concurrency_id": "read", "concurrency_limit": 16, **event}, **PRIVATE)
+            with gr.Tab("Runs", id="runs") as tab:
+                opening.append((tab, runs_tab.build(ctx, version, tabs=tabs, targets=targets).get("load", [])))
+        (_, shown), *others = opening
+        for event in shown:  # the tab shown first is filled with the page, each event in its concurrency lane
+            demo.load(**{**READ, **event}, **PRIVATE)
+        for tab, events in others:  # the others when first opened
+            fill_on_first_open(tab, events)
     demo.explorer_context = ctx  # for tests and the benchmarks
     return demo
 

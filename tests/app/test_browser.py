@@ -213,3 +213,36 @@ def test_a_new_run_appears_after_refresh_and_shows_in_metrics(page, explorer_run
         page.screenshot(path=str(SHOTS / "metrics-new-run.png"), full_page=True)
     finally:
         shutil.rmtree(new)
+
+
+def test_a_tab_is_filled_when_first_opened_not_with_the_page(explorer_runs, tmp_path, monkeypatch):
+    """The page fills the tab it shows; the Confusion tab's matrix is computed on its first opening only, and a
+    second visit keeps what it shows."""
+    import app.confusion_tab as confusion_tab
+
+    calls = []
+
+    def counted(*args, **kwargs):
+        calls.append(args[1:])
+        return real(*args, **kwargs)
+
+    real = confusion_tab.confusion
+    monkeypatch.setattr(confusion_tab, "confusion", counted)
+    A.clear_caches()
+    with running_app(explorer_runs, tmp_path / "cache") as (_, url), playwright.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.set_default_timeout(TIMEOUT)
+        page.goto(url)
+        wait_images(page, "#compare-gallery", 3)  # the shown tab is filled
+        assert calls == []
+        page.get_by_role("tab", name="Confusion").click()
+        wait_plots(page, "#confusion-matrix")
+        assert len(calls) == 1
+        page.get_by_role("tab", name="Metrics").click()
+        wait_plots(page, "#metrics-curves")
+        page.get_by_role("tab", name="Confusion").click()
+        page.locator("#confusion-matrix").wait_for()
+        page.wait_for_timeout(1000)  # what a second filling would have had time to start
+        assert len(calls) == 1 and "Sky" in page.locator("#confusion-matrix").inner_text()
+        browser.close()
