@@ -39,6 +39,32 @@ CSS = """
 """
 
 
+def preload_plots_js() -> str:
+    """A page-load script that imports Gradio's Plotly chunk (4.6 MB of JavaScript) once the page is idle.
+
+    Gradio fetches and runs it when the first chart is drawn, which a 2-core machine's browser takes 2-3 s to do:
+    the first chart of every tab but the first would pay it on the click. Importing it from the page's own
+    assets folder, by the file name this Gradio ships, makes it one module shared with Gradio's own import.
+    Without such a file (another Gradio), nothing is preloaded."""
+    assets = Path(gr.__file__).parent / "templates" / "frontend" / "assets"
+    chunks = sorted(assets.glob("PlotlyPlot-*.js"))
+    if len(chunks) != 1:
+        return "() => {}"
+    return f"""() => {{
+  const load = () => {{
+    const entry = document.querySelector('script[type="module"][src*="/assets/"]');
+    const base = entry ? entry.src.slice(0, entry.src.lastIndexOf("/") + 1) : new URL("assets/", document.baseURI).href;
+    import(base + "{chunks[0].name}").catch(() => {{}});  // only a head start: Gradio imports it anyway
+  }};
+  (window.requestIdleCallback || ((f) => setTimeout(f, 500)))(load, {{ timeout: 2000 }});
+}}"""
+
+
+def page_js() -> str:
+    """What runs when a page opens: the embedding maps' click wiring and the charts' preload."""
+    return f"() => {{ ({embeddings_tab.CLICK_JS.strip()})(); ({preload_plots_js()})(); }}"
+
+
 def header_md(ws: Workspace) -> str:
     n = len(ws.runs)
     tasks = sorted({r.task.name for r in ws.runs.values()})
@@ -135,7 +161,7 @@ def launch_app(demo: gr.Blocks, *, host: str = "127.0.0.1", port: int | None = 7
         server_port=port,
         share=share,
         css=CSS,
-        js=embeddings_tab.CLICK_JS,
+        js=page_js(),
         theme=gr.themes.Soft(primary_hue="indigo"),
         max_file_size=MAX_UPLOAD,
         footer_links=["api"],

@@ -217,7 +217,7 @@ def test_a_new_run_appears_after_refresh_and_shows_in_metrics(page, explorer_run
 
 def test_a_tab_is_filled_when_first_opened_not_with_the_page(explorer_runs, tmp_path, monkeypatch):
     """The page fills the tab it shows; the Confusion tab's matrix is computed on its first opening only, and a
-    second visit keeps what it shows."""
+    second visit keeps what it shows. Gradio's chart code is loaded while the page is idle, before any chart."""
     import app.confusion_tab as confusion_tab
 
     calls = []
@@ -233,9 +233,16 @@ def test_a_tab_is_filled_when_first_opened_not_with_the_page(explorer_runs, tmp_
         browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(TIMEOUT)
+        plotly = []  # Gradio's chart code, fetched once the page is idle although the Compare tab draws no chart
+        page.on("requestfinished", lambda r: plotly.append(r.url) if "/assets/PlotlyPlot-" in r.url else None)
         page.goto(url)
         wait_images(page, "#compare-gallery", 3)  # the shown tab is filled
         assert calls == []
+        for _ in range(100):
+            if plotly:
+                break
+            page.wait_for_timeout(100)
+        assert plotly and not page.locator(".js-plotly-plot").count()
         page.get_by_role("tab", name="Confusion").click()
         wait_plots(page, "#confusion-matrix")
         assert len(calls) == 1
