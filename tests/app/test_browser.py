@@ -215,7 +215,7 @@ def test_a_new_run_appears_after_refresh_and_shows_in_metrics(page, explorer_run
         shutil.rmtree(new)
 
 
-def test_a_tab_is_filled_when_first_opened_not_with_the_page(explorer_runs, tmp_path, monkeypatch):
+def test_a_tab_is_filled_when_first_opened_not_with_the_page(page, explorer_runs, tmp_path, monkeypatch):
     """The page fills the tab it shows; the Confusion tab's matrix is computed on its first opening only, and a
     second visit keeps what it shows. Gradio's chart code is loaded while the page is idle, before any chart."""
     import app.confusion_tab as confusion_tab
@@ -229,9 +229,9 @@ def test_a_tab_is_filled_when_first_opened_not_with_the_page(explorer_runs, tmp_
     real = confusion_tab.confusion
     monkeypatch.setattr(confusion_tab, "confusion", counted)
     A.clear_caches()
-    with running_app(explorer_runs, tmp_path / "cache") as (_, url), playwright.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    with running_app(explorer_runs, tmp_path / "cache") as (_, url):
+        # a new page of the module's browser: one sync Playwright at a time (a second would find its event loop)
+        page = page.context.browser.new_page(viewport={"width": 1400, "height": 1000})
         page.set_default_timeout(TIMEOUT)
         plotly = []  # Gradio's chart code, fetched once the page is idle although the Compare tab draws no chart
         page.on("requestfinished", lambda r: plotly.append(r.url) if "/assets/PlotlyPlot-" in r.url else None)
@@ -252,4 +252,4 @@ def test_a_tab_is_filled_when_first_opened_not_with_the_page(explorer_runs, tmp_
         page.locator("#confusion-matrix").wait_for()
         page.wait_for_timeout(1000)  # what a second filling would have had time to start
         assert len(calls) == 1 and "Sky" in page.locator("#confusion-matrix").inner_text()
-        browser.close()
+        page.close()
