@@ -39,31 +39,31 @@ def embedding(
     ``cached_only`` nothing is computed and ``None`` is returned on a miss."""
     from core.inference.embeddings import cached_embedding
 
+    ref = DatasetRef.of_run(run, split, data_root)  # the opened split's fingerprint keys the map (by content)
+
     def disk() -> Any:
-        dataset = DatasetRef.of_run(run, split, data_root).open()  # its fingerprint keys the map (by content)
-        return cached_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root, dataset=dataset)
+        return cached_embedding(run, epoch=epoch, split=split, method=method, data_root=data_root, dataset=ref.open())
 
     key = ("embedding", str(run.path), int(epoch), split, method, data_root)
     if cached_only:
         return cached(EMBEDDINGS, key, disk, lambda: None)
-    return cached(EMBEDDINGS, key, disk, lambda: _compute(run, epoch, split, method, data_root, progress))
+    return cached(EMBEDDINGS, key, disk, lambda: _compute(run, epoch, ref, method, progress))
 
 
-def _compute(run: Run, epoch: int, split: str, method: str, data_root: str | None, progress: Progress | None) -> Any:
+def _compute(run: Run, epoch: int, ref: DatasetRef, method: str, progress: Progress | None) -> Any:
     """The map from the evaluation result's feature sample when one is stored (no model runs), else sampled now."""
     from core.explorer.results import target_of
     from core.inference.embeddings import compute_embedding
 
-    ref = DatasetRef.of_run(run, split, data_root)
     store = target_of((run, epoch), ref).store()
     points = store.sample() if store.meta() else None
     predictor = None if points else get_predictor([(run, epoch)])
     return compute_embedding(
         run,
         epoch=epoch,
-        split=split,
+        split=ref.split,
         method=method,
-        data_root=data_root,
+        data_root=ref.root,
         progress=progress,
         predictor=predictor,
         points=points or None,
