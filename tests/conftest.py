@@ -20,6 +20,37 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 SHARED_CAMVID = ROOT.parent / "shared" / "data" / "camvid"
 
+# The suite runs on pytest-xdist (``-n auto``, pyproject.toml): tests are mostly one thread each, so two
+# processes on two cores take about half the time. Each module goes to one worker whole, so its module fixtures
+# (an app, a browser, a trained run) are built once; the modules that start the app on the shipped runs share
+# a worker, as they write the same evaluation and embedding caches in checkpoints/. (A scheduler of our own:
+# xdist 3.8's ``xdist_group`` marks no longer reach its scheduler under pytest 9.)
+MAX_WORKERS = 4  # enough to fill a laptop; each worker imports torch and Gradio (about 1 GB)
+SHIPPED_RUNS_MODULES = {"test_fresh_clone.py", "test_screenshots.py", "test_readme_api.py"}
+
+
+def pytest_xdist_auto_num_workers(config) -> int:
+    """``-n auto``: one worker per core this process may use, at most ``MAX_WORKERS``."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(cores, MAX_WORKERS))
+
+
+def work_unit(nodeid: str) -> str:
+    """The unit a worker takes whole: the test's module, or "shipped-runs" for the modules in ``SHIPPED_RUNS_MODULES``."""
+    module = nodeid.split("::", 1)[0]
+    return "shipped-runs" if module.rsplit("/", 1)[-1] in SHIPPED_RUNS_MODULES else module
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return work_unit(nodeid)
+
+    return ByModule(config, log)
+
 
 def subprocess_env() -> dict[str, str]:
     """Environment for ``python -m core.train`` subprocesses: the repo importable, one thread."""
