@@ -21,6 +21,7 @@ from torchvision import tv_tensors
 
 from core.data.images import array_to_rgb, pil_to_rgb
 from core.data.transforms import eval_transforms
+from core.inference.upsample import upsampled_labels
 from core.models.base import EmbeddingsUnavailableError, embeddings_unavailable
 from core.runs import Run, load_run
 from core.tasks import main_logits, merge_flipped, merge_scales, single_scale
@@ -233,13 +234,13 @@ class Predictor:
         preds = []
         for j, (lg, hw) in enumerate(zip(logits, sizes)):
             f = result["features"][j].float().cpu().numpy() if features else None  # (C, h, w)
-            if not (probs or entropy):  # labels only: channels-last upsampling and argmax over K, ~2x faster
+            if not (probs or entropy or confidence):  # labels only: resized only where they are in question
+                preds.append(SegmentationPrediction(upsampled_labels(lg, hw).cpu().numpy(), None, f))  # (H, W)
+                continue
+            if not (probs or entropy):  # labels and top probability: channels-last upsampling and max over K, ~2x faster
                 cl = logits[j : j + 1].contiguous(memory_format=torch.channels_last)  # (1, K, h, w); not lg[None]: its
                 # batch stride would make interpolate take the slow layout
                 up = F.interpolate(cl, size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
-                if not confidence:
-                    preds.append(SegmentationPrediction(up.argmax(0).cpu().numpy(), None, f))  # (H, W)
-                    continue
                 top, labels = up.max(0)  # (H, W) each: the same first-maximum labels as argmax
                 conf = (up - top).exp_().sum(0).reciprocal_()  # (H, W) softmax's largest value, 1 / sum exp(l - max)
                 preds.append(SegmentationPrediction(labels.cpu().numpy(), None, f, confidence=conf.cpu().numpy()))
