@@ -1,6 +1,6 @@
 """The explorer at the size of real benchmarks (issue 25): 150 classes, 2,000-image splits, 2048x1024 images.
 
-    python bench/scale.py [--quick] [--out DIR] [--threads 1] [--port 7991]
+    python bench/scale.py [--quick] [--only city] [--out DIR] [--threads 1] [--port 7991] [--repeats 3]
 
 Generates, in a temporary folder (or ``--out``), two synthetic splits as folder datasets (``classes.json``,
 ``val/images``, ``val/masks``; ``core/data/folder.py``):
@@ -284,13 +284,22 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3, help="tab loads and new Compare images measured")
     p.add_argument("--port", type=int, default=7991)
     p.add_argument("--json", default=None, help="also write the figures to this JSON file")
+    p.add_argument("--only", choices=["city"], default=None, help="city: only Compare at 2048x1024 and its RSS")
     args = p.parse_args()
     sizes = {"ade": 120 if args.quick else 2000, "city": 24 if args.quick else 500, "hardest": 2000}
     sizes["hardest_side"] = 128 if args.quick else 512
     base = Path(args.out or tempfile.mkdtemp(prefix="bench-scale-"))
     print(f"data, runs and caches in {base}", flush=True)
-    ade_data = make_split(base / "data" / "ade", sizes["ade"], (512, 512), 150, seed=0)
     city_data = make_split(base / "data" / "city", sizes["city"], (1024, 2048), 19, seed=1)
+    if args.only == "city":
+        city = bench_city(
+            base / "runs-city", make_runs(base / "runs-city", city_data, list(CITY_RUNS), CITY_INPUT), base / "c", args
+        )
+        new = ", ".join(f"{t:.2f}" for t in city["compare_new"])
+        print(f"/compare 2048x1024, six runs: first call {city['compare_first']:.2f} s; new images {new} s")
+        print(f"median {statistics.median(city['compare_new']):.2f} s (goal <= 3 s); peak RSS {city['rss']:.2f} GB")
+        return
+    ade_data = make_split(base / "data" / "ade", sizes["ade"], (512, 512), 150, seed=0)
     ade_runs = make_runs(base / "runs-ade", ade_data, list(ADE_RUNS), None)
     city_runs = make_runs(base / "runs-city", city_data, list(CITY_RUNS), CITY_INPUT)
     hard_runs, hard_name = base / "runs-ade", ade_runs[0]
