@@ -107,9 +107,28 @@ def evaluate_target(
     the chunks, then (rank 0) merge them into the result. A complete result is returned untouched."""
     measures = measures_for(target.run.task) if measures is None else [m for m in measures if m.applies(target.run.task)]
     store = target.store()
-    todo = missing_measures(store, measures)
-    if not todo:
+    if dist.world_size == 1 and not missing_measures(store, measures):  # (ranks decide together, under the lock)
         return store
+    waiting = None if progress is None else (lambda: progress(0.0, "waiting for another evaluation of this result"))
+    with store.exclusive(waiting) if dist.is_main else contextlib.nullcontext():  # one job at a time on a result
+        barrier()  # the other ranks start once rank 0 holds the lock
+        todo = missing_measures(store, measures)  # what the job that held it may have computed meanwhile
+        if todo:
+            _compute(target, store, todo, chunk, dist, predictor, progress, amp)
+    return store
+
+
+def _compute(
+    target: Target,
+    store: ResultStore,
+    todo: list[Measure],
+    chunk: int,
+    dist: DistInfo,
+    predictor: Any,
+    progress: Progress | None,
+    amp: bool,
+) -> None:
+    """This rank's chunks of ``target`` that are not written yet, then (rank 0) the merged result."""
     plan = chunks_of(target.size, chunk)
     done = set(store.done_chunks())
     mine = [
@@ -123,7 +142,6 @@ def evaluate_target(
     if dist.is_main:
         _finish(target, store, todo, plan, dist)
     barrier()
-    return store
 
 
 def _autocast(predictor: Any, amp: bool):

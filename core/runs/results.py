@@ -9,11 +9,14 @@
 The key is a hash of the snapshot's content, the dataset's name, options and split, the split's
 fingerprint (its files' names and sizes) and the prediction settings (test-time augmentation); never an
 absolute path or a time. A run folder evaluated on a cluster and copied home is read as it is. Every file is
-written atomically; a killed pass leaves whole chunk files, and a rerun continues from them.
+written atomically; a killed pass leaves whole chunk files, and a rerun continues from them. One job at a time
+computes a result (``ResultStore.exclusive``: a lock file, ``<key>/.lock``); another process or thread asking for
+the same result waits, then finds it done.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import json
@@ -22,9 +25,14 @@ import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock; do not run two evaluations of one result at once there
+    fcntl = None
 
 from core.evaluation.measures import Measure, States
 from core.utils.io import atomic_write, atomic_write_json
@@ -124,6 +132,27 @@ class ResultStore:
     def __init__(self, run_dir: Path, key: str) -> None:
         self.folder = Path(run_dir) / FOLDER / key
         self.key = key
+
+    @contextlib.contextmanager
+    def exclusive(self, waiting: Callable[[], None] | None = None) -> Iterator[None]:
+        """Hold this result's lock while computing it: two jobs on one result would each merge and drop chunk files
+        the other still reads. ``waiting()`` is called first if another job holds it. An advisory lock (``flock``):
+        it is released when its holder exits or is killed; where no lock can be made (a read-only folder), none."""
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            handle = open(self.folder / ".lock", "a")
+        except OSError:
+            yield
+            return
+        with handle:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    if waiting is not None:
+                        waiting()
+                    fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
 
     # --- chunks, while a pass runs ----------------------------------------------------------------------
     def chunk_path(self, start: int, stop: int) -> Path:

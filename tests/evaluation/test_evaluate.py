@@ -203,3 +203,41 @@ def test_a_large_cold_split_is_never_computed_on_a_click_but_in_the_background(t
             time.sleep(0.5)
         _, table, result, text = client.predict(["r"], "best", "val", api_name="/boundary")
         assert [r["run"] for r in result["runs"]] == ["r"] and "boundary" in text and len(table["data"]) == 11
+
+
+def test_two_jobs_on_one_result_compute_it_once(tiny_seg_run, tmp_path):
+    """Two evaluations of one result at once (two app requests, or the app and ``core.evaluate``): the second
+    waits for the first's lock, then finds the result done; no chunk file is merged or dropped under the other."""
+    import threading
+    import time
+
+    from core.evaluate import evaluate_target
+    from core.inference import Predictor
+
+    shutil.copytree(tiny_seg_run[0], tmp_path / "r")
+    run = load_run(tmp_path / "r")
+    predicted, waited, errors = [], [], []
+
+    class Slow(Predictor):  # long enough for the other job to start meanwhile
+        def predict(self, images, **kw):
+            predicted.extend(images)
+            time.sleep(0.2)
+            return super().predict(images, **kw)
+
+    def job() -> None:
+        try:
+            target = Target(run, run.best_epoch, "val", max_images=6)
+            evaluate_target(target, chunk=2, predictor=Slow(run, "best"), progress=lambda f, msg: waited.append(msg))
+        except Exception as e:  # noqa: BLE001  (reported by the assertion below)
+            errors.append(e)
+
+    threads = [threading.Thread(target=job) for _ in range(2)]
+    for t in threads:
+        t.start()
+        time.sleep(0.05)
+    for t in threads:
+        t.join(120)
+    assert not errors, errors
+    assert len(predicted) == 6  # not 12: the second job found the result done
+    assert "waiting for another evaluation of this result" in waited
+    assert result(Target(run, run.best_epoch, "val", max_images=6), "per_image")["images"] == 6
