@@ -15,7 +15,6 @@ classification, each class's items first in a seeded order, ``per_class`` of the
 from __future__ import annotations
 
 import math
-import os
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -102,8 +101,10 @@ def evaluate_chunks(
     depend on which others run beside it); ``write(chunk)`` is called with each span's chunk once it is done.
 
     One pipeline runs over all the spans: while the model runs on batch b, one thread loads batch b + 1 and another
-    accounts for batch b - 1 (measures, label maps, embedding points). Both run only on CPU time the model leaves
-    idle (``_background``), and numpy, scipy and zlib release the interpreter for most of their work."""
+    accounts for batch b - 1 (measures, label maps, embedding points); numpy, scipy and zlib release the interpreter
+    for most of their work. They are ordinary threads: at the lowest priority (``SCHED_IDLE``) they were no quicker
+    on an idle machine, and beside any other busy process (a training in the background) they starved, and the
+    pass ran 2.5-4x slower."""
     task, classes, ignore = _label_set(predictor)
     n = len(dataset)
     if getattr(predictor, "embeddings_unavailable", None):
@@ -115,7 +116,7 @@ def evaluate_chunks(
             book.account(s, [], [], [], write)
     batches = [(s, s.indices[b : b + batch_size]) for s in spans for b in range(0, len(s.indices), batch_size)]
     total, done = sum(len(s.indices) for s in spans), 0
-    with ThreadPoolExecutor(1, initializer=_background) as loader, ThreadPoolExecutor(1, initializer=_background) as worker:
+    with ThreadPoolExecutor(1) as loader, ThreadPoolExecutor(1) as worker:
         loading = loader.submit(_load, dataset, batches[0][1]) if batches else None
         accounting: list[Future] = []
         for j, (span, batch) in enumerate(batches):
@@ -158,15 +159,6 @@ class _Books:
             states = freeze(self.measures, self.raw, span.indices, self.k)
             sample = self.points.arrays(self.sample, self.task.dense) if self.sample is not None else {}
             write(Chunk(span.start, span.stop, states, self.pngs, sample))
-
-
-def _background() -> None:
-    """Run this thread only on CPU time the model's threads leave idle (Linux): a pre-empted thread of the
-    forward would stall the others at their next barrier, so the helpers must never take a core from it."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))  # 0: the calling thread
-    except (AttributeError, OSError):  # not Linux, or not allowed: an ordinary thread
-        pass
 
 
 def _load(dataset: Any, batch: list[int]) -> list:
