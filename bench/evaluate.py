@@ -1,6 +1,6 @@
 """What evaluating at scale costs and buys (issue 26's figures). Run it on an idle machine::
 
-    python bench/evaluate.py [--runs checkpoints/camvid] [--data-root ../shared/data/camvid] [--threads 2]
+    python bench/evaluate.py [--runs checkpoints/camvid] [--data-root ../shared/data/camvid] [--threads 2] [--parts 1,2,3,4]
 
 1. Images/s of ``core.evaluate`` (every measure, label maps, feature sample, and reading the images) against the
    forward-only Predictor (the forward plus argmax, the same batches of 8, images already in memory) on
@@ -124,31 +124,47 @@ def main() -> None:
     ap.add_argument("--data-root", default=str(DEFAULT_DATA))
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=3, help="forward-only and evaluate runs, interleaved (medians)")
+    ap.add_argument("--parts", default="1,2,3,4", help="which of the four measurements to make, e.g. 1,4")
+    ap.add_argument("--models", default="pspnet,resunet-60min", help="runs of part 1")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    if not parts or not parts <= {"1", "2", "3", "4"}:
+        ap.error(f"--parts takes numbers from 1 to 4, not {args.parts!r}")
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        print(f"1. core.evaluate against the forward-only Predictor, CamVid val at 360x480, batch 8, {args.threads} threads")
-        for name in ("pspnet", "resunet-60min"):
+        shutil.copytree(Path(args.runs) / "pspnet", tmp / "pspnet")
+        if "1" in parts:
+            ratios(tmp, args)
+        if "2" in parts:
+            print("2. the same pass (pspnet), seconds:")
+            for label, seconds in processes(tmp, "pspnet", args.data_root).items():
+                print(f"   {label:<24} {seconds:6.1f} s")
+        if "3" in parts:
+            seconds = boundary_click(tmp)
+            print(f"3. first /boundary click, 2 runs, 300 images at 256x512, after core.evaluate: {seconds:.2f} s (goal <= 0.3)")
+        if "4" in parts:
+            run = load_run(tmp / "pspnet")
+            shutil.rmtree(tmp / "pspnet" / "evaluation", ignore_errors=True)
+            with busy(2):
+                print(f"4. the pass (pspnet) beside two busy nice-10 processes: {full_pass(run, args.data_root):5.2f} images/s")
+
+
+def ratios(tmp: Path, args: argparse.Namespace) -> None:
+    """Part 1: each run's pass against its forward-only Predictor, ``--repeats`` times each, interleaved."""
+    print(f"1. core.evaluate against the forward-only Predictor, CamVid val at 360x480, batch 8, {args.threads} threads")
+    for name in args.models.split(","):
+        if not (tmp / name).exists():
             shutil.copytree(Path(args.runs) / name, tmp / name)
-            run = load_run(tmp / name)
-            fwd, ev = [], []
-            for _ in range(args.repeats):  # interleaved, so both see the machine in the same state
-                fwd.append(forward_only(run, args.data_root))
-                shutil.rmtree(tmp / name / "evaluation", ignore_errors=True)  # a cold pass each time
-                ev.append(full_pass(run, args.data_root))
-            f, e = statistics.median(fwd), statistics.median(ev)
-            print(f"   {name:<14} forward {f:5.2f} images/s   evaluate {e:5.2f} images/s   ratio {e / f:.2f} (goal >= 0.8)")
-            print(f"   {'':<14} (medians of {args.repeats}: forward {_list(fwd)}, evaluate {_list(ev)})")
-        print("2. the same pass (pspnet), seconds:")
-        for label, seconds in processes(tmp, "pspnet", args.data_root).items():
-            print(f"   {label:<24} {seconds:6.1f} s")
-        seconds = boundary_click(tmp)
-        print(f"3. first /boundary click, 2 runs, 300 images at 256x512, after core.evaluate: {seconds:.2f} s (goal <= 0.3)")
-        run = load_run(tmp / "pspnet")
-        shutil.rmtree(tmp / "pspnet" / "evaluation", ignore_errors=True)
-        with busy(2):
-            print(f"4. the pass (pspnet) beside two busy nice-10 processes: {full_pass(run, args.data_root):5.2f} images/s")
+        run = load_run(tmp / name)
+        fwd, ev = [], []
+        for _ in range(args.repeats):  # interleaved, so both see the machine in the same state
+            fwd.append(forward_only(run, args.data_root))
+            shutil.rmtree(tmp / name / "evaluation", ignore_errors=True)  # a cold pass each time
+            ev.append(full_pass(run, args.data_root))
+        f, e = statistics.median(fwd), statistics.median(ev)
+        print(f"   {name:<14} forward {f:5.2f} images/s   evaluate {e:5.2f} images/s   ratio {e / f:.2f} (goal >= 0.8)")
+        print(f"   {'':<14} (medians of {args.repeats}: forward {_list(fwd)}, evaluate {_list(ev)})")
 
 
 @contextlib.contextmanager
