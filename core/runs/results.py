@@ -142,6 +142,8 @@ class ResultStore:
             self.folder.mkdir(parents=True, exist_ok=True)
             handle = open(self.folder / ".lock", "a")
         except OSError:
+            handle = None
+        if handle is None:
             yield
             return
         with handle:
