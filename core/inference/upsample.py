@@ -1,7 +1,7 @@
 """The label map of bilinearly resized logits, resizing only the pixels whose label is in question.
 
 A model that runs at 512x1024 on a 2048x1024 image gives logits that must be resized before the argmax. Resizing
-all K maps and taking the argmax over K costs more than the forward of a small model (one CPU thread, 19 classes
+all K maps and taking the argmax over K costs as much as the forward of a small model (one CPU thread, 19 classes
 at 2048x1024: about 0.28 s, against 0.11-0.55 s for the zoo's forwards at 512x1024). Most of it is wasted: a bilinear
 value is a convex combination of the logits of its 2x2 source pixels, so where those four pixels agree on their
 class, the resized logits agree too (a class that beats every other at each of the four beats them in any
