@@ -24,7 +24,7 @@ sys.path.insert(0, str(ROOT))
 import torch  # noqa: E402
 
 from core.inference import Predictor  # noqa: E402
-from core.inference.upsample import _resized, _source, _uniform, upsampled_labels  # noqa: E402
+from core.inference.upsample import _resized, agreed_labels, upsampled_labels  # noqa: E402
 from core.runs import discover_runs  # noqa: E402
 
 SIZES = ((1536, 2048), (1024, 2048))
@@ -41,9 +41,7 @@ def timed(fn, repeats: int) -> tuple[float, object]:
 
 def in_question(logits: torch.Tensor, size: tuple[int, int]) -> float:
     """Share of the output pixels whose 2x2 source block holds more than one class."""
-    low = logits.permute(1, 2, 0).argmax(-1)
-    uniform = _uniform(low).index_select(0, _source(size[0], low.shape[0])[0]).index_select(1, _source(size[1], low.shape[1])[0])
-    return float((~uniform).float().mean())
+    return float((agreed_labels(logits.permute(1, 2, 0).argmax(-1), size) < 0).float().mean())
 
 
 def main() -> None:

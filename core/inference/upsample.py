@@ -32,12 +32,12 @@ def upsampled_labels(logits: Tensor, size: tuple[int, int]) -> Tensor:
     low = hwk.argmax(-1)  # (h, w): the argmax over K's last, contiguous axis is ~5x quicker than over the first
     if (h, w) == (height, width):
         return low
-    y0, y1, wy = _source(height, h)  # (H,) each
-    x0, x1, wx = _source(width, w)  # (W,) each
-    agreed = torch.where(_uniform(low), low, -1).index_select(0, y0).index_select(1, x0)  # (H, W); -1: in question
+    agreed = agreed_labels(low, size)  # (H, W); -1: in question
     ys, xs = (agreed < 0).nonzero(as_tuple=True)  # (N,) each
     if len(ys) > MIXED_LIMIT * height * width:
         return _resized(hwk, size)
+    y0, y1, wy = _source(height, h)  # (H,) each
+    x0, x1, wx = _source(width, w)  # (W,) each
     flat = hwk.reshape(h * w, k)  # (h * w, K)
     top, bottom, left, right = y0[ys] * w, y1[ys] * w, x0[xs], x1[xs]
     b, r = wy[ys, None], wx[xs, None]  # (N, 1) weights of the lower row and the right column
@@ -45,6 +45,13 @@ def upsampled_labels(logits: Tensor, size: tuple[int, int]) -> Tensor:
     values += (flat[bottom + left] * (1 - r) + flat[bottom + right] * r) * b  # (N, K)
     agreed[ys, xs] = values.argmax(1)
     return agreed
+
+
+def agreed_labels(low: Tensor, size: tuple[int, int]) -> Tensor:
+    """(H, W) int64: for each pixel of ``size`` resized from the label map ``low`` (h, w), the class its 2x2 source
+    block agrees on, or -1 where the block holds more than one class (the label is in question)."""
+    rows, cols = _source(size[0], low.shape[0])[0], _source(size[1], low.shape[1])[0]
+    return torch.where(_uniform(low), low, -1).index_select(0, rows).index_select(1, cols)
 
 
 def _source(out: int, size: int) -> tuple[Tensor, Tensor, Tensor]:

@@ -56,14 +56,11 @@ def test_labels_match_resizing_every_map_except_at_rounding_level_ties(k, low, s
     assert differ.float().mean() < 1e-3
 
 
-def test_noisy_logits_resize_every_map():
+def test_noisy_logits_resize_every_map(monkeypatch):
     logits = torch.randn(11, 30, 40, generator=torch.Generator().manual_seed(0))  # no two neighbours agree
     calls = []
     real = upsample._resized
-    upsample._resized = lambda *a: calls.append(1) or real(*a)
-    try:
-        got = upsampled_labels(logits, (75, 100))
-    finally:
-        upsample._resized = real
+    monkeypatch.setattr(upsample, "_resized", lambda *a: calls.append(1) or real(*a))
+    got = upsampled_labels(logits, (75, 100))
     assert calls == [1]
     assert torch.equal(got, reference(logits, (75, 100))[0])
