@@ -152,6 +152,10 @@ def test_segment_counts_are_the_same_on_compact_labels():
     for c in range(5):  # each class's segments by hand: 8-connected components of its pixels
         comps, n = ndimage.label(target == c, structure=np.ones((3, 3)))
         assert wide[c].sum(0)[1] == n
+    # beyond 255 classes (labelled in int32): classes 0-4 moved to 295-299 count the same segments
+    many = segment_recall_counts(pred + 295, np.where(target == 255, 255, target + 295), 300, 255)
+    np.testing.assert_array_equal(many[295:], wide)
+    assert not many[:295].any()
 
 
 def test_calibration_from_top_probabilities_equals_from_the_maps():
