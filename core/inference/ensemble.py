@@ -67,6 +67,7 @@ class Ensemble:
         self.weights = [w / sum(raw) for w in raw]
         self.predictors = [Predictor(run, epoch, device=device, batch_size=batch_size) for run, (_, epoch) in zip(runs, members)]
         self.members = [(p.run, p.epoch) for p in self.predictors]
+        self.device = self.predictors[0].device
         first = runs[0]
         self.task: type[Task] = first.task
         self.classes: list[str] = first.classes

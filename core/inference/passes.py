@@ -20,8 +20,9 @@ from dataclasses import dataclass
 from typing import Any, Callable, Sequence
 
 import numpy as np
+import torch
 
-from core.evaluation.measures import Item, Measure, freeze, start
+from core.evaluation.measures import Item, Measure, accumulate, freeze, start
 from core.runs.results import Chunk, encode_png
 
 Progress = Callable[[float, str], None]
@@ -100,11 +101,13 @@ def evaluate_chunks(
     """Each span's images through ``predictor``, in batches that never cross a span (so a chunk's result does not
     depend on which others run beside it); ``write(chunk)`` is called with each span's chunk once it is done.
 
-    One pipeline runs over all the spans: while the model runs on batch b, one thread loads batch b + 1 and another
-    accounts for batch b - 1 (measures, label maps, embedding points); numpy, scipy and zlib release the interpreter
-    for most of their work. They are ordinary threads: at the lowest priority (``SCHED_IDLE``) they were no quicker
-    on an idle machine, and beside any other busy process (a training in the background) they starved, and the
-    pass ran 2.5-4x slower."""
+    While the model runs on batch b, one thread loads batch b + 1. The accounting (measures, label maps, embedding
+    points; numpy, scikit-image and zlib release the interpreter for most of it) runs where it costs the forward
+    least: on an accelerator, on one thread beside the forward of the next batch; on the CPU, after the forward,
+    split over as many threads as torch's, so that it never shares a core with the forward's threads (they wait
+    for each other at every layer, and one that lost its core holds up the rest). They are ordinary threads: at
+    the lowest priority (``SCHED_IDLE``) they starved beside any other busy process (a training in the
+    background), and the pass ran 2.5-4x slower."""
     task, classes, ignore = _label_set(predictor)
     n = len(dataset)
     if getattr(predictor, "embeddings_unavailable", None):
@@ -113,10 +116,12 @@ def evaluate_chunks(
     book = _Books(measures, task, len(classes), ignore, labels, sample, subset, n)
     for s in spans:
         if not s.indices:  # nothing to run: an empty chunk
-            book.account(s, [], [], [], write)
+            book.absorb(s, [book.tally([], [], [])], write)
     batches = [(s, s.indices[b : b + batch_size]) for s in spans for b in range(0, len(s.indices), batch_size)]
     total, done = sum(len(s.indices) for s in spans), 0
-    with ThreadPoolExecutor(1) as loader, ThreadPoolExecutor(1) as worker:
+    beside = not _on_cpu(predictor)
+    threads = 1 if beside else max(1, torch.get_num_threads())
+    with ThreadPoolExecutor(1) as loader, ThreadPoolExecutor(threads) as workers:
         loading = loader.submit(_load, dataset, batches[0][1]) if batches else None
         accounting: list[Future] = []
         for j, (span, batch) in enumerate(batches):
@@ -124,10 +129,14 @@ def evaluate_chunks(
             if j + 1 < len(batches):
                 loading = loader.submit(_load, dataset, batches[j + 1][1])
             preds = predictor.predict([im for im, _ in items], **_asks(task, measures, any(i in subset for i in batch)))
-            last = j + 1 == len(batches) or batches[j + 1][0] is not span
-            accounting.append(worker.submit(book.account, span, batch, items, preds, write if last else None))
-            if len(accounting) > 2:  # at most three batches of predictions held
-                accounting.pop(0).result()
+            last = write if j + 1 == len(batches) or batches[j + 1][0] is not span else None
+            if beside:
+                accounting.append(workers.submit(book.account, span, batch, items, preds, last))
+                if len(accounting) > 2:  # at most three batches of predictions held
+                    accounting.pop(0).result()
+            else:
+                parts = [(batch[p], items[p], preds[p]) for p in _slices(len(batch), threads)]
+                book.absorb(span, list(workers.map(lambda part: book.tally(*part), parts)), last)
             done += len(batch)
             if progress is not None:
                 progress(done / max(1, total), f"images {done}/{total}")
@@ -135,8 +144,29 @@ def evaluate_chunks(
             f.result()
 
 
+def _on_cpu(predictor: Any) -> bool:
+    device = getattr(predictor, "device", None)
+    return device is None or torch.device(device).type == "cpu"
+
+
+def _slices(n: int, parts: int) -> list[slice]:
+    """``n`` items cut into at most ``parts`` runs of consecutive ones, as even as can be."""
+    cuts = np.linspace(0, n, min(parts, n) + 1).round().astype(int)
+    return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+
+
+@dataclass
+class _Tally:
+    """What some consecutive images of a batch add: measure states, label maps (PNG) and embedding points."""
+
+    raw: dict[str, dict[str, Any]]
+    pngs: list[bytes]
+    points: "_Points"
+
+
 class _Books:
-    """What the accounting thread keeps for the span in progress: measure states, label maps, embedding points."""
+    """The measure states, label maps and embedding points of the span in progress. ``tally`` (any thread) accounts
+    for some images on their own; ``absorb`` (one thread at a time) adds tallies, in image order, to the span's."""
 
     def __init__(self, measures, task, k: int, ignore: int, labels: bool, sample, subset: set, n: int) -> None:
         self.measures, self.task, self.k, self.ignore, self.labels = measures, task, k, ignore, labels
@@ -144,17 +174,28 @@ class _Books:
         self.ranks = sample.ranks(n) if sample is not None and not task.dense else None
         self.span: Span | None = None
 
-    def account(self, span: Span, batch: list[int], items: list, preds: list, write: Callable | None) -> None:
-        if span is not self.span:
-            self.span, self.raw, self.pngs, self.points = span, start(self.measures, self.k), [], _Points(self.task.dense)
+    def tally(self, batch: list[int], items: list, preds: list) -> _Tally:
+        out = _Tally(start(self.measures, self.k), [], _Points(self.task.dense))
         for i, (_, target), pred in zip(batch, items, preds):
             item = _item(i, target, pred, self.task, self.k, self.ignore)
             for m in self.measures:
-                m.update(self.raw[m.name], item)
+                m.update(out.raw[m.name], item)
             if self.labels and self.task.dense:
-                self.pngs.append(encode_png(item.labels))
+                out.pngs.append(encode_png(item.labels))
             if self.sample is not None:
-                self.points.add(i, item, pred, self.sample, self.subset, self.ranks)
+                out.points.add(i, item, pred, self.sample, self.subset, self.ranks)
+        return out
+
+    def account(self, span: Span, batch: list[int], items: list, preds: list, write: Callable | None) -> None:
+        self.absorb(span, [self.tally(batch, items, preds)], write)
+
+    def absorb(self, span: Span, tallies: list[_Tally], write: Callable | None) -> None:
+        if span is not self.span:
+            self.span, self.raw, self.pngs, self.points = span, start(self.measures, self.k), [], _Points(self.task.dense)
+        for t in tallies:
+            accumulate(self.measures, self.raw, t.raw)
+            self.pngs += t.pngs
+            self.points.extend(t.points)
         if write is not None:
             states = freeze(self.measures, self.raw, span.indices, self.k)
             sample = self.points.arrays(self.sample, self.task.dense) if self.sample is not None else {}
@@ -200,6 +241,10 @@ class _Points:
             row = {"features": pred.features[None], "labels": [item.target], "preds": [item.labels], "image_index": [i]}
             for key, value in {**row, "rank": [ranks[i]]}.items():
                 self.parts[key].append(np.asarray(value))
+
+    def extend(self, other: "_Points") -> None:
+        for key, values in other.parts.items():
+            self.parts[key] += values
 
     def _pixels(self, i: int, item: Item, pred: Any, spec: SampleSpec, images: int) -> None:
         mask, feats = np.asarray(item.target), pred.features  # (H, W), (C, h, w)

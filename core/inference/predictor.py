@@ -21,7 +21,7 @@ from torchvision import tv_tensors
 
 from core.data.images import array_to_rgb, pil_to_rgb
 from core.data.transforms import eval_transforms
-from core.inference.upsample import upsampled_labels
+from core.inference.upsample import labels_and_confidence, upsampled_labels
 from core.models.base import EmbeddingsUnavailableError, embeddings_unavailable
 from core.runs import Run, load_run
 from core.tasks import main_logits, merge_flipped, merge_scales, single_scale
@@ -237,12 +237,8 @@ class Predictor:
             if not (probs or entropy or confidence):  # labels only: resized only where they are in question
                 preds.append(SegmentationPrediction(upsampled_labels(lg, hw).cpu().numpy(), None, f))  # (H, W)
                 continue
-            if not (probs or entropy):  # labels and top probability: channels-last upsampling and max over K, ~2x faster
-                cl = logits[j : j + 1].contiguous(memory_format=torch.channels_last)  # (1, K, h, w); not lg[None]: its
-                # batch stride would make interpolate take the slow layout
-                up = F.interpolate(cl, size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)
-                top, labels = up.max(0)  # (H, W) each: the same first-maximum labels as argmax
-                conf = (up - top).exp_().sum(0).reciprocal_()  # (H, W) softmax's largest value, 1 / sum exp(l - max)
+            if not (probs or entropy):  # labels and top probability, one (H, W) map at a time
+                labels, conf = labels_and_confidence(lg, hw)  # (H, W) each
                 preds.append(SegmentationPrediction(labels.cpu().numpy(), None, f, confidence=conf.cpu().numpy()))
                 continue
             lg = F.interpolate(lg[None], size=hw, mode="bilinear", align_corners=False)[0]  # (K, H, W)

@@ -47,6 +47,27 @@ def upsampled_labels(logits: Tensor, size: tuple[int, int]) -> Tensor:
     return agreed
 
 
+def labels_and_confidence(logits: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
+    """(H, W) int64 labels and (H, W) float32 top softmax probability of ``logits`` (K, h, w) resized to ``size`` as
+    ``F.interpolate(mode="bilinear", align_corners=False)`` resizes them: the argmax (first maximum on ties) and
+    1 / sum_k exp(l_k - l_max). Every map is resized (not at all when the size is the logits'), then the maxima,
+    the labels and the sums are taken one (H, W) map at a time, with no (K, H, W) temporary: a third of what the
+    maximum with indices over K and a (K, H, W) difference cost (one CPU thread, 11 classes at 360x480)."""
+    logits = logits.contiguous()  # (K, h, w); per-class maps of a channels-last tensor would be strided
+    up = logits if tuple(logits.shape[1:]) == tuple(size) else _bilinear(logits, size)
+    top = up.amax(0)  # (H, W)
+    labels = torch.empty_like(top, dtype=torch.int64)  # (H, W); every pixel is set: some class reaches the maximum
+    total = torch.zeros_like(top)  # (H, W) sum_k exp(l_k - l_max), at least 1
+    for c in range(up.shape[0] - 1, -1, -1):  # the last class first: on a tie the first class writes last
+        labels.masked_fill_(up[c] == top, c)
+        total += torch.sub(up[c], top).exp_()
+    return labels, total.reciprocal_()
+
+
+def _bilinear(logits: Tensor, size: tuple[int, int]) -> Tensor:
+    return F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]  # (K, H, W)
+
+
 def agreed_labels(low: Tensor, size: tuple[int, int]) -> Tensor:
     """(H, W) int64: for each pixel of ``size`` resized from the label map ``low`` (h, w), the class its 2x2 source
     block agrees on, or -1 where the block holds more than one class (the label is in question)."""

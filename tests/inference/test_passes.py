@@ -1,8 +1,12 @@
 """Pieces of the evaluation pass (core.inference.passes) on hand-made cases."""
 
 import numpy as np
+import torch
 
-from core.inference.passes import _pixels_by_class
+from core.evaluation.measures import measures_for
+from core.inference.passes import SampleSpec, _pixels_by_class, evaluate_chunk
+from core.inference.predictor import SegmentationPrediction
+from core.tasks import SegmentationTask
 
 
 def test_pixels_by_class_gives_each_class_its_pixels_in_raster_order():
@@ -15,3 +19,58 @@ def test_pixels_by_class_gives_each_class_its_pixels_in_raster_order():
     assert [c for c, _ in _pixels_by_class(noise)] == [0, 1, 2, 3, 4]
     for c, where in _pixels_by_class(noise):
         np.testing.assert_array_equal(where, np.flatnonzero(noise == c))
+
+
+class _Noisy:
+    """A segmentation 'model' on the CPU: each image's labels are its label map with every seventh pixel moved
+    on by one class, its confidence a seeded draw; features of 4 channels at half size."""
+
+    task, classes, ignore_index, device = SegmentationTask, ["a", "b", "c"], 255, torch.device("cpu")
+
+    def predict(self, images, **asks):
+        out = []
+        for im in images:
+            target = im[..., 0].astype(np.int64)
+            labels = np.where(np.arange(target.size).reshape(target.shape) % 7 == 0, (target + 1) % 3, target % 3)
+            rng = np.random.default_rng(int(im.sum()))
+            features = rng.normal(size=(4, target.shape[0] // 2, target.shape[1] // 2)).astype(np.float32)
+            conf = rng.uniform(0.3, 1, target.shape).astype(np.float32)
+            out.append(SegmentationPrediction(labels, None, features if asks.get("features") else None, confidence=conf))
+        return out
+
+
+class _Maps:
+    def __init__(self, n: int) -> None:
+        rng = np.random.default_rng(1)
+        self.targets = [rng.choice([0, 1, 2, 255], size=(12, 10)) for _ in range(n)]
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def load(self, i: int):
+        return np.repeat(self.targets[i][..., None], 3, 2).astype(np.uint8), self.targets[i]
+
+
+def test_accounting_split_over_threads_gives_what_one_thread_gives(monkeypatch):
+    """On the CPU a batch's accounting is cut between torch's threads and joined in image order: the measure
+    states, label maps and embedding points are those of one thread, for batches that do not divide evenly."""
+    measures = measures_for(SegmentationTask)
+    data = _Maps(11)
+    chunks = []
+    for threads in (1, 3):
+        monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
+        chunks.append(evaluate_chunk(_Noisy(), data, 0, 11, measures, sample=SampleSpec(per_class=5), batch_size=4))
+    one, three = chunks
+    assert one.labels == three.labels and len(one.labels) == 11
+    for m in measures:
+        for name, value in one.states.parts[m.name].items():
+            np.testing.assert_array_equal(value, three.states.parts[m.name][name], err_msg=f"{m.name}.{name}")
+    assert one.sample.keys() == three.sample.keys() and len(one.sample["labels"]) > 0
+    for key, value in one.sample.items():
+        np.testing.assert_array_equal(value, three.sample[key])
+    cm = one.states.parts["confusion"]["matrix"]  # against the labels counted by hand
+    expect = sum(
+        np.bincount(t[t < 3] * 3 + _Noisy().predict([data.load(i)[0]])[0].labels[t < 3], minlength=9).reshape(3, 3)
+        for i, t in enumerate(data.targets)
+    )
+    np.testing.assert_array_equal(cm, expect)

@@ -5,7 +5,7 @@ contract and ``builtin`` for the measures that ship."""
 
 from core.evaluation.measures import builtin  # noqa: F401  (registers)
 from core.evaluation.measures.base import MEASURES, Item, Measure, Part, View, measures_for, register_measure
-from core.evaluation.measures.state import States, freeze, merge, ragged_row, start
+from core.evaluation.measures.state import States, accumulate, freeze, merge, ragged_row, start
 
 __all__ = [
     "MEASURES",
@@ -14,6 +14,7 @@ __all__ = [
     "Part",
     "States",
     "View",
+    "accumulate",
     "freeze",
     "measures_for",
     "merge",

@@ -26,6 +26,17 @@ def start(measures: Sequence[Measure], num_classes: int) -> dict[str, dict[str, 
     return out
 
 
+def accumulate(measures: Sequence[Measure], total: dict[str, dict[str, Any]], more: dict[str, dict[str, Any]]) -> None:
+    """Add the fresh state ``more`` (later images) into ``total`` in place: "sum" parts added, per-image rows
+    appended after ``total``'s. How the parts of a batch, accounted for by several threads, join the chunk's."""
+    for m in measures:
+        for name, value in more[m.name].items():
+            if isinstance(value, list):
+                total[m.name][name].extend(value)
+            else:
+                total[m.name][name] += value
+
+
 def freeze(measures: Sequence[Measure], raw: dict[str, dict[str, Any]], indices: Sequence[int], num_classes: int) -> States:
     """A chunk's state as arrays: per-image lists stacked (gather) or concatenated with offsets (ragged)."""
     states = States(indices=np.asarray(indices, dtype=np.int64))
