@@ -116,7 +116,7 @@ def evaluate_chunks(
     book = _Books(measures, task, len(classes), ignore, labels, sample, subset, n)
     for s in spans:
         if not s.indices:  # nothing to run: an empty chunk
-            book.absorb(s, [book.tally([], [], [])], write)
+            book.absorb(s, [], write)
     batches = [(s, s.indices[b : b + batch_size]) for s in spans for b in range(0, len(s.indices), batch_size)]
     total, done = sum(len(s.indices) for s in spans), 0
     beside = not _on_cpu(predictor)
@@ -161,7 +161,7 @@ class _Tally:
 
     raw: dict[str, dict[str, Any]]
     pngs: list[bytes]
-    points: "_Points"
+    points: _Points
 
 
 class _Books:
@@ -242,7 +242,7 @@ class _Points:
             for key, value in {**row, "rank": [ranks[i]]}.items():
                 self.parts[key].append(np.asarray(value))
 
-    def extend(self, other: "_Points") -> None:
+    def extend(self, other: _Points) -> None:
         for key, values in other.parts.items():
             self.parts[key] += values
 

@@ -54,7 +54,10 @@ def labels_and_confidence(logits: Tensor, size: tuple[int, int]) -> tuple[Tensor
     the labels and the sums are taken one (H, W) map at a time, with no (K, H, W) temporary: a third of what the
     maximum with indices over K and a (K, H, W) difference cost (one CPU thread, 11 classes at 360x480)."""
     logits = logits.contiguous()  # (K, h, w); per-class maps of a channels-last tensor would be strided
-    up = logits if tuple(logits.shape[1:]) == tuple(size) else _bilinear(logits, size)
+    if tuple(logits.shape[1:]) == tuple(size):
+        up = logits  # (K, H, W)
+    else:
+        up = F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]  # (K, H, W)
     top = up.amax(0)  # (H, W)
     labels = torch.empty_like(top, dtype=torch.int64)  # (H, W); every pixel is set: some class reaches the maximum
     total = torch.zeros_like(top)  # (H, W) sum_k exp(l_k - l_max), at least 1
@@ -62,10 +65,6 @@ def labels_and_confidence(logits: Tensor, size: tuple[int, int]) -> tuple[Tensor
         labels.masked_fill_(up[c] == top, c)
         total += torch.sub(up[c], top).exp_()
     return labels, total.reciprocal_()
-
-
-def _bilinear(logits: Tensor, size: tuple[int, int]) -> Tensor:
-    return F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]  # (K, H, W)
 
 
 def agreed_labels(low: Tensor, size: tuple[int, int]) -> Tensor:
