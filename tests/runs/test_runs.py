@@ -143,3 +143,24 @@ def test_ship_says_which_folder_is_not_a_run_and_ships_the_others(tiny_seg_run, 
     out, err = capsys.readouterr()
     assert f"{bad}: not shipped:" in err and "run.json is missing" in err
     assert f"{good}:" in out and not (good / "state").exists()
+
+
+def test_ship_keep_epochs_deletes_the_other_snapshots_but_never_the_best(tmp_path, capsys):
+    """The shipped demo PSPNet has snapshots 1, 19 (best) and 20 (last): ``--keep-epochs last`` keeps 19 and 20.
+    Shipping it again rewrites no file, and an epoch with no snapshot is refused before anything is deleted."""
+    from core.runs.ship import main as ship_main
+    from tests.conftest import ROOT
+
+    run = tmp_path / "pspnet"
+    shutil.copytree(ROOT / "checkpoints" / "pspnet-r18x0.1", run)
+    assert load_run(run).epochs == [1, 19, 20] and load_run(run).best_epoch == 19
+    before = {p.name: p.read_bytes() for p in (run / "weights").iterdir()}
+    assert ship_main([str(run), "--keep-epochs", "7"]) == 1
+    assert "no weights for epoch 7; saved epochs: [1, 19, 20]" in capsys.readouterr().err
+    assert load_run(run).epochs == [1, 19, 20]
+    assert ship_main([str(run), "--keep-epochs", "last"]) == 0
+    assert load_run(run).epochs == [19, 20] and load_run(run).best_epoch == 19
+    assert {p.name: p.read_bytes() for p in (run / "weights").iterdir()} == {k: before[k] for k in ("epoch_0019.safetensors", "epoch_0020.safetensors")}
+    with pytest.raises(SystemExit):
+        ship_main([str(run), "--keep-epochs", "first"])
+    assert "'first' is not an epoch" in capsys.readouterr().err
