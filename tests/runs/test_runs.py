@@ -164,3 +164,26 @@ def test_ship_keep_epochs_deletes_the_other_snapshots_but_never_the_best(tmp_pat
     with pytest.raises(SystemExit):
         ship_main([str(run), "--keep-epochs", "first"])
     assert "'first' is not an epoch" in capsys.readouterr().err
+
+
+def test_label_maps_round_trip_through_png_at_every_class_count():
+    """Label maps are stored as 8-bit palette PNGs (unfiltered; a grey palette) up to 256 classes, 16-bit beyond;
+    both decode to the exact classes."""
+    import io
+
+    from PIL import Image
+
+    from core.runs.results import decode_png, encode_png
+
+    rng = np.random.default_rng(0)
+    small = rng.integers(0, 256, (37, 53))
+    small[0, 0], small[-1, -1] = 0, 255
+    big = rng.integers(0, 300, (37, 53))
+    for labels, mode in ((small, "P"), (big, "I;16")):
+        data = encode_png(labels)
+        with Image.open(io.BytesIO(data)) as image:
+            assert image.mode == mode
+        decoded = decode_png(data)
+        assert decoded.dtype == np.int64 and np.array_equal(decoded, labels)
+    with Image.open(io.BytesIO(encode_png(small))) as image:
+        assert np.array_equal(np.asarray(image.convert("L")), small)  # a viewer shows class c as grey level c
