@@ -72,7 +72,7 @@ def ship(path: str | Path, keep_epochs: Sequence[int | str] | None = None) -> tu
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m core.runs.ship", description=__doc__.split("\n\n")[1].replace("\n", " "))
     ap.add_argument("runs", nargs="+", type=Path, metavar="RUN_DIR", help="a finished run directory")
-    ap.add_argument("--keep-epochs", type=_epochs, metavar="E1,E2,...", help="keep only these snapshots (numbers, best, last) and the best")
+    ap.add_argument("--keep-epochs", type=_epochs, metavar="E1,E2,...", help="keep only these snapshots and the best")
     args = ap.parse_args(argv)
     failed = 0
     for p in args.runs:
