@@ -16,7 +16,6 @@ import json
 import shutil
 import sys
 from pathlib import Path
-
 from typing import Sequence
 
 import torch
