@@ -25,8 +25,11 @@ def _f(v: float | None, digits: int = 3) -> str:
 
 
 def _budget(run: Run) -> str:
-    minutes = run.config.get("train", {}).get("budget_min")
-    return f"{minutes:g} min" if minutes else "–"
+    """The wall-clock budget, or the fixed epoch count a budget was turned into (``--epochs``)."""
+    train = run.config.get("train", {})
+    if train.get("budget_min"):
+        return f"{train['budget_min']:g} min"
+    return f"{train['epochs']} epochs" if train.get("epochs") else "–"
 
 
 def _precision(run: Run) -> str:
