@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import cc3d
 import numpy as np
-from skimage.measure import label as label_components
 
 # Segment-size bins as fractions of the image area: small < 0.1% (< 173 px at 360x480), medium 0.1-1%, large >= 1%.
 SIZE_BINS = (0.001, 0.01)
@@ -57,21 +57,23 @@ def segment_recall_counts(
     """(K, len(bins) + 1, 2) int64: per class and size bin, ground-truth segments (8-connected) found and in all.
 
     A segment's size is its area over the image's; it is found when at least half of it is predicted as its class.
-    Every class's segments are labelled in one pass (scikit-image labels a multi-valued map; 4x quicker than
-    scipy's binary labelling once per class, and 3x quicker again on uint8 than on int32).
+    Every class's segments are labelled in one pass over a multi-valued map (connected-components-3d: 0.8 against
+    scikit-image's 3.0 ms on a CamVid map, and scikit-image was 4x quicker than scipy's binary labelling per class;
+    it holds the interpreter lock, but for less time than scikit-image took with two threads sharing it).
     """
     target, pred = np.asarray(target), np.asarray(pred)
     valid = (target >= 0) & (target < num_classes)
     if ignore_index is not None:
         valid &= target != ignore_index
-    # (H, W) classes, the unlabelled pixels as a background value no class has: uint8 where the classes allow (3x
-    # quicker labelling than int32), -1 in int32 beyond 255 classes
-    background, dtype = (num_classes, np.uint8) if num_classes < 256 else (-1, np.int32)
-    classes = np.where(valid, target, background).astype(dtype, copy=False)
-    segments, n = label_components(classes, background=background, connectivity=2, return_num=True)  # 0 = background
+    # (H, W) class + 1, and 0 (cc3d's background) where unlabelled; uint8 where the classes allow
+    dtype = np.uint8 if num_classes < 255 else np.uint16 if num_classes < 65535 else np.uint32
+    classes = np.zeros(target.shape, dtype)
+    np.add(target, 1, out=classes, where=valid, dtype=dtype, casting="unsafe")  # computed in dtype: no wrap-around
+    segments, n = cc3d.connected_components(classes, connectivity=8, return_N=True)  # (H, W) 1..n, 0 = background
     flat = segments.ravel()
     cls = np.zeros(n + 1, dtype=np.int64)
-    cls[flat] = classes.ravel()  # every pixel of a segment has its class
+    cls[flat] = classes.ravel()  # every pixel of a segment has its class + 1
+    cls -= 1
     sizes = np.bincount(flat, minlength=n + 1)[1:]  # (n,)
     hits = np.bincount(flat[(pred == target).ravel()], minlength=n + 1)[1:]  # background's hits land in bin 0
     which = np.searchsorted(np.asarray(bins) * target.size, sizes, side="right")  # 0 small, 1 medium, 2 large

@@ -102,7 +102,7 @@ def evaluate_chunks(
     depend on which others run beside it); ``write(chunk)`` is called with each span's chunk once it is done.
 
     While the model runs on batch b, one thread loads batch b + 1. The accounting (measures, label maps, embedding
-    points; numpy, scikit-image and zlib release the interpreter for most of it) runs where it costs the forward
+    points; numpy and zlib release the interpreter for most of it) runs where it costs the forward
     least: on an accelerator, on one thread beside the forward of the next batch; on the CPU, after the forward,
     split over as many threads as torch's, so that it never shares a core with the forward's threads (they wait
     for each other at every layer, and one that lost its core holds up the rest). They are ordinary threads: at

@@ -156,6 +156,11 @@ def test_segment_counts_are_the_same_on_compact_labels():
     many = segment_recall_counts(pred + 295, np.where(target == 255, 255, target + 295), 300, 255)
     np.testing.assert_array_equal(many[295:], wide)
     assert not many[:295].any()
+    # classes 251-255 of 300 given as uint8 (class 255 is a class here, not void; void is class 0): the same segments
+    top, top_pred = np.where(target == 255, 0, target + 251), pred + 251
+    for dtype in (np.uint8, np.int64):
+        edge = segment_recall_counts(top_pred.astype(dtype), top.astype(dtype), 300, None)
+        np.testing.assert_array_equal(edge[251:256], wide)
 
 
 def test_calibration_from_top_probabilities_equals_from_the_maps():
