@@ -48,6 +48,7 @@ def test_the_shipped_runs_include_the_camvid_zoo(ws):
     # the across-epochs views show the learning from epoch 1 to the final one: 5 snapshots of the flagship (the
     # best-ranked run), 4 of each 15-minute run and 3 of the superseded resunet-60min (issue 30 made room so)
     ranked = [n for n in ws.ranked(camvid) if ws.run(n).task.name == "segmentation"]
+    assert ranked[0] == "camvid/resunet-inorm-60min", ranked  # the flagship (issue 30) is listed first
     for n in ranked:
         run = ws.run(n)
         least = 5 if n == ranked[0] else 4 if run.config["train"].get("budget_min") == 15 else 3
