@@ -40,8 +40,9 @@ def to_half(path: Path) -> None:
 
 
 def keep_only(path: Path, epochs: Sequence[int | str]) -> list[int]:
-    """Delete the snapshots of a finished run other than ``epochs`` (numbers, ``best``, ``last``) and its best;
-    returns the epochs deleted. An epoch with no snapshot is an error, before anything is deleted."""
+    """Delete the snapshots of a finished run other than ``epochs`` (numbers, ``best``, ``last``) and its best, and
+    its ``last`` weights unless kept; returns the epochs deleted. An epoch with no snapshot is an error, before
+    anything is deleted."""
     run = load_run(path)
     if run.status.get("state") == "running":
         raise RunError(f"{path} is still training (or was interrupted); finish or resume it first")
@@ -49,6 +50,10 @@ def keep_only(path: Path, epochs: Sequence[int | str]) -> list[int]:
     dropped = [e for e in run.epochs if e not in keep]
     for e in dropped:
         snapshot_path(path, e).unlink()
+    last, last_epoch = path / "weights" / "last.safetensors", run.last_epoch
+    if last.exists() and last_epoch not in keep:
+        last.unlink()
+        dropped += [] if last_epoch in dropped else [last_epoch]
     return dropped
 
 

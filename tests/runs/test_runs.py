@@ -188,3 +188,19 @@ def test_label_maps_round_trip_through_png_at_every_class_count():
         assert decoded.dtype == np.int64 and np.array_equal(decoded, labels)
     with Image.open(io.BytesIO(encode_png(small))) as image:
         assert np.array_equal(np.asarray(image.convert("L")), small)  # a viewer shows class c as grey level c
+
+
+def test_ship_keep_epochs_drops_the_last_weights_unless_kept(tmp_path):
+    """A run whose final epoch is only in last.safetensors (no snapshot of it): kept by ``last``, dropped otherwise."""
+    from core.runs.ship import keep_only
+    from tests.conftest import ROOT
+
+    for keep, expected_last in ((["last"], True), ([1], False)):
+        run = tmp_path / f"pspnet-{keep[0]}"
+        shutil.copytree(ROOT / "checkpoints" / "pspnet-r18x0.1", run)
+        (run / "weights" / "epoch_0020.safetensors").rename(run / "weights" / "last.safetensors")
+        assert load_run(run).epochs == [1, 19] and load_run(run).last_epoch == 20
+        dropped = keep_only(run, keep)
+        assert (run / "weights" / "last.safetensors").exists() == expected_last
+        assert load_run(run).epochs == ([19] if keep == ["last"] else [1, 19])  # the best, 19, always stays
+        assert dropped == ([1] if keep == ["last"] else [20])
