@@ -22,7 +22,7 @@ import torch
 from safetensors import safe_open
 
 from core.runs.run import RunError, load_run, snapshot_path
-from core.runs.store import save_weights, strip_for_sharing
+from core.runs.store import finished_run, save_weights, strip_for_sharing
 
 CACHES = ("embeddings", "evaluation")
 
@@ -43,9 +43,7 @@ def keep_only(path: Path, epochs: Sequence[int | str]) -> list[int]:
     """Delete the snapshots of a finished run other than ``epochs`` (numbers, ``best``, ``last``) and its best, and
     its ``last`` weights unless kept; returns the epochs deleted. An epoch with no snapshot is an error, before
     anything is deleted."""
-    run = load_run(path)
-    if run.status.get("state") == "running":
-        raise RunError(f"{path} is still training (or was interrupted); finish or resume it first")
+    run = finished_run(path)
     keep = {run.resolve_epoch(e) for e in epochs} | {run.resolve_epoch("best")}
     dropped = [e for e in run.epochs if e not in keep]
     for e in dropped:

@@ -142,13 +142,19 @@ def prune_after(path: Path, epoch: int) -> None:
             snapshot_path(path, e).unlink()
 
 
+def finished_run(path: Path) -> Run:
+    """The run at ``path``, refused while it trains (or was interrupted): what sharing it would change."""
+    run = load_run(path)
+    if run.status.get("state") == "running":
+        raise RunError(f"{path} is still training (or was interrupted); finish or resume it first")
+    return run
+
+
 def strip_for_sharing(path: Path) -> list[Path]:
     """Make a finished run smaller to ship or archive: drop the resume state, and ``last`` when the
     final epoch also has a snapshot. The run still loads at every saved epoch; it can no longer be resumed.
     """
-    run = load_run(path)
-    if run.status.get("state") == "running":
-        raise RunError(f"{path} is still training (or was interrupted); finish or resume it first")
+    run = finished_run(path)
     removed = []
     state = state_path(path)
     if state.exists():

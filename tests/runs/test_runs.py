@@ -204,3 +204,8 @@ def test_ship_keep_epochs_drops_the_last_weights_unless_kept(tmp_path):
         assert (run / "weights" / "last.safetensors").exists() == expected_last
         assert load_run(run).epochs == ([19] if keep == ["last"] else [1, 19])  # the best, 19, always stays
         assert dropped == ([1] if keep == ["last"] else [20])
+    config = json.loads((run / "run.json").read_text())
+    (run / "run.json").write_text(json.dumps({**config, "status": {"state": "running"}}))
+    with pytest.raises(RunError, match="still training"):  # a run in training (or interrupted) is left alone
+        keep_only(run, [1])
+    assert load_run(run).epochs == [1, 19]
