@@ -76,6 +76,18 @@ def test_ece_on_hand_made_confidences():
     assert given[..., 0].sum() == (labels != 3).sum()
 
 
+def test_confidence_sums_of_hand_made_pixels():
+    # scored: pixels 0-2; pixel 3 predicts no class (5 of K=2), pixel 4 is unlabelled (255)
+    pred, target = np.array([[0, 1, 1, 5, 0]]), np.array([[0, 1, 0, 1, 255]])
+    conf = np.array([[1.0, 0.2, 0.5, 0.9, 0.7]], dtype=np.float32)
+    sums = confidence_sums(conf, pred, target, 2, 255)
+    want = np.zeros((2, 15, 3))
+    want[0, 14] = [1, 1.0, 1]  # 1.0 goes to the last bin; right
+    want[1, 3] = [1, float(np.float32(0.2)), 1]  # 0.2 x 15 = 3: bin 3; right; the float32 value summed in float64
+    want[1, 7] = [1, 0.5, 0]  # 7.5: bin 7; wrong
+    np.testing.assert_array_equal(sums, want)
+
+
 def test_confidence_error_categories():
     probs = np.array([[[0.99, 0.5, 0.5, 0.99]], [[0.01, 0.5, 0.5, 0.01]]])  # (2, 1, 4)
     target = np.array([[0, 0, 1, 1]])
