@@ -50,14 +50,19 @@ def upsampled_labels(logits: Tensor, size: tuple[int, int]) -> Tensor:
 def labels_and_confidence(logits: Tensor, size: tuple[int, int]) -> tuple[Tensor, Tensor]:
     """(H, W) int64 labels and (H, W) float32 top softmax probability of ``logits`` (K, h, w) resized to ``size`` as
     ``F.interpolate(mode="bilinear", align_corners=False)`` resizes them: the argmax (first maximum on ties) and
-    1 / sum_k exp(l_k - l_max). Every map is resized (not at all when the size is the logits'), then the maxima,
-    the labels and the sums are taken one (H, W) map at a time, with no (K, H, W) temporary: a third of what the
-    maximum with indices over K and a (K, H, W) difference cost (one CPU thread, 11 classes at 360x480)."""
-    logits = logits.contiguous()  # (K, h, w); per-class maps of a channels-last tensor would be strided
-    if tuple(logits.shape[1:]) == tuple(size):
-        up = logits  # (K, H, W)
-    else:
-        up = F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]  # (K, H, W)
+    1 / sum_k exp(l_k - l_max). Channels-last logits at the image's size (a model that resizes its own output, as
+    PSPNet does) are read as they lie, each pixel's K values side by side: the maximum with its index and the sum
+    over the last axis (one CPU thread, PSPNet's 11 classes at 360x480: 4.0 against 5.9 ms through a (K, H, W)
+    copy). Otherwise every map is resized, class by class, and the maxima, the labels and the sums are taken one
+    (H, W) map at a time, with no (K, H, W) temporary: a third of what the maximum with indices over K and a
+    (K, H, W) difference cost there (and the channels-last form is 1.5-3x slower on a resized 2048x1024 map)."""
+    same = tuple(logits.shape[1:]) == tuple(size)
+    if same and logits.permute(1, 2, 0).is_contiguous():
+        hwk = logits.permute(1, 2, 0)  # (H, W, K)
+        top, labels = hwk.max(-1)  # (H, W) each; the first maximum on ties
+        return labels, (hwk - top[..., None]).exp_().sum(-1).reciprocal_()
+    logits = logits.contiguous()  # (K, h, w)
+    up = logits if same else F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]  # (K, H, W)
     top = up.amax(0)  # (H, W)
     labels = torch.empty_like(top, dtype=torch.int64)  # (H, W); every pixel is set: some class reaches the maximum
     total = torch.zeros_like(top)  # (H, W) sum_k exp(l_k - l_max), at least 1

@@ -69,21 +69,35 @@ def test_noisy_logits_resize_every_map(monkeypatch):
     assert torch.equal(got, reference(logits, (75, 100))[0])
 
 
-def test_labels_and_confidence_of_a_hand_computed_row():
+def _laid_out(logits: torch.Tensor, layout: str) -> torch.Tensor:
+    """(K, h, w) logits stored class by class, or channels-last as a model's batch gives them (each pixel's K
+    values side by side: the other code path)."""
+    return logits if layout == "classes" else logits[None].contiguous(memory_format=torch.channels_last)[0]
+
+
+@pytest.mark.parametrize("layout", ["classes", "channels_last"])
+@pytest.mark.parametrize("size", [(1, 4), (1, 2)])
+def test_labels_and_confidence_of_a_hand_computed_row(layout, size):
     # the row above: resized logits [3, 2.25, 0.75, 0] (class 0) and [0, 0.25, 0.75, 1] (class 1); the tie at the third
     # pixel goes to class 0 with probability 1/2, the others 1 / (1 + e^-3), 1 / (1 + e^-2), 1 / (1 + e^-1)
     logits = torch.tensor([[[3.0, 0.0]], [[0.0, 1.0]]])  # (K=2, h=1, w=2)
-    labels, conf = labels_and_confidence(logits, (1, 4))
+    if size == (1, 2):  # not resized: the same values at the logits' own size, the tie as it is
+        logits = torch.tensor([[[0.75, 3.0]], [[0.75, 1.0]]])
+    labels, conf = labels_and_confidence(_laid_out(logits, layout), size)
+    if size == (1, 2):
+        assert labels.tolist() == [[0, 0]]
+        assert conf[0].tolist() == pytest.approx([0.5, 1 / (1 + math.exp(-2))], abs=1e-6)
+        return
     assert labels.tolist() == [[0, 0, 0, 1]]
     want = [1 / (1 + math.exp(-3)), 1 / (1 + math.exp(-2)), 0.5, 1 / (1 + math.exp(-1))]
     assert conf[0].tolist() == pytest.approx(want, abs=1e-6)
 
 
+@pytest.mark.parametrize("layout", ["classes", "channels_last"])
 @pytest.mark.parametrize("k, low, size", [(11, (45, 60), (45, 60)), (19, (40, 60), (123, 181)), (7, (50, 70), (31, 43))])
-def test_labels_and_confidence_are_the_argmax_and_top_softmax_of_the_resized_logits(k, low, size):
+def test_labels_and_confidence_are_the_argmax_and_top_softmax_of_the_resized_logits(k, low, size, layout):
     logits = torch.randn(k, *low, generator=torch.Generator().manual_seed(k)) * 3
     up = F.interpolate(logits[None], size=size, mode="bilinear", align_corners=False)[0]  # (K, H, W)
-    channels_last = logits[None].contiguous(memory_format=torch.channels_last)[0]  # as a model's batch gives them
-    labels, conf = labels_and_confidence(channels_last, size)
+    labels, conf = labels_and_confidence(_laid_out(logits, layout), size)
     assert torch.equal(labels, up.argmax(0))
     assert torch.allclose(conf, up.softmax(0).amax(0), atol=1e-6)
