@@ -6,6 +6,8 @@
    forward-only Predictor (the forward plus argmax, the same batches of 8, images already in memory) on
    camvid/pspnet and camvid/resunet-60min, CamVid val at 360x480: medians of ``--repeats`` runs of each,
    interleaved. Goal: a ratio of at least 0.8 (all the measures together cost at most a quarter of inference).
+   The pass runs its batches in streams (one per thread on the CPU): the same forward-only Predictor in those
+   streams is printed beside it, the most the pass could reach with that scheduling.
 2. One process with 2 threads against two processes (torchrun) with 1 thread each, on the same run and split.
 3. The first /boundary click for 2 runs on a generated 300-image split (synthstreets at 256x512), after
    ``core.evaluate``: the app only reads results. Goal: at most 0.3 s.
@@ -28,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -37,6 +40,7 @@ import torch  # noqa: E402
 
 from core.evaluate import Target, evaluate_target  # noqa: E402
 from core.inference import Predictor  # noqa: E402
+from core.inference.passes import cpu_streams  # noqa: E402
 from core.runs import load_run  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "camvid"
@@ -52,6 +56,22 @@ def forward_only(run, data_root: str, batch: int = 8) -> float:
     for b in range(0, len(images), batch):
         predictor.predict(images[b : b + batch], probs=False)
     return len(images) / (time.perf_counter() - start)
+
+
+def forward_streams(run, data_root: str, batch: int = 8) -> float:
+    """Images/s of the same forward-only Predictor in the streams a CPU pass runs its batches in (``cpu_streams``,
+    torch's threads split between them): what the pass's scheduling gives the forward on its own."""
+    predictor = Predictor(run, "best", device="cpu", batch_size=batch)
+    ds = run.open_dataset("val", data_root)
+    images = [ds.load(i)[0] for i in range(len(ds))]
+    threads = torch.get_num_threads()
+    streams = cpu_streams(threads)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(streams, initializer=torch.set_num_threads, initargs=(threads // streams,)) as pool:
+        list(pool.map(lambda b: predictor.predict(images[b : b + batch], probs=False), range(0, len(images), batch)))
+    seconds = time.perf_counter() - start
+    torch.set_num_threads(threads)
+    return len(images) / seconds
 
 
 def full_pass(run, data_root: str) -> float:
@@ -157,14 +177,16 @@ def ratios(tmp: Path, args: argparse.Namespace) -> None:
         if not (tmp / name).exists():
             shutil.copytree(Path(args.runs) / name, tmp / name)
         run = load_run(tmp / name)
-        fwd, ev = [], []
-        for _ in range(args.repeats):  # interleaved, so both see the machine in the same state
+        fwd, ev, streamed = [], [], []
+        for _ in range(args.repeats):  # interleaved, so all see the machine in the same state
             fwd.append(forward_only(run, args.data_root))
             shutil.rmtree(tmp / name / "evaluation", ignore_errors=True)  # a cold pass each time
             ev.append(full_pass(run, args.data_root))
-        f, e = statistics.median(fwd), statistics.median(ev)
+            streamed.append(forward_streams(run, args.data_root))
+        f, e, s = statistics.median(fwd), statistics.median(ev), statistics.median(streamed)
         print(f"   {name:<14} forward {f:5.2f} images/s   evaluate {e:5.2f} images/s   ratio {e / f:.2f} (goal >= 0.8)")
-        print(f"   {'':<14} (medians of {args.repeats}: forward {_list(fwd)}, evaluate {_list(ev)})")
+        print(f"   {'':<14} forward in the pass's {cpu_streams(args.threads)} streams {s:5.2f} images/s: ratio {e / s:.2f}")
+        print(f"   {'':<14} (medians of {args.repeats}: forward {_list(fwd)}, evaluate {_list(ev)}, streams {_list(streamed)})")
 
 
 @contextlib.contextmanager

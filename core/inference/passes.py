@@ -15,6 +15,7 @@ classification, each class's items first in a seeded order, ``per_class`` of the
 from __future__ import annotations
 
 import math
+from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
@@ -26,6 +27,7 @@ from core.evaluation.measures import Item, Measure, accumulate, freeze, start
 from core.runs.results import Chunk, encode_png
 
 Progress = Callable[[float, str], None]
+MAX_STREAMS = 4  # concurrent batches of a CPU pass (see cpu_streams)
 SEGMENTATION_IMAGES = 60  # images whose pixels are sampled for the embedding map (when max_items is not given)
 
 
@@ -101,13 +103,13 @@ def evaluate_chunks(
     """Each span's images through ``predictor``, in batches that never cross a span (so a chunk's result does not
     depend on which others run beside it); ``write(chunk)`` is called with each span's chunk once it is done.
 
-    While the model runs on batch b, one thread loads batch b + 1. The accounting (measures, label maps, embedding
-    points; numpy and zlib release the interpreter for most of it) runs where it costs the forward
-    least: on an accelerator, on one thread beside the forward of the next batch; on the CPU, after the forward,
-    split over as many threads as torch's, so that it never shares a core with the forward's threads (they wait
-    for each other at every layer, and one that lost its core holds up the rest). They are ordinary threads: at
-    the lowest priority (``SCHED_IDLE``) they starved beside any other busy process (a training in the
-    background), and the pass ran 2.5-4x slower."""
+    On the CPU the batches run in ``cpu_streams`` streams at once, each reading, predicting and accounting for its
+    own batches on one core (torch's threads split between them): a forward on one thread each does more per core
+    than one forward on all of them, whose threads wait for each other at every layer, and the accounting (measures,
+    label maps, embedding points) and the reading never take a core from a forward's thread. On an accelerator the
+    forward runs here while one thread reads the next batch and another accounts for the last. The threads are
+    ordinary ones: at the lowest priority (``SCHED_IDLE``) they starved beside any other busy process (a training
+    in the background), and the pass ran 2.5-4x slower."""
     task, classes, ignore = _label_set(predictor)
     n = len(dataset)
     if getattr(predictor, "embeddings_unavailable", None):
@@ -118,30 +120,71 @@ def evaluate_chunks(
         if not s.indices:  # nothing to run: an empty chunk
             book.absorb(s, [], write)
     batches = [(s, s.indices[b : b + batch_size]) for s in spans for b in range(0, len(s.indices), batch_size)]
-    total, done = sum(len(s.indices) for s in spans), 0
-    beside = not _on_cpu(predictor)
-    threads = 1 if beside else max(1, torch.get_num_threads())
-    with ThreadPoolExecutor(1) as loader, ThreadPoolExecutor(threads) as workers:
-        loading = loader.submit(_load, dataset, batches[0][1]) if batches else None
-        accounting: list[Future] = []
-        for j, (span, batch) in enumerate(batches):
-            items = loading.result()
+    total, count = sum(len(s.indices) for s in spans), 0
+
+    def predict(items: list, batch: list[int]) -> list:
+        return predictor.predict([im for im, _ in items], **_asks(task, measures, any(i in subset for i in batch)))
+
+    def done(j: int, tally: _Tally) -> None:  # batch j accounted for (here, in batch order): into its span's books
+        nonlocal count
+        span, batch = batches[j]
+        book.absorb(span, [tally], write if j + 1 == len(batches) or batches[j + 1][0] is not span else None)
+        count += len(batch)
+        if progress is not None:
+            progress(count / max(1, total), f"images {count}/{total}")
+
+    run = _in_streams if _on_cpu(predictor) else _beside_accelerator
+    run(dataset, [b for _, b in batches], predict, book.tally, done)
+
+
+def cpu_streams(threads: int) -> int:
+    """Streams of a CPU pass on ``threads`` torch threads: one per thread, at most ``MAX_STREAMS`` (each holds a
+    batch's activations: memory, not cores, bounds them on a large CPU)."""
+    return max(1, min(threads, MAX_STREAMS))
+
+
+def _in_streams(dataset: Any, batches: list[list[int]], predict: Callable, tally: Callable, done: Callable) -> None:
+    """CPU: each batch read, predicted and accounted for by one of ``cpu_streams`` threads, each with its share of
+    torch's threads; ``done`` in batch order."""
+    threads = max(1, torch.get_num_threads())
+    streams = cpu_streams(threads)
+
+    def work(batch: list[int]) -> _Tally:
+        items = [dataset.load(i) for i in batch]
+        return tally(batch, items, predict(items, batch))
+
+    pending: deque[tuple[int, Future]] = deque()  # batches submitted, in order; at most streams + 1
+    try:  # torch's thread count is per thread (OpenMP); setting it in a stream also sets the default of new threads
+        with ThreadPoolExecutor(streams, initializer=torch.set_num_threads, initargs=(threads // streams,)) as pool:
+            for j, batch in enumerate(batches):
+                pending.append((j, pool.submit(work, batch)))
+                while pending and (len(pending) > streams or pending[0][1].done()):
+                    done(pending[0][0], pending.popleft()[1].result())
+            while pending:
+                done(pending[0][0], pending.popleft()[1].result())
+    except BaseException:
+        for _, f in pending:  # a failed batch stops the pass: the batches not started are not run
+            f.cancel()
+        raise
+    finally:
+        torch.set_num_threads(threads)  # ... which is restored here
+
+
+def _beside_accelerator(dataset: Any, batches: list[list[int]], predict: Callable, tally: Callable, done: Callable) -> None:
+    """Accelerator: the forward here, batch after batch, while one thread reads the next batch and one accounts for
+    the last (at most three batches of predictions held)."""
+    with ThreadPoolExecutor(1) as reader, ThreadPoolExecutor(1) as accountant:
+        reading = reader.submit(_read, dataset, batches[0]) if batches else None
+        accounting: deque[tuple[int, Future]] = deque()
+        for j, batch in enumerate(batches):
+            items = reading.result()
             if j + 1 < len(batches):
-                loading = loader.submit(_load, dataset, batches[j + 1][1])
-            preds = predictor.predict([im for im, _ in items], **_asks(task, measures, any(i in subset for i in batch)))
-            last = write if j + 1 == len(batches) or batches[j + 1][0] is not span else None
-            if beside:
-                accounting.append(workers.submit(book.account, span, batch, items, preds, last))
-                if len(accounting) > 2:  # at most three batches of predictions held
-                    accounting.pop(0).result()
-            else:
-                parts = [(batch[p], items[p], preds[p]) for p in _slices(len(batch), threads)]
-                book.absorb(span, list(workers.map(lambda part: book.tally(*part), parts)), last)
-            done += len(batch)
-            if progress is not None:
-                progress(done / max(1, total), f"images {done}/{total}")
-        for f in accounting:
-            f.result()
+                reading = reader.submit(_read, dataset, batches[j + 1])
+            accounting.append((j, accountant.submit(tally, batch, items, predict(items, batch))))
+            if len(accounting) > 2:
+                done(accounting[0][0], accounting.popleft()[1].result())
+        for j, f in accounting:
+            done(j, f.result())
 
 
 def _on_cpu(predictor: Any) -> bool:
@@ -149,15 +192,9 @@ def _on_cpu(predictor: Any) -> bool:
     return device is None or torch.device(device).type == "cpu"
 
 
-def _slices(n: int, parts: int) -> list[slice]:
-    """``n`` items cut into at most ``parts`` runs of consecutive ones, as even as can be."""
-    cuts = np.linspace(0, n, min(parts, n) + 1).round().astype(int)
-    return [slice(a, b) for a, b in zip(cuts[:-1], cuts[1:])]
-
-
 @dataclass
 class _Tally:
-    """What some consecutive images of a batch add: measure states, label maps (PNG) and embedding points."""
+    """What a batch's images add: measure states, label maps (PNG) and embedding points."""
 
     raw: dict[str, dict[str, Any]]
     pngs: list[bytes]
@@ -166,7 +203,7 @@ class _Tally:
 
 class _Books:
     """The measure states, label maps and embedding points of the span in progress. ``tally`` (any thread) accounts
-    for some images on their own; ``absorb`` (one thread at a time) adds tallies, in image order, to the span's."""
+    for a batch's images on their own; ``absorb`` (the pass's own thread) adds tallies, in image order, to the span's."""
 
     def __init__(self, measures, task, k: int, ignore: int, labels: bool, sample, subset: set, n: int) -> None:
         self.measures, self.task, self.k, self.ignore, self.labels = measures, task, k, ignore, labels
@@ -181,13 +218,10 @@ class _Books:
             for m in self.measures:
                 m.update(out.raw[m.name], item)
             if self.labels and self.task.dense:
-                out.pngs.append(encode_png(item.labels))
+                out.pngs.append(encode_png(item.compact()[0]))  # uint8 when it can be: ~0.5 ms less than int64
             if self.sample is not None:
                 out.points.add(i, item, pred, self.sample, self.subset, self.ranks)
         return out
-
-    def account(self, span: Span, batch: list[int], items: list, preds: list, write: Callable | None) -> None:
-        self.absorb(span, [self.tally(batch, items, preds)], write)
 
     def absorb(self, span: Span, tallies: list[_Tally], write: Callable | None) -> None:
         if span is not self.span:
@@ -202,7 +236,7 @@ class _Books:
             write(Chunk(span.start, span.stop, states, self.pngs, sample))
 
 
-def _load(dataset: Any, batch: list[int]) -> list:
+def _read(dataset: Any, batch: list[int]) -> list:
     return [dataset.load(i) for i in batch]
 
 

@@ -236,7 +236,10 @@ def encode_png(labels: np.ndarray) -> bytes:
     from PIL import Image
 
     array = np.asarray(labels)
-    image = _palette(array.astype(np.uint8)) if array.max(initial=0) < 256 else Image.fromarray(array.astype(np.uint16))
+    if array.max(initial=0) < 256:
+        image = _palette(array.astype(np.uint8, copy=False))  # no copy of a uint8 map (``Item.compact``'s)
+    else:
+        image = Image.fromarray(array.astype(np.uint16))
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", optimize=False, compress_level=3)
     return buffer.getvalue()

@@ -1,6 +1,10 @@
 """Pieces of the evaluation pass (core.inference.passes) on hand-made cases."""
 
+import threading
+import time
+
 import numpy as np
+import pytest
 import torch
 
 from core.evaluation.measures import measures_for
@@ -51,15 +55,40 @@ class _Maps:
         return np.repeat(self.targets[i][..., None], 3, 2).astype(np.uint8), self.targets[i]
 
 
-def test_accounting_split_over_threads_gives_what_one_thread_gives(monkeypatch):
-    """On the CPU a batch's accounting is cut between torch's threads and joined in image order: the measure
-    states, label maps and embedding points are those of one thread, for batches that do not divide evenly."""
+class _SlowFirst(_Noisy):
+    """``_Noisy``, slow on the batch holding image 0 (so later batches finish first), recording on which thread and
+    with how many torch threads each batch ran."""
+
+    def __init__(self, data: _Maps) -> None:
+        self.first, self.seen = data.load(0)[0], []
+
+    def predict(self, images, **asks):
+        if np.array_equal(images[0], self.first):
+            time.sleep(0.2)
+        self.seen.append((threading.get_ident(), torch.get_num_threads()))
+        return super().predict(images, **asks)
+
+
+@pytest.fixture
+def torch_threads():
+    before = torch.get_num_threads()
+    yield torch.set_num_threads
+    torch.set_num_threads(before)
+
+
+def test_streams_give_what_one_stream_gives(torch_threads):
+    """On the CPU batches run in streams (one per torch thread, each on one) and are joined in batch order: the
+    measure states, label maps and embedding points are those of one stream, for batches that do not divide
+    evenly and finish out of order; torch's thread count is the caller's again afterwards."""
     measures = measures_for(SegmentationTask)
     data = _Maps(11)
-    chunks = []
+    chunks, models = [], []
     for threads in (1, 3):
-        monkeypatch.setattr(torch, "get_num_threads", lambda: threads)
-        chunks.append(evaluate_chunk(_Noisy(), data, 0, 11, measures, sample=SampleSpec(per_class=5), batch_size=4))
+        torch_threads(threads)
+        models.append(_SlowFirst(data))
+        chunks.append(evaluate_chunk(models[-1], data, 0, 11, measures, sample=SampleSpec(per_class=5), batch_size=4))
+        assert torch.get_num_threads() == threads
+    assert {n for _, n in models[1].seen} == {1} and len({t for t, _ in models[1].seen}) > 1  # streams of one thread
     one, three = chunks
     assert one.labels == three.labels and len(one.labels) == 11
     for m in measures:
@@ -74,3 +103,17 @@ def test_accounting_split_over_threads_gives_what_one_thread_gives(monkeypatch):
         for i, t in enumerate(data.targets)
     )
     np.testing.assert_array_equal(cm, expect)
+
+
+class _Unreadable(_Maps):
+    def load(self, i: int):
+        if i == 6:
+            raise ValueError("image 6 is not a readable image")
+        return super().load(i)
+
+
+def test_a_batch_that_fails_stops_the_streams_with_its_error(torch_threads):
+    torch_threads(2)
+    with pytest.raises(ValueError, match="image 6"):
+        evaluate_chunk(_Noisy(), _Unreadable(11), 0, 11, measures_for(SegmentationTask), batch_size=2)
+    assert torch.get_num_threads() == 2
