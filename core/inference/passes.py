@@ -154,20 +154,19 @@ def _in_streams(dataset: Any, batches: list[list[int]], predict: Callable, tally
         return tally(batch, items, predict(items, batch))
 
     pending: deque[tuple[int, Future]] = deque()  # batches submitted, in order; at most streams + 1
-    try:  # torch's thread count is per thread (OpenMP); setting it in a stream also sets the default of new threads
-        with ThreadPoolExecutor(streams, initializer=torch.set_num_threads, initargs=(threads // streams,)) as pool:
-            for j, batch in enumerate(batches):
-                pending.append((j, pool.submit(work, batch)))
-                while pending and (len(pending) > streams or pending[0][1].done()):
-                    done(pending[0][0], pending.popleft()[1].result())
-            while pending:
+    # torch's thread count is per thread (OpenMP); setting it in a stream also sets the count a thread takes on its
+    # first parallel op, so one that starts meanwhile (another app request on more than one thread) takes it too
+    pool = ThreadPoolExecutor(streams, initializer=torch.set_num_threads, initargs=(threads // streams,))
+    try:
+        for j, batch in enumerate(batches):
+            pending.append((j, pool.submit(work, batch)))
+            while pending and (len(pending) > streams or pending[0][1].done()):
                 done(pending[0][0], pending.popleft()[1].result())
-    except BaseException:
-        for _, f in pending:  # a failed batch stops the pass: the batches not started are not run
-            f.cancel()
-        raise
+        while pending:
+            done(pending[0][0], pending.popleft()[1].result())
     finally:
-        torch.set_num_threads(threads)  # ... which is restored here
+        pool.shutdown(cancel_futures=True)  # after a failed batch the batches not started are not run
+        torch.set_num_threads(threads)  # the count of threads that start later, as it was
 
 
 def _beside_accelerator(dataset: Any, batches: list[list[int]], predict: Callable, tally: Callable, done: Callable) -> None:
