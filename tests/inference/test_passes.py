@@ -117,3 +117,34 @@ def test_a_batch_that_fails_stops_the_streams_with_its_error(torch_threads):
     with pytest.raises(ValueError, match="image 6"):
         evaluate_chunk(_Noisy(), _Unreadable(11), 0, 11, measures_for(SegmentationTask), batch_size=2)
     assert torch.get_num_threads() == 2
+
+
+class _OnAccelerator(_Noisy):
+    device = torch.device("meta")  # not the CPU: the pass takes its accelerator schedule (the forward on its thread)
+
+    def __init__(self) -> None:
+        self.threads: set[int] = set()
+
+    def predict(self, images, **asks):
+        self.threads.add(threading.get_ident())
+        return super().predict(images, **asks)
+
+
+def test_the_accelerator_schedule_gives_what_the_cpu_streams_give(torch_threads):
+    torch_threads(2)
+    measures, data, spec = measures_for(SegmentationTask), _Maps(11), SampleSpec(per_class=5)
+    model, said = _OnAccelerator(), {"beside": [], "streams": []}
+    beside = evaluate_chunk(
+        model, data, 0, 11, measures, sample=spec, batch_size=4, progress=lambda f, m: said["beside"].append(m)
+    )
+    streams = evaluate_chunk(
+        _Noisy(), data, 0, 11, measures, sample=spec, batch_size=4, progress=lambda f, m: said["streams"].append(m)
+    )
+    assert model.threads == {threading.get_ident()}  # the forward ran here, batch after batch
+    assert beside.labels == streams.labels
+    for m in measures:
+        for name, value in streams.states.parts[m.name].items():
+            np.testing.assert_array_equal(value, beside.states.parts[m.name][name], err_msg=f"{m.name}.{name}")
+    for key, value in streams.sample.items():
+        np.testing.assert_array_equal(value, beside.sample[key])
+    assert said["beside"] == said["streams"] == ["images 4/11", "images 8/11", "images 11/11"]  # in batch order
