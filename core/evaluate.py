@@ -206,7 +206,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-images", type=int, default=None, help="only the first N images of the split")
     p.add_argument("--data-root", default=None, help="dataset root overriding the one recorded in the runs")
     p.add_argument("--chunk", type=int, default=CHUNK, help="images per chunk (the unit of sharding and resuming)")
-    p.add_argument("--threads", type=int, default=None, help="CPU threads per process (default: cores / processes)")
+    p.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="CPU threads per process (default: cores / processes); a CPU pass runs one stream of batches per thread, "
+        "at most 4, each holding a batch in memory",
+    )
     p.add_argument("--no-amp", action="store_true", help="no float16 autocast on CUDA")
     p.add_argument("--plugins", action="append", default=[], metavar="MODULE", help="import first (models, datasets, measures)")
     return p
