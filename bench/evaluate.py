@@ -30,7 +30,6 @@ import subprocess
 import sys
 import tempfile
 import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +39,7 @@ import torch  # noqa: E402
 
 from core.evaluate import Target, evaluate_target  # noqa: E402
 from core.inference import Predictor  # noqa: E402
-from core.inference.passes import cpu_streams  # noqa: E402
+from core.inference.passes import cpu_stream_pool, cpu_streams  # noqa: E402
 from core.runs import load_run  # noqa: E402
 
 DEFAULT_DATA = ROOT.parent / "shared" / "data" / "camvid"
@@ -59,19 +58,15 @@ def forward_only(run, data_root: str, batch: int = 8) -> float:
 
 
 def forward_streams(run, data_root: str, batch: int = 8) -> float:
-    """Images/s of the same forward-only Predictor in the streams a CPU pass runs its batches in (``cpu_streams``,
-    torch's threads split between them): what the pass's scheduling gives the forward on its own."""
+    """Images/s of the same forward-only Predictor in the streams a CPU pass runs its batches in
+    (``cpu_stream_pool``): what the pass's scheduling gives the forward on its own."""
     predictor = Predictor(run, "best", device="cpu", batch_size=batch)
     ds = run.open_dataset("val", data_root)
     images = [ds.load(i)[0] for i in range(len(ds))]
-    threads = torch.get_num_threads()
-    streams = cpu_streams(threads)
     start = time.perf_counter()
-    with ThreadPoolExecutor(streams, initializer=torch.set_num_threads, initargs=(threads // streams,)) as pool:
+    with cpu_stream_pool() as (pool, _):
         list(pool.map(lambda b: predictor.predict(images[b : b + batch], probs=False), range(0, len(images), batch)))
-    seconds = time.perf_counter() - start
-    torch.set_num_threads(threads)
-    return len(images) / seconds
+    return len(images) / (time.perf_counter() - start)
 
 
 def full_pass(run, data_root: str) -> float:

@@ -14,11 +14,12 @@ classification, each class's items first in a seeded order, ``per_class`` of the
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -118,7 +119,7 @@ def evaluate_chunks(
     book = _Books(measures, task, len(classes), ignore, labels, sample, subset, n)
     for s in spans:
         if not s.indices:  # nothing to run: an empty chunk
-            book.absorb(s, [], write)
+            book.absorb(s, None, write)
     batches = [(s, s.indices[b : b + batch_size]) for s in spans for b in range(0, len(s.indices), batch_size)]
     total, count = sum(len(s.indices) for s in spans), 0
 
@@ -128,7 +129,7 @@ def evaluate_chunks(
     def done(j: int, tally: _Tally) -> None:  # batch j accounted for (here, in batch order): into its span's books
         nonlocal count
         span, batch = batches[j]
-        book.absorb(span, [tally], write if j + 1 == len(batches) or batches[j + 1][0] is not span else None)
+        book.absorb(span, tally, write if j + 1 == len(batches) or batches[j + 1][0] is not span else None)
         count += len(batch)
         if progress is not None:
             progress(count / max(1, total), f"images {count}/{total}")
@@ -143,30 +144,38 @@ def cpu_streams(threads: int) -> int:
     return max(1, min(threads, MAX_STREAMS))
 
 
-def _in_streams(dataset: Any, batches: list[list[int]], predict: Callable, tally: Callable, done: Callable) -> None:
-    """CPU: each batch read, predicted and accounted for by one of ``cpu_streams`` threads, each with its share of
-    torch's threads; ``done`` in batch order."""
+@contextlib.contextmanager
+def cpu_stream_pool() -> Iterator[tuple[ThreadPoolExecutor, int]]:
+    """(pool, streams): ``cpu_streams`` threads, each with its share of torch's threads. On leaving, the work not
+    started is dropped (after a failure) and torch's thread count is restored: it is per thread (OpenMP), but
+    setting it in a stream also sets the count a thread takes on its first parallel op, so one that starts
+    meanwhile (another app request on more than one thread) takes it too."""
     threads = max(1, torch.get_num_threads())
     streams = cpu_streams(threads)
+    pool = ThreadPoolExecutor(streams, initializer=torch.set_num_threads, initargs=(threads // streams,))
+    try:
+        yield pool, streams
+    finally:
+        pool.shutdown(cancel_futures=True)
+        torch.set_num_threads(threads)
+
+
+def _in_streams(dataset: Any, batches: list[list[int]], predict: Callable, tally: Callable, done: Callable) -> None:
+    """CPU: each batch read, predicted and accounted for by one of the ``cpu_stream_pool``'s threads; ``done`` in
+    batch order."""
 
     def work(batch: list[int]) -> _Tally:
         items = [dataset.load(i) for i in batch]
         return tally(batch, items, predict(items, batch))
 
     pending: deque[tuple[int, Future]] = deque()  # batches submitted, in order; at most streams + 1
-    # torch's thread count is per thread (OpenMP); setting it in a stream also sets the count a thread takes on its
-    # first parallel op, so one that starts meanwhile (another app request on more than one thread) takes it too
-    pool = ThreadPoolExecutor(streams, initializer=torch.set_num_threads, initargs=(threads // streams,))
-    try:
+    with cpu_stream_pool() as (pool, streams):
         for j, batch in enumerate(batches):
             pending.append((j, pool.submit(work, batch)))
             while pending and (len(pending) > streams or pending[0][1].done()):
                 done(pending[0][0], pending.popleft()[1].result())
         while pending:
             done(pending[0][0], pending.popleft()[1].result())
-    finally:
-        pool.shutdown(cancel_futures=True)  # after a failed batch the batches not started are not run
-        torch.set_num_threads(threads)  # the count of threads that start later, as it was
 
 
 def _beside_accelerator(dataset: Any, batches: list[list[int]], predict: Callable, tally: Callable, done: Callable) -> None:
@@ -202,7 +211,7 @@ class _Tally:
 
 class _Books:
     """The measure states, label maps and embedding points of the span in progress. ``tally`` (any thread) accounts
-    for a batch's images on their own; ``absorb`` (the pass's own thread) adds tallies, in image order, to the span's."""
+    for a batch's images on their own; ``absorb`` (the pass's own thread) adds them, in image order, to the span's."""
 
     def __init__(self, measures, task, k: int, ignore: int, labels: bool, sample, subset: set, n: int) -> None:
         self.measures, self.task, self.k, self.ignore, self.labels = measures, task, k, ignore, labels
@@ -222,13 +231,13 @@ class _Books:
                 out.points.add(i, item, pred, self.sample, self.subset, self.ranks)
         return out
 
-    def absorb(self, span: Span, tallies: list[_Tally], write: Callable | None) -> None:
+    def absorb(self, span: Span, tally: _Tally | None, write: Callable | None) -> None:
         if span is not self.span:
             self.span, self.raw, self.pngs, self.points = span, start(self.measures, self.k), [], _Points(self.task.dense)
-        for t in tallies:
-            accumulate(self.measures, self.raw, t.raw)
-            self.pngs += t.pngs
-            self.points.extend(t.points)
+        if tally is not None:
+            accumulate(self.measures, self.raw, tally.raw)
+            self.pngs += tally.pngs
+            self.points.extend(tally.points)
         if write is not None:
             states = freeze(self.measures, self.raw, span.indices, self.k)
             sample = self.points.arrays(self.sample, self.task.dense) if self.sample is not None else {}
